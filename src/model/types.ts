@@ -1,0 +1,98 @@
+// The in-memory form of a base model, shared by the Hugging Face loader, the
+// llama2.c importer, the engine and the adapter files.
+
+export type Family = 'llama' | 'mistral' | 'qwen2';
+
+/** Meta/llama2.c rotate interleaved pairs (2i, 2i+1); Hugging Face rotates halves (j, j + d_h/2). */
+export type RopeLayout = 'half' | 'interleaved';
+
+export interface Llama3RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositions: number;
+}
+
+export interface ModelConfig {
+  family: Family;
+  /** e.g. "LlamaForCausalLM", as named in config.json. */
+  architecture: string;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositions: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: Llama3RopeScaling | null;
+  ropeLayout: RopeLayout;
+  /** q/k/v projections carry a bias (Qwen2). */
+  attentionBias: boolean;
+  tieWordEmbeddings: boolean;
+}
+
+export type DType = 'F32' | 'F16' | 'BF16';
+
+/** Where the raw bytes of one weight tensor live on disk (row-major, little-endian). */
+export interface TensorRef {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  file: string;
+  offset: number;
+  byteLength: number;
+}
+
+/**
+ * Weights by Hugging Face name: `model.embed_tokens.weight`,
+ * `model.layers.{i}.input_layernorm.weight`, `model.layers.{i}.self_attn.{q,k,v,o}_proj.weight`
+ * (and `.bias` for q/k/v when attentionBias), `model.layers.{i}.post_attention_layernorm.weight`,
+ * `model.layers.{i}.mlp.{gate,up,down}_proj.weight`, `model.norm.weight`, `lm_head.weight` (absent when tied).
+ */
+export interface WeightStore {
+  readonly tensors: ReadonlyMap<string, TensorRef>;
+  /** The tensor as float32 (converted from f16/bf16 when needed). Throws naming the tensor if absent. */
+  f32(name: string): Float32Array;
+}
+
+export interface GenerationDefaults {
+  bosTokenId: number | null;
+  /** Every id that ends generation (generation_config's eos_token_id, scalar or list). */
+  eosTokenIds: number[];
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+  maxNewTokens?: number;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface TextTokenizer {
+  readonly vocabSize: number;
+  /** BOS is added when the tokenizer's post-processor says so and addSpecialTokens is not false. */
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /** The chat template rendered to text, or null when the model has no chat template. */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null;
+}
+
+export interface BaseModel {
+  /** Human name: the folder name, or the checkpoint name for an import. */
+  name: string;
+  /** Folder (or checkpoint file) it was loaded from. */
+  source: string;
+  config: ModelConfig;
+  weights: WeightStore;
+  tokenizer: TextTokenizer;
+  generation: GenerationDefaults;
+  /** Cheap hash of the config and the embedding weights; adapters record it. */
+  fingerprint: string;
+}
