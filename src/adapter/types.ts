@@ -1,0 +1,29 @@
+import type { AdapterWeights } from '../engine/types';
+
+export const ADAPTER_FORMAT = 'aligner/1';
+
+/** The string metadata of an adapter file (SPEC §5), typed; numbers are stored as decimal strings. */
+export interface AdapterMetadata {
+  format: typeof ADAPTER_FORMAT;
+  base_model: string;
+  base_fingerprint: string;
+  tokens: number;
+  start_layer: number;
+  method: 'sft' | 'dpo';
+  examples: number;
+  epochs: number;
+  /** Final losses; null when not measured (e.g. no validation split). */
+  train_loss: number | null;
+  val_loss: number | null;
+  /** ISO 8601. */
+  date: string;
+  /** Free-form fields (name, description, data source…), stored as they are. */
+  extra: Record<string, string>;
+}
+
+/** What the caller supplies when writing; format, tokens and start_layer come from the weights. */
+export type AdapterSummary = Omit<AdapterMetadata, 'format' | 'tokens' | 'start_layer'>;
+
+export interface AdapterFile extends AdapterWeights {
+  metadata: AdapterMetadata;
+}
