@@ -1,0 +1,250 @@
+// The one typed protocol between the Aligner worker and its clients (the VS Code
+// extension, the CLI, the tests). Every custom request and notification is declared
+// here, once; both sides import these objects so a method name or a payload shape
+// cannot drift between them. Transport: JSON-RPC 2.0 (vscode-jsonrpc), started as a
+// language server (initialize/shutdown/exit) by vscode-languageclient or standalone.
+//
+// Cancellation uses the standard `$/cancelRequest` (pass a CancellationToken to
+// sendRequest); `aligner/cancel` does the same for a job named by its id, from any
+// client, and is answered at once.
+
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Error codes in ResponseError.code (besides JSON-RPC's RequestCancelled = -32800). */
+export const ErrorCodes = {
+  /** No model is loaded: send aligner/loadModel first. */
+  NoModel: -32001,
+  /** The adapter was trained for another base model (fingerprint mismatch). */
+  AdapterMismatch: -32002,
+  /** A training job is already running (one at a time). */
+  Busy: -32003,
+  /** A file, a dataset or an argument is invalid; the message names it. */
+  InvalidInput: -32004,
+  /** The model folder could not be loaded. */
+  ModelLoad: -32005,
+  /** Anything else that failed inside the engine. */
+  Internal: -32006,
+  /** Cancelled by the client (same value as LSP's RequestCancelled). */
+  Cancelled: -32800,
+} as const;
+
+export type Device = 'auto' | 'cpu' | 'webgpu' | 'cuda';
+
+// ---------------------------------------------------------------- status
+
+export type WorkerState = 'starting' | 'idle' | 'loading' | 'training' | 'generating';
+
+export interface ModelInfo {
+  name: string;
+  path: string;
+  fingerprint: string;
+  architecture: string;
+  /** What actually runs: 'cpu', 'webgpu' or 'cuda'. */
+  device: string;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  vocabSize: number;
+  hasChatTemplate: boolean;
+  loadMs: number;
+}
+
+export interface JobInfo {
+  id: string;
+  kind: 'load' | 'train' | 'generate';
+  startedAt: number;
+  /** The last training progress report, for a train job. */
+  progress?: TrainProgress;
+}
+
+export interface StatusResult {
+  protocol: number;
+  pid: number;
+  state: WorkerState;
+  model: ModelInfo | null;
+  job: JobInfo | null;
+  /** Requests waiting behind the running job. */
+  queued: number;
+  uptimeMs: number;
+}
+
+export const StatusRequest = new RequestType0<StatusResult, void>('aligner/status');
+
+// ---------------------------------------------------------------- load model
+
+export interface LoadModelParams {
+  /** A Hugging Face model folder (SPEC §3). */
+  path: string;
+  device?: Device;
+  /** Work-done progress token (LSP `$/progress`), optional. */
+  workDoneToken?: string | number;
+}
+
+export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('aligner/loadModel');
+
+// ---------------------------------------------------------------- training
+
+export type TrainSource =
+  /** A JSONL dataset in any SPEC §5 form. */
+  | { kind: 'jsonl'; file: string; validationFile?: string }
+  /** Text or markdown files, chunked at paragraph boundaries. */
+  | { kind: 'files'; files: string[] }
+  /** Free texts (a selection, commit messages), each one or more {text} records. */
+  | { kind: 'texts'; texts: string[]; chunk?: boolean };
+
+export interface TrainOptions {
+  method?: 'sft' | 'dpo';
+  tokens?: number | 'auto';
+  startLayer?: number;
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  maxLen?: number;
+  valSplit?: number;
+  seed?: number;
+  /** Stop after this many optimiser steps (0 or absent: as many as the epochs take). */
+  steps?: number;
+}
+
+export interface TrainParams {
+  /** Job id chosen by the client; progress notifications and aligner/cancel use it. */
+  jobId: string;
+  /** Adapter name (file name without .safetensors). */
+  name: string;
+  /** Folder the adapter file is written to (created if missing). */
+  outDir: string;
+  source: TrainSource;
+  options?: TrainOptions;
+  /** Replace an existing adapter file of the same name. */
+  overwrite?: boolean;
+}
+
+export interface TrainProgress {
+  jobId: string;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  valLoss?: number;
+  tokensPerSec: number;
+  etaSec: number;
+}
+
+export interface TrainSummary {
+  examples: number;
+  epochs: number;
+  trainLoss: number;
+  valLoss: number | null;
+}
+
+export interface TrainResult {
+  adapter: AdapterInfo;
+  summary: TrainSummary;
+  ms: number;
+}
+
+export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('aligner/train');
+export const TrainProgressNotification = new NotificationType<TrainProgress>('aligner/trainProgress');
+
+// ---------------------------------------------------------------- chat / generate
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface GenerationParams {
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  stop?: string[];
+}
+
+export interface ChatParams {
+  /** Request id chosen by the client; deltas and aligner/cancel use it. */
+  requestId: string;
+  messages: ChatMessage[];
+  /** Adapter file to apply, or null for the base model. */
+  adapter: string | null;
+  params?: GenerationParams;
+}
+
+export interface GenerateParams {
+  requestId: string;
+  /** Raw prompt text, continued as is (no chat template). */
+  prompt: string;
+  adapter: string | null;
+  params?: GenerationParams;
+}
+
+export interface ChatResult {
+  requestId: string;
+  text: string;
+  finishReason: 'eos' | 'length' | 'stop' | 'cancelled';
+  promptTokens: number;
+  completionTokens: number;
+  ms: number;
+}
+
+export interface ChatDelta {
+  requestId: string;
+  /** Appended text; the deltas of one request concatenate to ChatResult.text. */
+  delta: string;
+}
+
+export const ChatRequest = new RequestType<ChatParams, ChatResult, void>('aligner/chat');
+export const GenerateRequest = new RequestType<GenerateParams, ChatResult, void>('aligner/generate');
+export const ChatDeltaNotification = new NotificationType<ChatDelta>('aligner/chatDelta');
+
+// ---------------------------------------------------------------- cancel
+
+export interface CancelParams {
+  /** A TrainParams.jobId or ChatParams/GenerateParams.requestId. */
+  id: string;
+}
+
+export const CancelRequest = new RequestType<CancelParams, { cancelled: boolean }, void>('aligner/cancel');
+
+// ---------------------------------------------------------------- adapters
+
+export interface AdapterInfo {
+  /** File name without .safetensors. */
+  name: string;
+  path: string;
+  bytes: number;
+  tokens: number;
+  startLayer: number;
+  method: string;
+  baseModel: string;
+  baseFingerprint: string;
+  /** True when it fits the loaded model (false when none is loaded). */
+  compatible: boolean;
+  /** Why it does not fit, when it does not. */
+  problem?: string;
+  /** All string metadata of the file (training summary, date, ...). */
+  metadata: Record<string, string>;
+}
+
+export interface AdapterListParams {
+  /** Folders to scan for *.safetensors (missing folders are skipped). */
+  dirs: string[];
+}
+
+export const AdapterListRequest = new RequestType<AdapterListParams, AdapterInfo[], void>('aligner/adapters/list');
+export const AdapterInspectRequest = new RequestType<{ path: string }, AdapterInfo, void>('aligner/adapters/inspect');
+/** Copies an adapter file into a library folder after checking it fits the loaded model. */
+export const AdapterImportRequest = new RequestType<
+  { path: string; toDir: string; name?: string; overwrite?: boolean },
+  AdapterInfo,
+  void
+>('aligner/adapters/import');
+export const AdapterDeleteRequest = new RequestType<{ path: string }, { deleted: boolean }, void>('aligner/adapters/delete');
+
+// ---------------------------------------------------------------- log
+
+export const LogNotification = new NotificationType<{ level: 'info' | 'warn' | 'error'; message: string }>('aligner/log');

@@ -1,0 +1,304 @@
+// The worker's compute thread: owns the model, the engine (onnxruntime sessions) and
+// the adapters in use, and runs one job at a time for the JSON-RPC thread. A job is
+// cancelled through a shared flag that is read between training steps and decoded
+// tokens, so cancelling never needs this (possibly blocked) thread's event loop.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { parentPort, workerData } from 'worker_threads';
+import type { AdapterWeights } from '../engine/types';
+import type { BaseModel } from '../model/types';
+import type { ModelInfo, TrainProgress, TrainResult, TrainSource } from '../protocol';
+import { ErrorCodes } from '../protocol';
+import { CANCEL_SLOT, type ComputeJob, type ComputeMessage, type GenerateOutcome } from './messages';
+import { adapterInfo } from './adapters';
+
+import { loadModel } from '../model/load';
+import { Engine } from '../engine/engine';
+import { generate } from '../generate/generate';
+import { chatPromptIds } from '../generate/chat';
+import { train } from '../train/trainer';
+import { readAdapter, writeAdapter } from '../adapter/file';
+import { checkAdapterFits } from '../adapter/fit';
+import { readJsonl } from '../data/jsonl';
+import { chunkText, readTextFile } from '../data/text';
+import type { RecordSet, TextRecord } from '../data/records';
+
+const port = parentPort!;
+const cancelFlags = new Int32Array(workerData.cancel as SharedArrayBuffer);
+
+let model: BaseModel | null = null;
+let engine: Engine | null = null;
+let modelInfo: ModelInfo | null = null;
+/** Adapters in use, by path, reloaded when the file changes. */
+const adapters = new Map<string, { mtimeMs: number; size: number; weights: AdapterWeights }>();
+
+function post(msg: ComputeMessage): void {
+  port.postMessage(msg);
+}
+
+export class JobError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An AbortController tied to the shared cancel flag. `poll()` is cheap; call it often. */
+function cancellation(): { signal: AbortSignal; poll: () => boolean; dispose: () => void } {
+  const controller = new AbortController();
+  const poll = (): boolean => {
+    if (!controller.signal.aborted && Atomics.load(cancelFlags, CANCEL_SLOT) === 1) {
+      const err = new Error('cancelled');
+      err.name = 'AbortError';
+      controller.abort(err);
+    }
+    return controller.signal.aborted;
+  };
+  // Catches a cancel while the engine awaits real asynchronous work.
+  const timer = setInterval(poll, 5);
+  return { signal: controller.signal, poll, dispose: () => clearInterval(timer) };
+}
+
+function isAbort(err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return true;
+  const e = err as { name?: string; code?: string } | null;
+  return !!e && (e.name === 'AbortError' || e.code === 'ABORT_ERR');
+}
+
+function classify(err: unknown): { code: number; message: string } {
+  if (err instanceof JobError) return { code: err.code, message: err.message };
+  const e = err as Error;
+  const name = e?.constructor?.name ?? e?.name ?? '';
+  const message = e?.message ?? String(err);
+  if (name === 'ModelLoadError') return { code: ErrorCodes.ModelLoad, message };
+  if (name === 'DataError') return { code: ErrorCodes.InvalidInput, message };
+  if (/AdapterMismatch|fingerprint|another base model|different base model/i.test(name + ' ' + message)) {
+    return { code: ErrorCodes.AdapterMismatch, message };
+  }
+  if (name === 'AdapterError' || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
+  return { code: ErrorCodes.Internal, message: e?.stack ? `${message}` : message };
+}
+
+function requireModel(): { model: BaseModel; engine: Engine } {
+  if (!model || !engine) throw new JobError(ErrorCodes.NoModel, 'No base model is loaded: send aligner/loadModel first.');
+  return { model, engine };
+}
+
+async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo> {
+  const started = Date.now();
+  post({ type: 'loadProgress', id: job.id, message: `Reading ${path.basename(job.path)}`, percentage: 10 });
+  const next = await loadModel(job.path);
+  post({ type: 'loadProgress', id: job.id, message: `Starting the engine (${job.device})`, percentage: 50 });
+  const nextEngine = await Engine.create(next, { device: job.device });
+  if (engine) {
+    try {
+      await engine.dispose();
+    } catch {
+      /* the old engine is gone either way */
+    }
+  }
+  model = next;
+  engine = nextEngine;
+  adapters.clear();
+  const c = next.config;
+  let hasChatTemplate = false;
+  try {
+    hasChatTemplate = next.tokenizer.applyChatTemplate([{ role: 'user', content: 'x' }], { addGenerationPrompt: true }) !== null;
+  } catch {
+    hasChatTemplate = false;
+  }
+  modelInfo = {
+    name: next.name,
+    path: job.path,
+    fingerprint: next.fingerprint,
+    architecture: c.architecture,
+    device: String(nextEngine.device),
+    hiddenSize: c.hiddenSize,
+    numLayers: c.numLayers,
+    numHeads: c.numHeads,
+    vocabSize: c.vocabSize,
+    hasChatTemplate,
+    loadMs: Date.now() - started,
+  };
+  post({ type: 'loadProgress', id: job.id, message: 'Ready', percentage: 100 });
+  return modelInfo;
+}
+
+function adapterFor(file: string | null): AdapterWeights | null {
+  if (!file) return null;
+  const { model } = requireModel();
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    throw new JobError(ErrorCodes.InvalidInput, `Adapter file not found: ${file}`);
+  }
+  const cached = adapters.get(file);
+  if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached.weights;
+  // A clear refusal for an adapter of another base model, before anything runs.
+  const info = adapterInfo(file, model);
+  if (!info.compatible) throw new JobError(ErrorCodes.AdapterMismatch, info.problem ?? `${file} does not fit ${model.name}`);
+  const loaded = readAdapter(file);
+  try {
+    checkAdapterFits(loaded, model, file);
+  } catch (err) {
+    throw new JobError(ErrorCodes.AdapterMismatch, (err as Error).message);
+  }
+  const weights: AdapterWeights = { prefix: loaded.prefix, gates: loaded.gates, tokens: loaded.tokens, startLayer: loaded.startLayer };
+  adapters.set(file, { mtimeMs: st.mtimeMs, size: st.size, weights });
+  return weights;
+}
+
+async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promise<GenerateOutcome> {
+  const { model, engine } = requireModel();
+  const adapter = adapterFor(job.adapter);
+  const promptIds = job.messages ? chatPromptIds(model, job.messages) : model.tokenizer.encode(job.prompt ?? '');
+  const p = job.params;
+  const g = model.generation;
+  const cancel = cancellation();
+  try {
+    const out = await generate(engine, promptIds, adapter, {
+      maxNewTokens: p.maxNewTokens ?? g.maxNewTokens ?? 256,
+      temperature: p.temperature ?? g.temperature ?? 0.8,
+      topK: p.topK ?? g.topK ?? 0,
+      topP: p.topP ?? g.topP ?? 0.95,
+      repetitionPenalty: p.repetitionPenalty ?? g.repetitionPenalty ?? 1,
+      seed: p.seed ?? Math.floor(Math.random() * 2 ** 31),
+      stop: p.stop ?? [],
+      onText: (delta: string) => {
+        if (delta) post({ type: 'delta', id: job.id, delta });
+        cancel.poll();
+      },
+      signal: cancel.signal,
+    });
+    return { text: out.text, finishReason: out.finishReason, promptTokens: promptIds.length, completionTokens: out.ids.length };
+  } catch (err) {
+    if (isAbort(err, cancel.signal)) throw new JobError(ErrorCodes.Cancelled, 'Generation cancelled');
+    throw err;
+  } finally {
+    cancel.dispose();
+  }
+}
+
+function recordsOf(source: TrainSource): RecordSet {
+  switch (source.kind) {
+    case 'jsonl':
+      return readJsonl(source.file);
+    case 'files': {
+      const records: TextRecord[] = [];
+      for (const f of source.files) records.push(...readTextFile(f));
+      if (records.length === 0) throw new JobError(ErrorCodes.InvalidInput, 'The chosen files contain no text to train on.');
+      return { form: 'text', records, file: source.files.length === 1 ? source.files[0] : `${source.files.length} files` };
+    }
+    case 'texts': {
+      const records: TextRecord[] = [];
+      for (const t of source.texts) {
+        if (source.chunk === false) {
+          if (t.trim()) records.push({ text: t });
+        } else records.push(...chunkText(t));
+      }
+      if (records.length === 0) throw new JobError(ErrorCodes.InvalidInput, 'There is no text to train on.');
+      return { form: 'text', records, file: 'selection' };
+    }
+    default:
+      throw new JobError(ErrorCodes.InvalidInput, `Unknown training source ${(source as { kind: string }).kind}`);
+  }
+}
+
+function describeSource(source: TrainSource): string {
+  switch (source.kind) {
+    case 'jsonl':
+      return path.basename(source.file);
+    case 'files':
+      return source.files.length === 1 ? path.basename(source.files[0]) : `${source.files.length} files`;
+    default:
+      return `${source.texts.length} texts`;
+  }
+}
+
+async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<TrainResult> {
+  const { model, engine } = requireModel();
+  const started = Date.now();
+  const file = path.join(job.outDir, `${job.name}.safetensors`);
+  if (!job.overwrite && fs.existsSync(file)) {
+    throw new JobError(ErrorCodes.InvalidInput, `An adapter named "${job.name}" already exists in ${job.outDir}`);
+  }
+  const set = recordsOf(job.source);
+  const method = job.options.method ?? (set.form === 'preference' ? 'dpo' : 'sft');
+  const cancel = cancellation();
+  try {
+    const result = await train(
+      engine,
+      { records: set.records, form: set.form } as never,
+      { ...job.options, method, steps: job.options.steps || undefined },
+      {
+        onProgress: (p: Omit<TrainProgress, 'jobId'>) => {
+          post({ type: 'progress', id: job.id, progress: { ...p, jobId: job.id } });
+          cancel.poll();
+        },
+        signal: cancel.signal,
+      },
+    );
+    if (cancel.poll()) throw new JobError(ErrorCodes.Cancelled, 'Training cancelled');
+    fs.mkdirSync(job.outDir, { recursive: true });
+    writeAdapter(
+      file,
+      result.adapter,
+      {
+        base_model: model.name,
+        base_fingerprint: model.fingerprint,
+        method,
+        examples: result.summary.examples,
+        epochs: result.summary.epochs,
+        train_loss: Number.isFinite(result.summary.trainLoss) ? result.summary.trainLoss : null,
+        val_loss: result.summary.valLoss ?? null,
+        date: new Date().toISOString(),
+        extra: { name: job.name, source: describeSource(job.source) },
+      },
+      model.config,
+    );
+    adapters.delete(file);
+    return {
+      adapter: adapterInfo(file, model),
+      summary: {
+        examples: result.summary.examples,
+        epochs: result.summary.epochs,
+        trainLoss: result.summary.trainLoss,
+        valLoss: result.summary.valLoss ?? null,
+      },
+      ms: Date.now() - started,
+    };
+  } catch (err) {
+    if (isAbort(err, cancel.signal)) throw new JobError(ErrorCodes.Cancelled, 'Training cancelled');
+    throw err;
+  } finally {
+    cancel.dispose();
+  }
+}
+
+async function run(job: ComputeJob): Promise<unknown> {
+  switch (job.op) {
+    case 'load':
+      return load(job);
+    case 'generate':
+      return runGenerate(job);
+    case 'train':
+      return runTrain(job);
+  }
+}
+
+port.on('message', (job: ComputeJob) => {
+  run(job).then(
+    (result) => post({ type: 'result', id: job.id, result: result as never }),
+    (err) => {
+      const { code, message } = classify(err);
+      if (code === ErrorCodes.Internal) post({ type: 'log', level: 'error', message: (err as Error)?.stack ?? message });
+      post({ type: 'error', id: job.id, code, message });
+    },
+  );
+});
+
+post({ type: 'ready' });

@@ -1,0 +1,44 @@
+// Messages between the worker's JSON-RPC thread (server.ts) and its compute thread
+// (compute.ts). Only the compute thread touches onnxruntime, whose session.run blocks
+// the thread it runs on; the JSON-RPC thread stays free to answer status and cancel.
+
+import type { ChatMessage, Device, GenerationParams, ModelInfo, TrainOptions, TrainProgress, TrainResult, TrainSource } from '../protocol';
+
+export type ComputeJob =
+  | { op: 'load'; id: string; path: string; device: Device }
+  | {
+      op: 'generate';
+      id: string;
+      messages?: ChatMessage[];
+      prompt?: string;
+      adapter: string | null;
+      params: GenerationParams;
+    }
+  | {
+      op: 'train';
+      id: string;
+      name: string;
+      outDir: string;
+      source: TrainSource;
+      options: TrainOptions;
+      overwrite: boolean;
+    };
+
+export type ComputeMessage =
+  | { type: 'ready' }
+  | { type: 'loadProgress'; id: string; message: string; percentage?: number }
+  | { type: 'delta'; id: string; delta: string }
+  | { type: 'progress'; id: string; progress: TrainProgress }
+  | { type: 'result'; id: string; result: ModelInfo | GenerateOutcome | TrainResult }
+  | { type: 'error'; id: string; code: number; message: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+export interface GenerateOutcome {
+  text: string;
+  finishReason: 'eos' | 'length' | 'stop' | 'cancelled';
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** Index of the cancel flag in the shared Int32Array: 1 means "stop the running job". */
+export const CANCEL_SLOT = 0;
