@@ -1,0 +1,402 @@
+// `npm run bench`: tokens/s and peak RSS of our engine against a PyTorch CPU reference
+// (test/bench/torch_ref.py) for an Aligner training step (batch 8 x 256), prefill (512 tokens,
+// last-position logits) and greedy decode (128 new tokens after a 16-token prompt).
+//
+// stdout: one JSON object per line (results, skips, errors); progress goes to stderr.
+// Each (implementation, model, mode) runs in its own child process so that peak RSS is its own.
+//
+// Environment:
+//   BENCH_MODELS=stories260K,tiny15m,smol135m   models to run (default all three)
+//   BENCH_MODES=train,prefill,decode            modes to run (default all three)
+//   BENCH_THREADS=n                             torch threads (default: the machine's cores)
+//   BENCH_QUICK=1                               one timed rep everywhere (smoke test)
+//   BENCH_SKIP_TORCH=1 / BENCH_SKIP_OURS=1      run one side only
+//   BENCH_PROFILE=1                             Engine.create(model, { device: 'cpu', profile: true })
+//   BENCH_PYTHON=/usr/bin/python3               python with torch
+//   BENCH_TIMEOUT_S=n                           per child process limit (default 900 s)
+
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { AdapterWeights, SftStepResult, TokenBatch } from '../../src/engine/types';
+import type { BaseModel } from '../../src/model/types';
+import { AdamW } from '../../src/train/adamw';
+import { ensureRandomModel, RANDOM_MODELS } from './models';
+
+type Mode = 'train' | 'prefill' | 'decode';
+const MODES: Mode[] = ['train', 'prefill', 'decode'];
+
+/** Repository root: this file runs as out/test/bench/bench.js. */
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const STORIES = path.resolve(ROOT, '..', 'shared', 'models', 'stories260K');
+const TORCH_REF = path.join(ROOT, 'test', 'bench', 'torch_ref.py');
+const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
+
+const TRAIN_BATCH = 8;
+const TRAIN_SEQ = 256;
+const PREFILL_LEN = 512;
+const PROMPT_LEN = 16;
+const NEW_TOKENS = 128;
+const ADAPTER_TOKENS = 1;
+const START_LAYER = 2;
+
+interface Reps {
+  warmup: number;
+  reps: number;
+}
+
+/** Warm-up and timed repetitions per model and mode (smol135m gets fewer: ~15 min for the whole bench). */
+function repsFor(model: string, mode: Mode): Reps {
+  if (process.env.BENCH_QUICK === '1') return { warmup: mode === 'decode' ? 0 : 1, reps: 1 };
+  const big = model === 'smol135m';
+  const small = model === 'stories260K';
+  switch (mode) {
+    case 'train':
+      return { warmup: 1, reps: small ? 5 : 3 };
+    case 'prefill':
+      return { warmup: 1, reps: small ? 5 : big ? 2 : 3 };
+    case 'decode':
+      // decode: a short warm-up generation, then 128 tokens (once on the bigger models).
+      return { warmup: 1, reps: small ? 3 : 1 };
+  }
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+function emit(obj: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+// ------------------------------------------------------------------ deterministic inputs
+
+/** mulberry32; the same seeds give the same ids on every run. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomIds(n: number, vocab: number, seed: number): number[] {
+  const r = prng(seed);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(3 + Math.floor(r() * (vocab - 3)));
+  return out;
+}
+
+function randomAdapter(hidden: number, layers: number, heads: number, seed: number): AdapterWeights {
+  const r = prng(seed);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const prefix = new Float32Array(ADAPTER_TOKENS * hidden);
+  for (let i = 0; i < prefix.length; i++) prefix[i] = normal();
+  const gates = new Float32Array((layers - START_LAYER) * heads);
+  for (let i = 0; i < gates.length; i++) gates[i] = (r() - 0.5) * 0.2;
+  return { prefix, gates, tokens: ADAPTER_TOKENS, startLayer: START_LAYER };
+}
+
+/** 8 x 256 random ids; every position but the last of each row scored against the next token. */
+function trainBatch(vocab: number, seed: number): TokenBatch {
+  const B = TRAIN_BATCH;
+  const T = TRAIN_SEQ;
+  const ids = randomIds(B * T, vocab, seed);
+  const inputIds = Int32Array.from(ids);
+  const targets = new Int32Array(B * T);
+  const mask = new Uint8Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T - 1; t++) {
+      targets[b * T + t] = ids[b * T + t + 1];
+      mask[b * T + t] = 1;
+    }
+  }
+  return { rows: B, length: T, inputIds, targets, mask };
+}
+
+// ------------------------------------------------------------------ our engine (child side)
+
+interface EngineLike {
+  sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult>;
+  logits(ids: number[][], adapters: (AdapterWeights | null)[], opts: { lastOnly: boolean }): Promise<unknown>;
+  dispose(): void | Promise<void>;
+}
+
+interface EngineModule {
+  Engine: { create(model: BaseModel, opts: Record<string, unknown>): Promise<EngineLike> };
+}
+
+interface GenerateModule {
+  generate(
+    engine: EngineLike,
+    promptIds: number[],
+    adapter: AdapterWeights | null,
+    opts: { maxNewTokens: number; temperature: number; stopAtEos: boolean },
+  ): Promise<{ ids: number[] }>;
+}
+
+/** Loads a compiled project module by path at run time, so the bench compiles before it exists. */
+function projectModule<T>(rel: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require(path.resolve(__dirname, '..', '..', rel)) as T;
+}
+
+function moduleExists(rel: string): boolean {
+  return fs.existsSync(path.resolve(__dirname, '..', '..', rel + '.js'));
+}
+
+async function childOurs(modelDir: string, mode: Mode, reps: Reps): Promise<Record<string, unknown>> {
+  const { loadModel } = projectModule<{ loadModel(dir: string): Promise<BaseModel> }>('src/model/load');
+  if (!moduleExists('src/engine/engine')) throw new Error('src/engine/engine.ts is not there yet (out/src/engine/engine.js missing)');
+  const { Engine } = projectModule<EngineModule>('src/engine/engine');
+  const t0 = performance.now();
+  const model = await loadModel(modelDir);
+  const opts: Record<string, unknown> = { device: 'cpu' };
+  if (process.env.BENCH_PROFILE === '1') opts.profile = true;
+  const engine = await Engine.create(model, opts);
+  const loadS = (performance.now() - t0) / 1000;
+  const rssAfterLoad = process.resourceUsage().maxRSS / 1024;
+  const c = model.config;
+  log(`ours: loaded ${model.name} in ${loadS.toFixed(2)}s (rss ${rssAfterLoad.toFixed(0)} MB), mode ${mode}`);
+  const adapter = randomAdapter(c.hiddenSize, c.numLayers, c.numHeads, 1234);
+  const times: number[] = [];
+  let tokens = 0;
+  const extra: Record<string, unknown> = {};
+  try {
+    if (mode === 'train') {
+      const batch = trainBatch(c.vocabSize, 99);
+      // SPEC §2 SFT defaults; timed together with the step, as torch times backward + step.
+      const opt = new AdamW([adapter.prefix, adapter.gates], { lr: 9e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.02 });
+      const losses: number[] = [];
+      for (let i = 0; i < reps.warmup + reps.reps; i++) {
+        const t = performance.now();
+        const res = await engine.sftStep(batch, adapter);
+        opt.update([res.gradPrefix, res.gradGates]);
+        const dt = (performance.now() - t) / 1000;
+        losses.push(res.loss);
+        if (i >= reps.warmup) times.push(dt);
+        log(`ours train step ${i}${i < reps.warmup ? ' (warm-up)' : ''} ${dt.toFixed(3)}s loss ${res.loss.toFixed(4)}`);
+      }
+      tokens = TRAIN_BATCH * TRAIN_SEQ;
+      Object.assign(extra, { batch: TRAIN_BATCH, seq: TRAIN_SEQ, loss_first: losses[0], loss_last: losses[losses.length - 1] });
+    } else if (mode === 'prefill') {
+      const ids = randomIds(PREFILL_LEN, c.vocabSize, 7);
+      for (let i = 0; i < reps.warmup + reps.reps; i++) {
+        const t = performance.now();
+        await engine.logits([ids], [adapter], { lastOnly: true });
+        const dt = (performance.now() - t) / 1000;
+        if (i >= reps.warmup) times.push(dt);
+        log(`ours prefill ${i}${i < reps.warmup ? ' (warm-up)' : ''} ${dt.toFixed(3)}s`);
+      }
+      tokens = PREFILL_LEN;
+      extra.prefill_len = PREFILL_LEN;
+    } else {
+      const { generate } = projectModule<GenerateModule>('src/generate/generate');
+      const prompt = randomIds(PROMPT_LEN, c.vocabSize, 11);
+      for (let i = 0; i < reps.warmup; i++) {
+        await generate(engine, prompt, adapter, { maxNewTokens: Math.min(8, NEW_TOKENS), temperature: 0, stopAtEos: false });
+      }
+      let out: number[] = [];
+      for (let i = 0; i < reps.reps; i++) {
+        const t = performance.now();
+        out = (await generate(engine, prompt, adapter, { maxNewTokens: NEW_TOKENS, temperature: 0, stopAtEos: false })).ids;
+        const dt = (performance.now() - t) / 1000;
+        times.push(dt);
+        log(`ours decode ${i} ${out.length} tokens ${dt.toFixed(3)}s`);
+      }
+      if (out.length !== NEW_TOKENS) throw new Error(`generate returned ${out.length} ids, expected ${NEW_TOKENS}`);
+      tokens = NEW_TOKENS;
+      Object.assign(extra, { prompt_len: PROMPT_LEN, new_tokens: NEW_TOKENS, first_ids: out.slice(0, 8) });
+    }
+  } finally {
+    await engine.dispose();
+  }
+  const med = median(times);
+  return {
+    impl: 'ours',
+    model: model.name,
+    mode,
+    tokens_per_s: tokens / med,
+    median_s: med,
+    times_s: times,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    rss_after_load_mb: rssAfterLoad,
+    load_s: loadS,
+    profile: process.env.BENCH_PROFILE === '1',
+    ...extra,
+  };
+}
+
+// ------------------------------------------------------------------ parent side
+
+interface ChildResult {
+  ok: boolean;
+  result?: Record<string, unknown>;
+  error?: string;
+}
+
+/** Runs a child, passes its stderr through, and takes the last JSON line of its stdout. */
+function runChild(cmd: string, args: string[], timeoutS: number): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errTail = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      errTail = (errTail + d.toString()).slice(-2000);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutS * 1000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, error: `${cmd}: ${e.message}` });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+      let parsed: Record<string, unknown> | undefined;
+      try {
+        parsed = lines.length ? JSON.parse(lines[lines.length - 1]) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      if (timedOut) return resolve({ ok: false, error: `timed out after ${timeoutS}s` });
+      if (parsed && parsed.error) return resolve({ ok: false, error: String(parsed.error) });
+      if (code !== 0 || !parsed) {
+        const last = errTail.trim().split('\n').slice(-3).join(' | ');
+        return resolve({ ok: false, error: `exit ${code ?? signal}: ${last || 'no output'}` });
+      }
+      resolve({ ok: true, result: parsed });
+    });
+  });
+}
+
+function torchAvailable(): { ok: boolean; why?: string; version?: string } {
+  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.error) return { ok: false, why: `${PYTHON}: ${r.error.message}` };
+  if (r.status !== 0) return { ok: false, why: `${PYTHON} cannot import torch: ${(r.stderr || '').trim().split('\n').pop()}` };
+  return { ok: true, version: r.stdout.trim() };
+}
+
+function list(env: string | undefined, all: string[]): string[] {
+  if (!env) return all;
+  const want = env.split(',').map((s) => s.trim()).filter(Boolean);
+  return all.filter((x) => want.includes(x));
+}
+
+function round(x: unknown, digits = 3): number | null {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const threads = Number(process.env.BENCH_THREADS) || os.cpus().length;
+  const timeoutS = Number(process.env.BENCH_TIMEOUT_S) || 900;
+  const models = list(process.env.BENCH_MODELS, ['stories260K', ...RANDOM_MODELS.map((m) => m.name)]);
+  const modes = list(process.env.BENCH_MODES, MODES) as Mode[];
+
+  const dirs = new Map<string, string>();
+  if (models.includes('stories260K')) dirs.set('stories260K', STORIES);
+  for (const spec of RANDOM_MODELS) {
+    if (models.includes(spec.name)) dirs.set(spec.name, ensureRandomModel(spec, STORIES, log));
+  }
+
+  const torch = process.env.BENCH_SKIP_TORCH === '1' ? { ok: false, why: 'BENCH_SKIP_TORCH=1' } : torchAvailable();
+  if (!torch.ok) emit({ event: 'torch_skipped', reason: torch.why });
+  else log(`torch ${torch.version} via ${PYTHON}, ${threads} threads`);
+
+  let oursWhy: string | null = null;
+  if (process.env.BENCH_SKIP_OURS === '1') oursWhy = 'BENCH_SKIP_OURS=1';
+  else if (!moduleExists('src/engine/engine')) oursWhy = 'engine not available: src/engine/engine.ts does not exist yet (out/src/engine/engine.js missing)';
+  if (oursWhy) emit({ event: 'ours_skipped', reason: oursWhy });
+
+  for (const [name, dir] of dirs) {
+    for (const mode of modes) {
+      const reps = repsFor(name, mode);
+      log(`== ${name} ${mode} (warm-up ${reps.warmup}, timed ${reps.reps})`);
+      let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
+      if (!oursWhy) {
+        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps })], timeoutS);
+      }
+      let tr: ChildResult = { ok: false, error: torch.why ?? 'skipped' };
+      if (torch.ok) {
+        tr = await runChild(
+          PYTHON,
+          [TORCH_REF, '--model', dir, '--mode', mode, '--threads', String(threads), '--warmup', String(reps.warmup),
+            '--reps', String(reps.reps), '--batch', String(TRAIN_BATCH), '--seq', String(TRAIN_SEQ),
+            '--prefill-len', String(PREFILL_LEN), '--prompt-len', String(PROMPT_LEN), '--new-tokens', String(NEW_TOKENS),
+            '--tokens', String(ADAPTER_TOKENS), '--start-layer', String(START_LAYER)],
+          timeoutS,
+        );
+      }
+      const o = ours.result ?? {};
+      const t = tr.result ?? {};
+      const oTps = o.tokens_per_s as number | undefined;
+      const tTps = t.tokens_per_s as number | undefined;
+      const oRss = o.peak_rss_mb as number | undefined;
+      const tRss = t.peak_rss_mb as number | undefined;
+      const line: Record<string, unknown> = {
+        model: name,
+        mode,
+        ours_tokens_per_s: round(oTps, 2),
+        torch_tokens_per_s: round(tTps, 2),
+        ratio: oTps && tTps ? round(oTps / tTps, 3) : null,
+        ours_peak_rss_mb: round(oRss, 1),
+        torch_peak_rss_mb: round(tRss, 1),
+        rss_ratio: oRss && tRss ? round(oRss / tRss, 3) : null,
+        threads,
+        blas: (t.blas as string | undefined) ?? null,
+        ours_median_s: round(o.median_s, 4),
+        torch_median_s: round(t.median_s, 4),
+        warmup: reps.warmup,
+        reps: reps.reps,
+      };
+      if (!ours.ok) line.ours_error = ours.error;
+      if (!tr.ok) line.torch_error = tr.error;
+      if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
+      if (o.profile) line.ours_profile = true;
+      emit(line);
+    }
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+}
+
+async function childMain(spec: string): Promise<void> {
+  const { dir, mode, reps } = JSON.parse(spec) as { dir: string; mode: Mode; reps: Reps };
+  try {
+    emit(await childOurs(dir, mode, reps));
+  } catch (e) {
+    const err = e as Error;
+    emit({ impl: 'ours', mode, error: `${err.name}: ${err.message}` });
+    log(err.stack ?? String(err));
+    process.exitCode = 1;
+  }
+}
+
+// `node --test out/test/` runs every .js file under out/test/ as a test: do nothing there.
+if (require.main === module && !process.env.NODE_TEST_CONTEXT) {
+  const i = process.argv.indexOf('--child');
+  const run = i >= 0 ? childMain(process.argv[i + 1]) : main();
+  run.catch((e) => {
+    emit({ event: 'bench_error', error: String((e as Error)?.stack ?? e) });
+    process.exitCode = 1;
+  });
+}
