@@ -39,8 +39,9 @@ export async function loadModel(dir: string): Promise<BaseModel> {
 /** generation_config.json when present; otherwise the bos/eos ids of config.json. */
 function readGenerationDefaults(dir: string, configJson: Record<string, unknown>): GenerationDefaults {
   const file = path.join(dir, 'generation_config.json');
-  const g = fs.existsSync(file) ? readJson(file) : configJson;
-  const label = fs.existsSync(file) ? file : path.join(dir, 'config.json');
+  const hasFile = fs.existsSync(file);
+  const g = hasFile ? readJson(file) : configJson;
+  const label = hasFile ? file : path.join(dir, 'config.json');
   const defaults: GenerationDefaults = {
     bosTokenId: g.bos_token_id == null ? null : tokenId(g.bos_token_id, 'bos_token_id', label),
     eosTokenIds: eosIds(g.eos_token_id, label),
