@@ -1,0 +1,45 @@
+// Typed access to the extension's settings (SPEC §7).
+
+import * as vscode from 'vscode';
+import type { Device, GenerationParams, TrainOptions } from '../protocol';
+
+export const SECTION = 'aligner';
+
+export function cfg(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+export function baseModelSetting(): string {
+  return (cfg().get<string>('baseModel') ?? '').trim();
+}
+
+export function deviceSetting(): Device {
+  const d = cfg().get<string>('device') ?? 'auto';
+  return (['auto', 'cpu', 'webgpu', 'cuda'] as const).includes(d as Device) ? (d as Device) : 'auto';
+}
+
+export function adapterSetting(): string {
+  return (cfg().get<string>('adapter') ?? '').trim();
+}
+
+export function trainingDefaults(): TrainOptions {
+  const c = cfg();
+  const tokens = c.get<number | string>('training.tokens', 'auto');
+  const steps = c.get<number>('training.maxSteps', 0);
+  return {
+    tokens: tokens === 'auto' || tokens === '' || tokens === 0 ? 'auto' : Number(tokens),
+    startLayer: c.get<number>('training.startLayer', 2),
+    epochs: c.get<number>('training.epochs', 3),
+    lr: c.get<number>('training.learningRate', 9e-3),
+    steps: steps > 0 ? steps : undefined,
+  };
+}
+
+export function generationDefaults(): GenerationParams {
+  const c = cfg();
+  return {
+    maxNewTokens: c.get<number>('generation.maxNewTokens', 256),
+    temperature: c.get<number>('generation.temperature', 0.7),
+    topP: c.get<number>('generation.topP', 0.9),
+  };
+}

@@ -1,0 +1,66 @@
+// Aligner for VS Code: activation, commands, settings and the status-bar item.
+
+import * as vscode from 'vscode';
+import { ChatPanel } from './chat';
+import { AdapterLibrary, AdapterStatusBar } from './library';
+import { downloadBaseModel, selectBaseModel } from './models';
+import { TrainView, trainMyStyle } from './train';
+import { WorkerClient } from './worker';
+
+let worker: WorkerClient | null = null;
+
+export function activate(context: vscode.ExtensionContext): { worker: WorkerClient; library: AdapterLibrary } {
+  worker = new WorkerClient(context);
+  const w = worker;
+  const library = new AdapterLibrary(context, w);
+  const status = new AdapterStatusBar(library, w);
+  context.subscriptions.push(w, library, status);
+
+  const command = (id: string, fn: (...args: unknown[]) => unknown): void => {
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...args);
+        } catch (err) {
+          void vscode.window.showErrorMessage(`Aligner: ${(err as Error).message}`);
+          return undefined;
+        }
+      }),
+    );
+  };
+  command('aligner.openChat', () => {
+    ChatPanel.show(context, w, library);
+  });
+  command('aligner.trainMyStyle', () => trainMyStyle(context, w, library));
+  command('aligner.switchAdapter', () => library.pick());
+  command('aligner.selectBaseModel', () => selectBaseModel(context));
+  command('aligner.downloadBaseModel', () => downloadBaseModel(context));
+  command('aligner.showWorkerLog', () => w.output.show());
+  command('aligner.showTraining', () => TrainView.show(context));
+
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {
+      deserializeWebviewPanel: async (panel) => ChatPanel.revive(panel, context, w, library),
+    }),
+    vscode.window.registerWebviewPanelSerializer(TrainView.viewType, {
+      deserializeWebviewPanel: async (panel) => TrainView.revive(panel, context),
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('aligner.baseModel') || e.affectsConfiguration('aligner.device')) w.invalidateModel();
+      if (e.affectsConfiguration('aligner')) {
+        status.update();
+        ChatPanel.refreshAdapter();
+      }
+    }),
+    w.onModel(() => status.update()),
+    library.onDidChange(() => status.update()),
+  );
+  return { worker: w, library };
+}
+
+export function deactivate(): Thenable<void> | undefined {
+  const w = worker;
+  worker = null;
+  w?.dispose();
+  return undefined;
+}

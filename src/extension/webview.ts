@@ -1,0 +1,90 @@
+// Shared webview plumbing: a strict Content-Security-Policy with a fresh nonce, local
+// resources only, and a small validator so that every message from a webview is
+// checked before the extension acts on it.
+
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as vscode from 'vscode';
+
+export function nonce(): string {
+  return crypto.randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+}
+
+/** The folder with the bundled webview scripts and styles. */
+export function webviewRoot(extensionUri: vscode.Uri): vscode.Uri {
+  const dist = vscode.Uri.joinPath(extensionUri, 'dist', 'media');
+  return fs.existsSync(dist.fsPath) ? dist : vscode.Uri.joinPath(extensionUri, 'media');
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    retainContextWhenHidden: true,
+    enableCommandUris: false,
+    localResourceRoots: [webviewRoot(extensionUri), vscode.Uri.joinPath(extensionUri, 'media')],
+  };
+}
+
+export function html(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; style: string; body: string }): string {
+  const n = nonce();
+  const root = webviewRoot(extensionUri);
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(root, opts.script));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(root, opts.style));
+  const csp = [
+    "default-src 'none'",
+    `img-src ${webview.cspSource} data:`,
+    `style-src ${webview.cspSource} 'nonce-${n}'`,
+    `font-src ${webview.cspSource}`,
+    `script-src 'nonce-${n}'`,
+    "connect-src 'none'",
+    "frame-src 'none'",
+    "form-action 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" nonce="${n}" href="${style}">
+<title>${escapeHtml(opts.title)}</title>
+</head>
+<body>
+${opts.body}
+<script nonce="${n}" src="${script}"></script>
+</body>
+</html>`;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+// ------------------------------------------------------------ message validation
+
+type FieldSpec = 'string' | 'boolean' | 'number' | 'string?' | 'boolean?';
+
+/** Accepts `msg` only if it is `{ type }` with exactly the listed fields of the listed types (strings bounded). */
+export function validate<T>(msg: unknown, schemas: Record<string, Record<string, FieldSpec>>, maxString = 200_000): T | null {
+  if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return null;
+  const m = msg as Record<string, unknown>;
+  if (typeof m.type !== 'string' || !Object.prototype.hasOwnProperty.call(schemas, m.type)) return null;
+  const schema = schemas[m.type];
+  for (const key of Object.keys(m)) {
+    if (key !== 'type' && !(key in schema)) return null;
+  }
+  for (const [key, spec] of Object.entries(schema)) {
+    const optional = spec.endsWith('?');
+    const kind = optional ? spec.slice(0, -1) : spec;
+    const v = m[key];
+    if (v === undefined) {
+      if (optional) continue;
+      return null;
+    }
+    if (typeof v !== kind) return null;
+    if (kind === 'string' && (v as string).length > maxString) return null;
+    if (kind === 'number' && !Number.isFinite(v)) return null;
+  }
+  return m as T;
+}

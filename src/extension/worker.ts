@@ -1,0 +1,213 @@
+// The extension's handle on the worker process: starts it with vscode-languageclient,
+// loads the configured base model on demand, restarts it after a crash (with a visible
+// message) and fails in-flight requests cleanly.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type RequestType,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import {
+  ChatDeltaNotification,
+  LoadModelRequest,
+  LogNotification,
+  StatusRequest,
+  TrainProgressNotification,
+  type ChatDelta,
+  type ModelInfo,
+  type StatusResult,
+  type TrainProgress,
+} from '../protocol';
+import { baseModelSetting, deviceSetting } from './config';
+
+
+export class WorkerClient implements vscode.Disposable {
+  readonly output: vscode.LogOutputChannel;
+  private client: LanguageClient | null = null;
+  private starting: Promise<LanguageClient> | null = null;
+  private model: ModelInfo | null = null;
+  private loading: Promise<ModelInfo> | null = null;
+  private crashes: number[] = [];
+  private readonly deltaListeners = new Map<string, (d: string) => void>();
+  private readonly progressListeners = new Map<string, (p: TrainProgress) => void>();
+  private readonly _onCrash = new vscode.EventEmitter<void>();
+  private readonly _onModel = new vscode.EventEmitter<ModelInfo | null>();
+  /** Fires when the worker died; in-flight requests have been (or are being) failed. */
+  readonly onCrash = this._onCrash.event;
+  /** Fires when a model was loaded (or dropped). */
+  readonly onModel = this._onModel.event;
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.output = vscode.window.createOutputChannel('Aligner Worker', { log: true });
+  }
+
+  get loadedModel(): ModelInfo | null {
+    return this.model;
+  }
+
+  private serverModule(): string {
+    const candidates = [
+      this.context.asAbsolutePath(path.join('out', 'src', 'worker', 'server.js')),
+      path.join(__dirname, '..', 'worker', 'server.js'),
+    ];
+    return candidates.find((f) => fs.existsSync(f)) ?? candidates[0];
+  }
+
+  private async start(): Promise<LanguageClient> {
+    if (this.client && this.client.state === State.Running) return this.client;
+    if (this.starting) return this.starting;
+    this.starting = (async () => {
+      if (!this.client) {
+        const module = this.serverModule();
+        const run = { module, transport: TransportKind.ipc, options: { env: { ...process.env } } };
+        const serverOptions: ServerOptions = { run, debug: run };
+        const clientOptions: LanguageClientOptions = {
+          documentSelector: [],
+          outputChannel: this.output,
+          errorHandler: {
+            error: () => ({ action: ErrorAction.Continue }),
+            closed: () => this.onClosed(),
+          },
+          initializationFailedHandler: (err) => {
+            this.output.error(`worker initialisation failed: ${String(err)}`);
+            return false;
+          },
+        };
+        const client = new LanguageClient('aligner', 'Aligner Worker', serverOptions, clientOptions);
+        client.onNotification(ChatDeltaNotification, (d: ChatDelta) => this.deltaListeners.get(d.requestId)?.(d.delta));
+        client.onNotification(TrainProgressNotification, (p: TrainProgress) => this.progressListeners.get(p.jobId)?.(p));
+        client.onNotification(LogNotification, (m) => {
+          if (m.level === 'error') this.output.error(m.message);
+          else if (m.level === 'warn') this.output.warn(m.message);
+          else this.output.info(m.message);
+        });
+        client.onDidChangeState((e) => {
+          this.output.info(`worker state ${State[e.oldState]} -> ${State[e.newState]}`);
+        });
+        this.client = client;
+      }
+      await this.client.start();
+      return this.client;
+    })();
+    try {
+      return await this.starting;
+    } finally {
+      this.starting = null;
+    }
+  }
+
+  private onClosed(): { action: CloseAction; handled: boolean; message?: string } {
+    const now = Date.now();
+    this.crashes = this.crashes.filter((t) => now - t < 3 * 60_000);
+    this.crashes.push(now);
+    this.model = null;
+    this.loading = null;
+    this._onModel.fire(null);
+    this._onCrash.fire();
+    if (this.crashes.length > 5) {
+      void vscode.window.showErrorMessage('The Aligner worker stopped 5 times in 3 minutes and will not be restarted. See "Aligner: Show Worker Log".', 'Show Log').then((a) => {
+        if (a) this.output.show();
+      });
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    void vscode.window.showWarningMessage('The Aligner worker stopped unexpectedly and was restarted.', 'Show Log').then((a) => {
+      if (a) this.output.show();
+    });
+    this.output.warn('worker process exited unexpectedly; restarting');
+    return { action: CloseAction.Restart, handled: true };
+  }
+
+  /** Starts the worker if needed and loads the configured base model (once). */
+  async ensureModel(): Promise<ModelInfo> {
+    const wanted = baseModelSetting();
+    if (!wanted) {
+      const pick = await vscode.window.showWarningMessage(
+        'Aligner needs a base model: select a model folder or download one from Hugging Face.',
+        'Select Base Model',
+        'Download Base Model',
+      );
+      if (pick === 'Select Base Model') await vscode.commands.executeCommand('aligner.selectBaseModel');
+      else if (pick === 'Download Base Model') await vscode.commands.executeCommand('aligner.downloadBaseModel');
+      if (!baseModelSetting()) throw new Error('No base model selected.');
+      return this.ensureModel();
+    }
+    const dir = resolveModelDir(wanted);
+    const device = deviceSetting();
+    if (this.model && this.model.path === dir && (device === 'auto' || this.model.device === device)) return this.model;
+    if (this.loading) {
+      const m = await this.loading;
+      if (m.path === dir) return m;
+    }
+    this.loading = (async () => {
+      const client = await this.start();
+      return vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `Aligner: loading ${path.basename(dir)}` },
+        async () => {
+          const m = await client.sendRequest(LoadModelRequest, { path: dir, device });
+          this.output.info(`model ${m.name} loaded on ${m.device} in ${m.loadMs} ms`);
+          return m;
+        },
+      );
+    })();
+    try {
+      this.model = await this.loading;
+      this._onModel.fire(this.model);
+      return this.model;
+    } finally {
+      this.loading = null;
+    }
+  }
+
+  /** A typed request to the (started) worker. */
+  async request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    const client = await this.start();
+    return client.sendRequest(type, params, token);
+  }
+
+  async status(): Promise<StatusResult> {
+    const client = await this.start();
+    return client.sendRequest(StatusRequest);
+  }
+
+  onDelta(requestId: string, fn: (delta: string) => void): vscode.Disposable {
+    this.deltaListeners.set(requestId, fn);
+    return new vscode.Disposable(() => this.deltaListeners.delete(requestId));
+  }
+
+  onProgress(jobId: string, fn: (p: TrainProgress) => void): vscode.Disposable {
+    this.progressListeners.set(jobId, fn);
+    return new vscode.Disposable(() => this.progressListeners.delete(jobId));
+  }
+
+  /** Drops the loaded model so the next request loads the (new) configured one. */
+  invalidateModel(): void {
+    this.model = null;
+    this._onModel.fire(null);
+  }
+
+  dispose(): void {
+    void this.client?.stop().catch(() => undefined);
+    this._onCrash.dispose();
+    this._onModel.dispose();
+    this.output.dispose();
+  }
+}
+
+/** A base model setting is a folder path; `~` and relative paths (to the first workspace folder) are allowed. */
+export function resolveModelDir(value: string): string {
+  let v = value;
+  if (v.startsWith('~')) v = path.join(process.env.HOME ?? '', v.slice(1));
+  if (!path.isAbsolute(v)) {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    if (root) v = path.join(root, v);
+  }
+  return path.resolve(v);
+}
