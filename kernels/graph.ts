@@ -1,0 +1,181 @@
+// A small tensor-graph builder that records ONNX nodes.
+//
+// Every differentiable op (kernels/ops.ts) emits its forward node(s) through
+// `Graph.node` and, when one of its inputs needs a gradient, pushes a tape
+// entry whose `backward` emits the vector-Jacobian product. Reverse-mode
+// autodiff (kernels/autodiff.ts) then walks the tape backwards. Gradient
+// values never require gradients themselves, so VJPs are written with the
+// same ops and simply record nothing.
+
+import { onnx } from 'onnx-proto';
+
+/** A dimension: a fixed size, or a symbolic name bound at run time ("batch", "seq"). */
+export type Dim = number | string;
+
+export type ElemType = 'float' | 'double' | 'int64' | 'bool';
+
+const ONNX_ELEM: Record<ElemType, number> = {
+  float: onnx.TensorProto.DataType.FLOAT,
+  double: onnx.TensorProto.DataType.DOUBLE,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
+/** Attribute values: integers, `{ float }` for floats (ONNX keeps the two apart), int lists, strings, tensors. */
+export type Attr = number | { float: number } | number[] | string | onnx.ITensorProto;
+
+export class Value {
+  constructor(
+    readonly graph: Graph,
+    readonly name: string,
+    readonly shape: readonly Dim[],
+    readonly type: ElemType,
+    readonly requiresGrad: boolean,
+  ) {}
+  get rank(): number {
+    return this.shape.length;
+  }
+}
+
+export interface TapeEntry {
+  inputs: Value[];
+  output: Value;
+  /** Emits d(loss)/d(input) for each input (null where no gradient flows). */
+  backward: (gradOut: Value) => (Value | null)[];
+}
+
+/** A frozen weight that lives in the shared external-data blob. */
+export interface WeightInit {
+  name: string;
+  shape: number[];
+  /** Byte offset in the blob named by `blobPath`. */
+  offset: number;
+}
+
+export class Graph {
+  readonly nodes: onnx.INodeProto[] = [];
+  readonly inputs: Value[] = [];
+  readonly outputs: Value[] = [];
+  readonly tape: TapeEntry[] = [];
+  private readonly consts: onnx.ITensorProto[] = [];
+  private readonly weights = new Map<string, { value: Value; init: WeightInit }>();
+  private counter = 0;
+
+  /** `float` is the compute type: float32 for the engine, float64 for gradient checks. */
+  constructor(readonly float: 'float' | 'double' = 'float') {}
+
+  fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+
+  input(name: string, type: ElemType, shape: Dim[], requiresGrad = false): Value {
+    const v = new Value(this, name, shape, type, requiresGrad);
+    this.inputs.push(v);
+    return v;
+  }
+
+  output(v: Value, name: string): Value {
+    const out = this.node('Identity', [v], {}, v.shape, v.type, name);
+    this.outputs.push(out);
+    return out;
+  }
+
+  /** A frozen weight, stored once in the external blob and shared by every session. */
+  weight(name: string, shape: number[], offset: number): Value {
+    const known = this.weights.get(name);
+    if (known) return known.value;
+    const value = new Value(this, name, shape, this.float, false);
+    this.weights.set(name, { value, init: { name, shape, offset } });
+    return value;
+  }
+
+  /** A constant tensor embedded in the graph. */
+  constant(data: ArrayLike<number> | ArrayLike<bigint>, shape: number[], type: ElemType = this.float): Value {
+    const name = this.fresh('const');
+    const t: onnx.ITensorProto = { name, dims: shape, dataType: ONNX_ELEM[type] };
+    if (type === 'float') t.floatData = Array.from(data as ArrayLike<number>);
+    else if (type === 'double') t.doubleData = Array.from(data as ArrayLike<number>);
+    else if (type === 'int64') t.int64Data = Array.from(data as ArrayLike<number>, (x) => Number(x));
+    else t.int32Data = Array.from(data as ArrayLike<number>);
+    this.consts.push(t);
+    return new Value(this, name, shape, type, false);
+  }
+
+  scalar(x: number, type: ElemType = this.float): Value {
+    return this.constant([x], [], type);
+  }
+
+  ints(xs: number[]): Value {
+    return this.constant(xs, [xs.length], 'int64');
+  }
+
+  /** Emits one raw ONNX node with a single output; records no gradient. */
+  node(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, shape: readonly Dim[], type: ElemType, name?: string): Value {
+    const out = new Value(this, name ?? this.fresh(op.toLowerCase()), shape, type, false);
+    this.nodes.push({
+      opType: op,
+      domain: '',
+      name: out.name,
+      input: inputs.map((v) => (v ? v.name : '')),
+      output: [out.name],
+      attribute: Object.entries(attrs).map(([k, a]) => attribute(k, a)),
+    });
+    return out;
+  }
+
+  /** Marks `out` as differentiable when any input is, and records how to differentiate it. */
+  record(inputs: Value[], out: Value, backward: TapeEntry['backward']): Value {
+    if (!inputs.some((v) => v.requiresGrad)) return out;
+    const tracked = new Value(this, out.name, out.shape, out.type, true);
+    this.tape.push({ inputs, output: tracked, backward });
+    return tracked;
+  }
+
+  weightInits(): WeightInit[] {
+    return [...this.weights.values()].map((w) => w.init);
+  }
+
+  /** The ONNX model; weights point at `blobPath` (supplied in memory to each session). */
+  toModel(blobPath: string): Uint8Array {
+    const io = (v: Value): onnx.IValueInfoProto => ({
+      name: v.name,
+      type: { tensorType: { elemType: ONNX_ELEM[v.type], shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
+    const initializers: onnx.ITensorProto[] = [
+      ...this.consts,
+      ...this.weightInits().map((w) => ({
+        name: w.name,
+        dims: w.shape,
+        dataType: ONNX_ELEM.float,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: blobPath },
+          { key: 'offset', value: String(w.offset) },
+          { key: 'length', value: String(4 * w.shape.reduce((a, b) => a * b, 1)) },
+        ],
+      })),
+    ];
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'aligner-kernels',
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'aligner',
+        node: this.nodes,
+        initializer: initializers,
+        input: this.inputs.map(io),
+        output: this.outputs.map(io),
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function attribute(name: string, a: Attr): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof a === 'number') return { name, type: T.INT, i: a };
+  if (typeof a === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(a) };
+  if (Array.isArray(a)) return { name, type: T.INTS, ints: a };
+  if ('float' in a) return { name, type: T.FLOAT, f: a.float };
+  return { name, type: T.TENSOR, t: a };
+}

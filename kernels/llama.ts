@@ -1,0 +1,172 @@
+// The Llama-family decoder (Llama, Mistral, Qwen2) with the Aligner branch of
+// SPEC §2, written once and used by the training, prefill/decode and scoring
+// graphs. Activations run as [B·T, d] rows so every projection is one Gemm
+// against the frozen [out, in] weight.
+
+import type { ModelConfig } from '../src/model/types';
+import { Dim, Graph, Value } from './graph';
+import { add, gatherRows, linear, matmul, mul, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
+
+/** Where each frozen weight sits in the shared blob. */
+export interface WeightIndex {
+  get(name: string): { shape: number[]; offset: number };
+  has(name: string): boolean;
+}
+
+/** The Aligner branch of one layer: prefix keys/values and the per-head gates. */
+export interface LayerBranch {
+  /** [Bp, G, N, d_h] with Bp = 1 (shared adapter) or B (one adapter per row). */
+  keys: Value;
+  values: Value;
+  /** [Bp, G, H/G, 1, 1]: gate of query head h = g·(H/G) + r. */
+  gates: Value;
+  /** Optional additive mask [Bp, 1, 1, N] for padded prefix slots. */
+  bias?: Value;
+}
+
+export interface DecoderInputs {
+  /** [B, T] int64 token ids. */
+  ids: Value;
+  /** [B, T, 1, d_h/2] rotary tables for each row's positions. */
+  cos: Value;
+  sin: Value;
+  /** Additive attention mask broadcastable to [B, G, R·T, S] (causal + padding), S = P + T. */
+  attnBias: Value;
+  /** Cached keys/values per layer, [B, G, P, d_h]; absent for a pass without cache. */
+  past?: { keys: Value[]; values: Value[] };
+}
+
+export interface DecoderOutputs {
+  /** Final residual stream [B·T, d], before the final norm. */
+  hidden: Value;
+  /** Keys/values including this pass, [B, G, P + T, d_h] per layer (only with `past`). */
+  present?: { keys: Value[]; values: Value[] };
+}
+
+export class Llama {
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Query heads per key/value head. */
+  readonly group: number;
+
+  constructor(
+    readonly g: Graph,
+    readonly cfg: ModelConfig,
+    private readonly index: WeightIndex,
+  ) {
+    this.heads = cfg.numHeads;
+    this.kvHeads = cfg.numKvHeads;
+    this.headDim = cfg.headDim;
+    this.group = cfg.numHeads / cfg.numKvHeads;
+  }
+
+  w(name: string): Value {
+    const { shape, offset } = this.index.get(name);
+    return this.g.weight(name, shape, offset);
+  }
+
+  private maybe(name: string): Value | undefined {
+    return this.index.has(name) ? this.w(name) : undefined;
+  }
+
+  /** K_p = P W_kᵀ (+ b_k), V_p likewise: the layer's own projections, no norm and no rotary (SPEC §2.1). */
+  prefixKV(prefix: Value, layer: number): { keys: Value; values: Value } {
+    const at = `model.layers.${layer}.self_attn`;
+    const project = (w: string, b: string) => {
+      const rows = linear(prefix, this.w(`${at}.${w}.weight`), this.maybe(`${at}.${b}.bias`));
+      const split = reshape(rows, [1, -1, this.kvHeads, this.headDim], [1, prefix.shape[0], this.kvHeads, this.headDim]);
+      return transpose(split, [0, 2, 1, 3]);
+    };
+    return { keys: project('k_proj', 'k_proj'), values: project('v_proj', 'v_proj') };
+  }
+
+  decoder(inp: DecoderInputs, branch: (layer: number) => LayerBranch | null): DecoderOutputs {
+    const { g, cfg } = this;
+    const bt = g.node('Shape', [inp.ids], {}, [2], 'int64');
+    const [B, T] = inp.ids.shape;
+    const embedded = g.node('Gather', [this.w('model.embed_tokens.weight'), inp.ids], { axis: 0 }, [B, T, cfg.hiddenSize], g.float);
+    let x = reshape(embedded, [-1, cfg.hiddenSize], [rowsDim(B, T), cfg.hiddenSize]);
+    const present = inp.past ? { keys: [] as Value[], values: [] as Value[] } : undefined;
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const at = `model.layers.${l}`;
+      const normed = rmsNorm(x, this.w(`${at}.input_layernorm.weight`), cfg.rmsNormEps);
+      const past = inp.past ? { keys: inp.past.keys[l], values: inp.past.values[l] } : undefined;
+      const attn = this.attention(normed, l, inp, bt, past, branch(l));
+      if (present && attn.present) {
+        present.keys.push(attn.present.keys);
+        present.values.push(attn.present.values);
+      }
+      x = add(x, attn.out);
+      const normed2 = rmsNorm(x, this.w(`${at}.post_attention_layernorm.weight`), cfg.rmsNormEps);
+      x = add(x, this.mlp(normed2, l));
+    }
+    return { hidden: x, present };
+  }
+
+  /** Logits [K, V] for hidden rows [K, d]: final norm, then the (tied or untied) head. */
+  head(rows: Value): Value {
+    const normed = rmsNorm(rows, this.w('model.norm.weight'), this.cfg.rmsNormEps);
+    const head = this.cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return linear(normed, this.w(head));
+  }
+
+  /** Logits at the flat row positions `index` [K] of the hidden [B·T, d]. */
+  logitsAt(hidden: Value, index: Value): Value {
+    return this.head(gatherRows(hidden, index));
+  }
+
+  private mlp(x: Value, layer: number): Value {
+    const at = `model.layers.${layer}.mlp`;
+    const gate = silu(linear(x, this.w(`${at}.gate_proj.weight`)));
+    const up = linear(x, this.w(`${at}.up_proj.weight`));
+    return linear(mul(gate, up), this.w(`${at}.down_proj.weight`));
+  }
+
+  private attention(
+    x: Value,
+    layer: number,
+    inp: DecoderInputs,
+    bt: Value,
+    past: { keys: Value; values: Value } | undefined,
+    branch: LayerBranch | null,
+  ): { out: Value; present?: { keys: Value; values: Value } } {
+    const { g, cfg, heads, kvHeads, headDim, group } = this;
+    const [B, T] = inp.ids.shape;
+    const at = `model.layers.${layer}.self_attn`;
+    const split = (rows: Value, n: number) =>
+      reshape(rows, g.node('Concat', [bt, g.ints([n, headDim])], { axis: 0 }, [4], 'int64'), [B, T, n, headDim]);
+    const proj = (name: string, n: number) => split(linear(x, this.w(`${at}.${name}.weight`), this.maybe(`${at}.${name}.bias`)), n);
+
+    // Queries: [B, T, H, d_h] → [B, G, R·T, d_h], heads of one kv group side by side.
+    const q = rope(proj('q_proj', heads), inp.cos, inp.sin, cfg.ropeLayout);
+    const qg = scale(reshape(transpose(q, [0, 2, 1, 3]), [0, kvHeads, -1, headDim], [B, kvHeads, `${group}*${T}`, headDim]), 1 / Math.sqrt(headDim));
+    let keys = transpose(rope(proj('k_proj', kvHeads), inp.cos, inp.sin, cfg.ropeLayout), [0, 2, 1, 3]);
+    let values = transpose(proj('v_proj', kvHeads), [0, 2, 1, 3]);
+    if (past) {
+      const S: Dim = `P+${T}`;
+      keys = g.node('Concat', [past.keys, keys], { axis: 2 }, [B, kvHeads, S, headDim], g.float);
+      values = g.node('Concat', [past.values, values], { axis: 2 }, [B, kvHeads, S, headDim], g.float);
+    }
+    const scores = add(matmul(qg, transpose(keys, [0, 1, 3, 2])), inp.attnBias);
+    let out = matmul(softmax(scores), values);
+    if (branch) out = add(out, this.alignerBranch(qg, branch, B, T));
+
+    const merged = reshape(transpose(reshape(out, [0, heads, -1, headDim], [B, heads, T, headDim]), [0, 2, 1, 3]), [-1, heads * headDim], [rowsDim(B, T), heads * headDim]);
+    return { out: linear(merged, this.w(`${at}.o_proj.weight`)), present: past ? { keys, values } : undefined };
+  }
+
+  /** gates[h] · softmax_j(q·K_p[j] / √d_h) V_p: its own softmax over the N prefix slots, no causal mask. */
+  private alignerBranch(qg: Value, branch: LayerBranch, B: Dim, T: Dim): Value {
+    const { kvHeads, headDim, group } = this;
+    let scores = matmul(qg, transpose(branch.keys, [0, 1, 3, 2]));
+    if (branch.bias) scores = add(scores, branch.bias);
+    const mixed = matmul(softmax(scores), branch.values);
+    const perHead = reshape(mixed, [0, 0, group, -1, headDim], [B, kvHeads, group, T, headDim]);
+    return reshape(mul(perHead, branch.gates), [0, 0, -1, headDim], [B, kvHeads, `${group}*${T}`, headDim]);
+  }
+}
+
+function rowsDim(B: Dim, T: Dim): Dim {
+  return typeof B === 'number' && typeof T === 'number' ? B * T : `${B}*${T}`;
+}

@@ -1,0 +1,249 @@
+// Differentiable ops. Each one emits its forward ONNX node(s) and, right next
+// to them, the vector-Jacobian product that autodiff calls on the way back.
+// Only gradients with respect to activations and trainable inputs are
+// supported: frozen weights (linear, rmsNorm) never receive one.
+
+import { Dim, Value } from './graph';
+
+// ---- shape helpers (raw nodes, no gradient) ----
+
+export function broadcastShape(a: readonly Dim[], b: readonly Dim[]): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    out.push(x === 1 ? y : y === 1 ? x : typeof x === 'number' ? x : y);
+  }
+  return out;
+}
+
+/** Sums a broadcast gradient back down to `shape` (the shape of the operand it flows to). */
+export function reduceTo(grad: Value, shape: readonly Dim[]): Value {
+  const g = grad.graph;
+  const lead = grad.rank - shape.length;
+  let out = grad;
+  if (lead > 0) {
+    const axes = Array.from({ length: lead }, (_, i) => i);
+    out = g.node('ReduceSum', [out, g.ints(axes)], { keepdims: 0 }, grad.shape.slice(lead), grad.type);
+  }
+  const axes = shape.flatMap((d, i) => (d === 1 && out.shape[i] !== 1 ? [i] : []));
+  if (axes.length === 0) return out;
+  return g.node('ReduceSum', [out, g.ints(axes)], { keepdims: 1 }, shape, grad.type);
+}
+
+function shapeOf(x: Value): Value {
+  return x.graph.node('Shape', [x], {}, [x.rank], 'int64');
+}
+
+function zerosLike(x: Value): Value {
+  const g = x.graph;
+  const zero = { name: 'value', dims: [1], dataType: x.type === 'double' ? 11 : 1, ...(x.type === 'double' ? { doubleData: [0] } : { floatData: [0] }) };
+  return g.node('ConstantOfShape', [shapeOf(x)], { value: zero }, x.shape, x.type);
+}
+
+function unsqueeze(x: Value, axis: number): Value {
+  const shape = [...x.shape];
+  shape.splice(axis < 0 ? x.rank + 1 + axis : axis, 0, 1);
+  return x.graph.node('Unsqueeze', [x, x.graph.ints([axis])], {}, shape, x.type);
+}
+
+function swapLast(x: Value): Value {
+  const perm = [...x.shape.keys()];
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return x.graph.node('Transpose', [x], { perm }, perm.map((p) => x.shape[p]), x.type);
+}
+
+function raw(op: string, a: Value, b: Value): Value {
+  return a.graph.node(op, [a, b], {}, broadcastShape(a.shape, b.shape), a.type);
+}
+
+// ---- elementwise ----
+
+export function add(a: Value, b: Value): Value {
+  const out = raw('Add', a, b);
+  return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(gy, b.shape) : null]);
+}
+
+export function sub(a: Value, b: Value): Value {
+  const out = raw('Sub', a, b);
+  return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(neg(gy), b.shape) : null]);
+}
+
+export function mul(a: Value, b: Value): Value {
+  const out = raw('Mul', a, b);
+  return a.graph.record([a, b], out, (gy) => [
+    a.requiresGrad ? reduceTo(raw('Mul', gy, b), a.shape) : null,
+    b.requiresGrad ? reduceTo(raw('Mul', gy, a), b.shape) : null,
+  ]);
+}
+
+export function neg(x: Value): Value {
+  const out = x.graph.node('Neg', [x], {}, x.shape, x.type);
+  return x.graph.record([x], out, (gy) => [neg(gy)]);
+}
+
+/** x * c for a constant c. */
+export function scale(x: Value, c: number): Value {
+  const k = x.graph.scalar(c, x.type);
+  const out = raw('Mul', x, k);
+  return x.graph.record([x], out, (gy) => [raw('Mul', gy, k)]);
+}
+
+/** x * sigmoid(x): the SwiGLU activation. d/dx = s * (1 + x * (1 - s)). */
+export function silu(x: Value): Value {
+  const g = x.graph;
+  const s = g.node('Sigmoid', [x], {}, x.shape, x.type);
+  const out = raw('Mul', x, s);
+  return g.record([x], out, (gy) => {
+    const oneMinusS = raw('Sub', g.scalar(1, x.type), s);
+    const inner = raw('Add', g.scalar(1, x.type), raw('Mul', x, oneMinusS));
+    return [raw('Mul', gy, raw('Mul', s, inner))];
+  });
+}
+
+/** log(1 + e^x); d/dx = sigmoid(x). Used by the DPO loss: -log σ(z) = softplus(-z). */
+export function softplus(x: Value): Value {
+  const g = x.graph;
+  const out = g.node('Softplus', [x], {}, x.shape, x.type);
+  return g.record([x], out, (gy) => [raw('Mul', gy, g.node('Sigmoid', [x], {}, x.shape, x.type))]);
+}
+
+// ---- reductions ----
+
+/** Sum of every element, a scalar. */
+export function sum(x: Value): Value {
+  const g = x.graph;
+  const out = g.node('ReduceSum', [x], { keepdims: 0 }, [], x.type);
+  return g.record([x], out, (gy) => [g.node('Expand', [gy, shapeOf(x)], {}, x.shape, x.type)]);
+}
+
+// ---- linear algebra ----
+
+/** Batched matrix product with broadcasting over leading dims. */
+export function matmul(a: Value, b: Value): Value {
+  const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const out = a.graph.node('MatMul', [a, b], {}, [...batch, a.shape[a.rank - 2], b.shape[b.rank - 1]], a.type);
+  return a.graph.record([a, b], out, (gy) => [
+    a.requiresGrad ? reduceTo(matmul(gy, swapLast(b)), a.shape) : null,
+    b.requiresGrad ? reduceTo(matmul(swapLast(a), gy), b.shape) : null,
+  ]);
+}
+
+/** y = x Wᵀ (+ bias) for x [M, in] and a frozen W [out, in] (Hugging Face layout). */
+export function linear(x: Value, w: Value, bias?: Value): Value {
+  const g = x.graph;
+  const out = g.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: 1 }, [x.shape[0], w.shape[0]], x.type);
+  return g.record([x], out, (gy) => [g.node('Gemm', [gy, w], {}, x.shape, x.type)]);
+}
+
+// ---- normalisation and attention pieces ----
+
+/** RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · w, with w frozen. */
+export function rmsNorm(x: Value, w: Value, eps: number): Value {
+  const g = x.graph;
+  const meanSq = g.node('ReduceMean', [raw('Mul', x, x)], { axes: [-1], keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
+  const r = g.node('Reciprocal', [g.node('Sqrt', [raw('Add', meanSq, g.scalar(eps, x.type))], {}, meanSq.shape, x.type)], {}, meanSq.shape, x.type);
+  const out = raw('Mul', raw('Mul', x, r), w);
+  return g.record([x], out, (gy) => {
+    // dx = r·(gy·w) − x·r³·mean(gy·w·x)
+    const gw = raw('Mul', gy, w);
+    const dot = g.node('ReduceMean', [raw('Mul', gw, x)], { axes: [-1], keepdims: 1 }, meanSq.shape, x.type);
+    const r3dot = raw('Mul', raw('Mul', raw('Mul', r, r), r), dot);
+    return [raw('Sub', raw('Mul', gw, r), raw('Mul', x, r3dot))];
+  });
+}
+
+/** Softmax over the last axis; VJP y · (gy − Σ gy·y). */
+export function softmax(x: Value): Value {
+  const g = x.graph;
+  const y = g.node('Softmax', [x], { axis: -1 }, x.shape, x.type);
+  return g.record([x], y, (gy) => {
+    const dot = g.node('ReduceSum', [raw('Mul', gy, y), g.ints([-1])], { keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
+    return [raw('Mul', y, raw('Sub', gy, dot))];
+  });
+}
+
+/**
+ * Rotary embedding of x [B, T, heads, d_h] with cos/sin [B, T, 1, d_h/2].
+ * The rotation is orthogonal, so its VJP is the same rotation by −θ.
+ */
+export function rope(x: Value, cos: Value, sin: Value, layout: 'half' | 'interleaved'): Value {
+  const out = rotate(x, cos, sin, layout);
+  return x.graph.record([x], out, (gy) => [rotate(gy, cos, x.graph.node('Neg', [sin], {}, sin.shape, sin.type), layout)]);
+}
+
+function rotate(x: Value, cos: Value, sin: Value, layout: 'half' | 'interleaved'): Value {
+  const g = x.graph;
+  const half = (x.shape[3] as number) / 2;
+  // Both layouts become "pairs (x1, x2) along one axis": halves of the head, or
+  // the trailing axis of a [.., d_h/2, 2] view for interleaved pairs.
+  const src = layout === 'half' ? x : g.node('Reshape', [x, g.ints([0, 0, 0, half, 2])], {}, [...x.shape.slice(0, 3), half, 2], x.type);
+  const c = layout === 'half' ? cos : unsqueeze(cos, -1);
+  const s = layout === 'half' ? sin : unsqueeze(sin, -1);
+  const axis = src.rank - 1;
+  const width = layout === 'half' ? half : 1;
+  const part = (start: number) =>
+    g.node('Slice', [src, g.ints([start]), g.ints([start + width]), g.ints([axis])], {}, [...src.shape.slice(0, -1), width], x.type);
+  const x1 = part(0);
+  const x2 = part(width);
+  const o1 = raw('Sub', raw('Mul', x1, c), raw('Mul', x2, s));
+  const o2 = raw('Add', raw('Mul', x2, c), raw('Mul', x1, s));
+  const joined = g.node('Concat', [o1, o2], { axis }, src.shape, x.type);
+  return layout === 'half' ? joined : g.node('Reshape', [joined, g.ints([0, 0, 0, -1])], {}, x.shape, x.type);
+}
+
+// ---- shape ops ----
+
+/**
+ * Reshape with ONNX semantics (0 copies a dim, -1 infers one); `spec` may be a
+ * run-time shape tensor. `shape` is the resulting static shape.
+ */
+export function reshape(x: Value, spec: number[] | Value, shape: Dim[]): Value {
+  const g = x.graph;
+  const out = g.node('Reshape', [x, Array.isArray(spec) ? g.ints(spec) : spec], {}, shape, x.type);
+  return g.record([x], out, (gy) => [g.node('Reshape', [gy, shapeOf(x)], {}, x.shape, x.type)]);
+}
+
+export function transpose(x: Value, perm: number[]): Value {
+  const g = x.graph;
+  const out = g.node('Transpose', [x], { perm }, perm.map((p) => x.shape[p]), x.type);
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return g.record([x], out, (gy) => [transpose(gy, inverse)]);
+}
+
+/** Rows `index` [K] (distinct) of x [M, d]; VJP scatters the rows back into zeros. */
+export function gatherRows(x: Value, index: Value): Value {
+  const g = x.graph;
+  const out = g.node('Gather', [x, index], { axis: 0 }, [index.shape[0], ...x.shape.slice(1)], x.type);
+  return g.record([x], out, (gy) => [g.node('ScatterND', [zerosLike(x), unsqueeze(index, -1), gy], {}, x.shape, x.type)]);
+}
+
+/** Row i of x [R, C] as [C]. */
+export function row(x: Value, i: number): Value {
+  const g = x.graph;
+  const index = g.ints([i]);
+  const out = g.node('Gather', [x, g.constant([i], [], 'int64')], { axis: 0 }, x.shape.slice(1), x.type);
+  return g.record([x], out, (gy) => [g.node('ScatterND', [zerosLike(x), unsqueeze(index, 0), unsqueeze(gy, 0)], {}, x.shape, x.type)]);
+}
+
+// ---- loss ----
+
+/**
+ * log softmax(logits)[ids] per row: logits [K, V], ids [K] int64 → [K].
+ * VJP: gy · (onehot(ids) − softmax(logits)), without materialising the Jacobian.
+ */
+export function tokenLogProb(logits: Value, ids: Value): Value {
+  const g = logits.graph;
+  const [k, vocab] = logits.shape;
+  const logp = g.node('LogSoftmax', [logits], { axis: -1 }, logits.shape, logits.type);
+  const picked = g.node('GatherElements', [logp, unsqueeze(ids, -1)], { axis: 1 }, [k, 1], logits.type);
+  const out = g.node('Reshape', [picked, g.ints([-1])], {}, [k], logits.type);
+  return g.record([logits], out, (gy) => {
+    const onOff = g.constant([0, 1], [2], logits.type);
+    const onehot = g.node('OneHot', [ids, g.constant([vocab as number], [], 'int64'), onOff], { axis: -1 }, logits.shape, logits.type);
+    const p = g.node('Exp', [logp], {}, logits.shape, logits.type);
+    return [raw('Mul', unsqueeze(gy, -1), raw('Sub', onehot, p))];
+  });
+}
+

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// `npm run oracle -- DIR`: checks every oracle vector file in DIR against the
+// engine and exits non-zero on any failure or unknown case.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { Engine } from '../engine/engine';
+import { checkOracleFile, FileResult } from '../engine/oracle';
+import type { Device } from '../engine/types';
+import { importLlama2c } from '../model/llama2c';
+
+async function main(dir: string | undefined, device: string | undefined): Promise<number> {
+  if (!dir) {
+    console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda]');
+    return 2;
+  }
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  if (files.length === 0) {
+    console.error(`${dir}: no oracle vector files (*.json)`);
+    return 1;
+  }
+  // The cases run on the llama2.c checkpoint their files name, relative to the oracle folder's grandparent.
+  const first = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8'));
+  const root = path.resolve(dir, '..', '..');
+  const checkpoint = path.join(root, first.model.checkpoint);
+  const model = await importLlama2c(checkpoint, path.join(root, first.model.tokenizer));
+  const engine = await Engine.create(model, { device: (device ?? 'cpu') as Device });
+  console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}`);
+  let failed = 0;
+  for (const f of files) {
+    const r = await checkOracleFile(engine, path.join(dir, f));
+    report(r);
+    if (!r.ok) failed++;
+  }
+  await engine.dispose();
+  console.log(`${files.length - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+function report(r: FileResult): void {
+  console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.file} (${r.case})${r.error ? `: ${r.error}` : ''}`);
+  for (const f of r.fields) {
+    const err = `max abs ${f.maxAbs.toExponential(2)}, max rel ${f.maxRel.toExponential(2)}`;
+    console.log(`  ${f.ok ? 'ok  ' : 'FAIL'} ${f.field}: ${f.detail ?? err}`);
+  }
+}
+
+const args = process.argv.slice(2);
+const deviceAt = args.indexOf('--device');
+const device = deviceAt >= 0 ? args.splice(deviceAt, 2)[1] : undefined;
+main(args[0], device).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`oracle: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

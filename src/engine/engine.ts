@@ -1,0 +1,289 @@
+// The engine: a frozen base model on onnxruntime plus any number of Aligner
+// adapters. Sessions are built once per model (training graphs once per start
+// layer and method); adapters, prompts and batch shapes only change inputs.
+
+import * as ort from 'onnxruntime-node';
+import { prefixGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
+import type { WeightIndex } from '../../kernels/llama';
+import { Runtime, RuntimeOptions } from '../../kernels/runtime';
+import type { BaseModel } from '../model/types';
+import {
+  adapterFeeds,
+  cachedBias,
+  causalBias,
+  checkAdapter,
+  f32,
+  Feeds,
+  i64,
+  PrefixKV,
+  ropeFeeds,
+  scalar,
+  targetFeeds,
+} from './feeds';
+import { inverseFrequencies } from './rope';
+import type { AdapterWeights, DpoStepResult, SftStepResult, TokenBatch } from './types';
+import { packWeights } from './weights';
+
+export type EngineOptions = RuntimeOptions;
+
+const BLOB = 'weights.bin';
+
+/** A batch being generated: its key/value cache and per-row adapters. */
+export interface DecodeState {
+  rows: number;
+  /** Cached positions P (the same for every row; shorter prompts are masked). */
+  length: number;
+  keys: ort.Tensor[];
+  values: ort.Tensor[];
+  /** [rows · length]: 1 where the cached slot holds a real token. */
+  valid: Uint8Array;
+  /** Next rotary position of each row. */
+  positions: number[];
+  adapters: Feeds;
+}
+
+export class Engine {
+  private readonly training = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly prefixKVs = new WeakMap<AdapterWeights, { prefix: Float32Array; kv: Promise<PrefixKV> }>();
+  private readonly inv: Float64Array;
+  private readonly group: number;
+
+  private constructor(
+    readonly model: BaseModel,
+    private readonly runtime: Runtime,
+    private readonly index: WeightIndex,
+    private readonly step: ort.InferenceSession,
+    private readonly prefix: ort.InferenceSession,
+  ) {
+    this.inv = inverseFrequencies(model.config);
+    this.group = model.config.numHeads / model.config.numKvHeads;
+  }
+
+  static async create(model: BaseModel, opts: EngineOptions = {}): Promise<Engine> {
+    const { blob, index } = packWeights(model);
+    const runtime = await Runtime.create({ path: BLOB, data: blob }, opts);
+    const [step, prefix] = await Promise.all([
+      runtime.session(stepGraph(model.config, index).toModel(BLOB)),
+      runtime.session(prefixGraph(model.config, index).toModel(BLOB)),
+    ]);
+    return new Engine(model, runtime, index, step, prefix);
+  }
+
+  /** The execution provider actually in use. */
+  get device(): string {
+    return this.runtime.provider;
+  }
+
+  // ---- training ----
+
+  async sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult> {
+    const { feeds, count } = targetFeeds(batch);
+    if (count === 0) throw new Error('training batch has no target tokens');
+    const out = await this.runTrain('sft', batch, adapter, { ...feeds, inv_count: scalar(1 / count) });
+    return { ...out, targets: count };
+  }
+
+  /** DPO step (SPEC §2); `refLogps` are the reference model's log-probabilities of the same rows. */
+  async dpoStep(batch: TokenBatch, adapter: AdapterWeights, refLogps: Float32Array, beta: number): Promise<DpoStepResult> {
+    const pairs = batch.rows / 2;
+    if (!Number.isInteger(pairs) || pairs < 1) throw new Error('a DPO batch holds chosen rows then rejected rows: an even, non-zero row count');
+    const sign = new Float32Array(pairs * batch.rows);
+    for (let i = 0; i < pairs; i++) {
+      sign[i * batch.rows + i] = 1;
+      sign[i * batch.rows + pairs + i] = -1;
+    }
+    const extra = {
+      ...targetFeeds(batch).feeds,
+      ref_logps: f32(refLogps, [batch.rows]),
+      pairs: f32(sign, [pairs, batch.rows]),
+      beta: scalar(beta),
+      inv_pairs: scalar(1 / pairs),
+    };
+    return this.runTrain('dpo', batch, adapter, extra);
+  }
+
+  private async runTrain(method: TrainMethod, batch: TokenBatch, a: AdapterWeights, extra: Feeds) {
+    checkAdapter(this.model.config, a);
+    const session = await this.trainSession(method, a.startLayer);
+    const { rows, length } = batch;
+    const positions = Array.from({ length: rows * length }, (_, i) => i % length);
+    const out = await session.run({
+      input_ids: i64(batch.inputIds, [rows, length]),
+      ...ropeFeeds(this.inv, positions, rows, length),
+      attn_bias: causalBias(this.group, length),
+      prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]),
+      gates: f32(a.gates, [this.model.config.numLayers - a.startLayer, this.model.config.numHeads]),
+      ...extra,
+    });
+    return {
+      loss: (out.loss.data as Float32Array)[0],
+      gradPrefix: out.grad_prefix.data as Float32Array,
+      gradGates: out.grad_gates.data as Float32Array,
+      logps: out.logps.data as Float32Array,
+    };
+  }
+
+  private trainSession(method: TrainMethod, startLayer: number): Promise<ort.InferenceSession> {
+    const key = `${method}@${startLayer}`;
+    let s = this.training.get(key);
+    if (!s) {
+      s = this.runtime.session(trainGraph(this.model.config, this.index, startLayer, method).toModel(BLOB));
+      this.training.set(key, s);
+    }
+    return s;
+  }
+
+  // ---- inference ----
+
+  /** Per-row sums of the scored targets' log-probabilities, without gradients (DPO reference, evaluation). */
+  async sequenceLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
+    const ids = Array.from({ length: batch.rows }, (_, b) => Array.from(batch.inputIds.subarray(b * batch.length, (b + 1) * batch.length)));
+    const { logits } = await this.forward(ids, Array(batch.rows).fill(adapter), (b, t) => batch.mask[b * batch.length + t] === 1);
+    const V = this.model.config.vocabSize;
+    const sums = new Float32Array(batch.rows);
+    let k = 0;
+    for (let i = 0; i < batch.mask.length; i++) {
+      if (!batch.mask[i]) continue;
+      sums[Math.floor(i / batch.length)] += logSoftmaxAt(logits.subarray(k * V, (k + 1) * V), batch.targets[i]);
+      k++;
+    }
+    return sums;
+  }
+
+  /**
+   * Logits [T·V] at every position of each row (or [V] at the last one with
+   * `lastOnly`), each row with its own adapter or none.
+   */
+  async logits(ids: number[][], adapters: (AdapterWeights | null)[], opts: { lastOnly?: boolean } = {}): Promise<Float32Array[]> {
+    const wanted = (b: number, t: number) => (opts.lastOnly ? t === ids[b].length - 1 : t < ids[b].length);
+    const { logits } = await this.forward(ids, adapters, wanted);
+    const V = this.model.config.vocabSize;
+    let k = 0;
+    return ids.map((row) => {
+      const n = opts.lastOnly ? 1 : row.length;
+      const out = logits.slice(k * V, (k + n) * V);
+      k += n;
+      return out;
+    });
+  }
+
+  /** Runs the prompts (right-padded into one batch) and returns the last-position logits of each row. */
+  async prefill(prompts: number[][], adapters: (AdapterWeights | null)[]): Promise<{ state: DecodeState; logits: Float32Array[] }> {
+    const { logits, state } = await this.forward(prompts, adapters, (b, t) => t === prompts[b].length - 1);
+    const V = this.model.config.vocabSize;
+    return { state, logits: prompts.map((_, b) => logits.slice(b * V, (b + 1) * V)) };
+  }
+
+  /** Feeds one new token per row and returns each row's next-token logits; `state` advances in place. */
+  async decode(state: DecodeState, tokens: number[]): Promise<Float32Array[]> {
+    const B = state.rows;
+    const out = await this.runStep(state, tokens, state.positions, 1, Array(B).fill(1), Array.from({ length: B }, (_, b) => b));
+    state.positions = state.positions.map((p) => p + 1);
+    const V = this.model.config.vocabSize;
+    return tokens.map((_, b) => out.slice(b * V, (b + 1) * V));
+  }
+
+  /** One pass without cache over right-padded rows, logits where `wanted(row, t)`. */
+  private async forward(ids: number[][], adapters: (AdapterWeights | null)[], wanted: (b: number, t: number) => boolean) {
+    if (ids.length !== adapters.length) throw new Error(`${ids.length} rows but ${adapters.length} adapters`);
+    if (ids.some((r) => r.length === 0)) throw new Error('every row needs at least one token');
+    const B = ids.length;
+    const T = Math.max(...ids.map((r) => r.length));
+    if (T > this.model.config.maxPositions) throw new Error(`${T} tokens exceed the model's context of ${this.model.config.maxPositions}`);
+    const flat: number[] = [];
+    const positions: number[] = [];
+    const valid: number[] = [];
+    const logitPos: number[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        flat.push(t < ids[b].length ? ids[b][t] : 0);
+        positions.push(t);
+        valid.push(t < ids[b].length ? 1 : 0);
+        if (wanted(b, t)) logitPos.push(b * T + t);
+      }
+    }
+    const state = await this.emptyState(adapters);
+    const logits = await this.runStep(state, flat, positions, T, valid, logitPos);
+    state.positions = ids.map((r) => r.length);
+    return { logits, state };
+  }
+
+  private async emptyState(adapters: (AdapterWeights | null)[]): Promise<DecodeState> {
+    const { numLayers, numKvHeads, headDim } = this.model.config;
+    const kv = await Promise.all(adapters.map((a) => (a ? this.prefixKV(a) : null)));
+    const empty = () => Array.from({ length: numLayers }, () => f32(new Float32Array(0), [adapters.length, numKvHeads, 0, headDim]));
+    return {
+      rows: adapters.length,
+      length: 0,
+      keys: empty(),
+      values: empty(),
+      valid: new Uint8Array(0),
+      positions: [],
+      adapters: adapterFeeds(this.model.config, adapters, kv),
+    };
+  }
+
+  /** T new tokens per row on top of the cache; appends them to `state` and returns logits at `logitPos`. */
+  private async runStep(state: DecodeState, flat: number[], positions: number[], T: number, newValid: number[], logitPos: number[]): Promise<Float32Array> {
+    const B = state.rows;
+    const L = this.model.config.numLayers;
+    const feeds: Feeds = {
+      input_ids: i64(flat, [B, T]),
+      ...ropeFeeds(this.inv, positions, B, T),
+      attn_bias: cachedBias(this.group, B, state.length, T, state.valid),
+      ...state.adapters,
+      logit_pos: i64(logitPos, [logitPos.length]),
+    };
+    for (let l = 0; l < L; l++) {
+      feeds[`past_key_${l}`] = state.keys[l];
+      feeds[`past_value_${l}`] = state.values[l];
+    }
+    const out = await this.step.run(feeds);
+    state.keys = Array.from({ length: L }, (_, l) => out[`present_key_${l}`]);
+    state.values = Array.from({ length: L }, (_, l) => out[`present_value_${l}`]);
+    const P = state.length;
+    const valid = new Uint8Array(B * (P + T));
+    for (let b = 0; b < B; b++) {
+      valid.set(state.valid.subarray(b * P, (b + 1) * P), b * (P + T));
+      for (let t = 0; t < T; t++) valid[b * (P + T) + P + t] = newValid[b * T + t];
+    }
+    state.valid = valid;
+    state.length = P + T;
+    return out.logits.data as Float32Array;
+  }
+
+  /**
+   * K_p, V_p of an adapter, computed once per adapter (SPEC §2: they do not
+   * depend on the input). The prefix is compared on each use because training
+   * updates it in place.
+   */
+  prefixKV(a: AdapterWeights): Promise<PrefixKV> {
+    const cached = this.prefixKVs.get(a);
+    if (cached && sameValues(cached.prefix, a.prefix)) return cached.kv;
+    checkAdapter(this.model.config, a);
+    const kv = this.prefix.run({ prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]) }).then((o) => ({
+      keys: o.keys.data as Float32Array,
+      values: o.values.data as Float32Array,
+    }));
+    this.prefixKVs.set(a, { prefix: a.prefix.slice(), kv });
+    return kv;
+  }
+
+  async dispose(): Promise<void> {
+    const sessions = [this.step, this.prefix, ...(await Promise.all(this.training.values()))];
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+}
+
+/** log softmax(z)[i] in float64. */
+function logSoftmaxAt(z: Float32Array, i: number): number {
+  let max = -Infinity;
+  for (const v of z) max = Math.max(max, v);
+  let s = 0;
+  for (const v of z) s += Math.exp(v - max);
+  return z[i] - max - Math.log(s);
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+}
