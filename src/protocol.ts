@@ -135,8 +135,11 @@ export interface TrainProgress {
 export interface TrainSummary {
   examples: number;
   epochs: number;
-  trainLoss: number;
+  trainLoss: number | null;
   valLoss: number | null;
+  steps: number;
+  /** Set when the NaN/Inf guard stopped the run early (the adapter is the last good one). */
+  stoppedEarly?: string;
 }
 
 export interface TrainResult {

@@ -254,7 +254,7 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
     view.post({ type: 'used' });
   };
   view.onUse = () => void use();
-  const loss = `loss ${result.summary.trainLoss.toFixed(3)}${result.summary.valLoss !== null ? `, validation ${result.summary.valLoss.toFixed(3)}` : ''}`;
+  const loss = `loss ${result.summary.trainLoss?.toFixed(3) ?? '–'}${result.summary.valLoss !== null ? `, validation ${result.summary.valLoss.toFixed(3)}` : ''}`;
   void vscode.window
     .showInformationMessage(`Aligner: adapter "${name}" trained on ${result.summary.examples} examples (${loss}). Use it in this workspace?`, 'Use in This Workspace', 'Not Now')
     .then((a) => {

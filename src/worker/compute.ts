@@ -17,7 +17,6 @@ import { loadModel } from '../model/load';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { chatPromptIds } from '../generate/chat';
-import { train } from '../train/trainer';
 import { readAdapter, writeAdapter } from '../adapter/file';
 import { checkAdapterFits } from '../adapter/fit';
 import { readJsonl } from '../data/jsonl';
@@ -168,6 +167,7 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
       repetitionPenalty: p.repetitionPenalty ?? g.repetitionPenalty ?? 1,
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 31),
       stop: p.stop ?? [],
+      stopAtBos: true,
       onText: (delta: string) => {
         if (delta) post({ type: 'delta', id: job.id, delta });
         cancel.poll();
@@ -228,15 +228,28 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
   }
   const set = recordsOf(job.source);
   const method = job.options.method ?? (set.form === 'preference' ? 'dpo' : 'sft');
+  // Loaded on first use: chat-only sessions never pay for the training code.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { train } = require('../train/trainer') as typeof import('../train/trainer');
   const cancel = cancellation();
   try {
     const result = await train(
       engine,
-      { records: set.records, form: set.form } as never,
+      set,
       { ...job.options, method, steps: job.options.steps || undefined },
       {
-        onProgress: (p: Omit<TrainProgress, 'jobId'>) => {
-          post({ type: 'progress', id: job.id, progress: { ...p, jobId: job.id } });
+        onProgress: (p) => {
+          const progress: TrainProgress = {
+            jobId: job.id,
+            step: p.step,
+            totalSteps: p.totalSteps,
+            epoch: p.epoch,
+            loss: p.loss,
+            valLoss: p.valLoss,
+            tokensPerSec: p.tokensPerSec,
+            etaSec: p.etaSec,
+          };
+          post({ type: 'progress', id: job.id, progress });
           cancel.poll();
         },
         signal: cancel.signal,
@@ -253,7 +266,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
         method,
         examples: result.summary.examples,
         epochs: result.summary.epochs,
-        train_loss: Number.isFinite(result.summary.trainLoss) ? result.summary.trainLoss : null,
+        train_loss: result.summary.trainLoss,
         val_loss: result.summary.valLoss ?? null,
         date: new Date().toISOString(),
         extra: { name: job.name, source: describeSource(job.source) },
@@ -267,7 +280,9 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
         examples: result.summary.examples,
         epochs: result.summary.epochs,
         trainLoss: result.summary.trainLoss,
-        valLoss: result.summary.valLoss ?? null,
+        valLoss: result.summary.valLoss,
+        steps: result.summary.steps,
+        stoppedEarly: result.summary.stoppedEarly,
       },
       ms: Date.now() - started,
     };

@@ -1,0 +1,129 @@
+// Aligner training view (webview side): progress and the live loss curve (train and
+// validation) drawn as inline SVG. Bundled by esbuild into dist/media/train.js.
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app');
+app.innerHTML = `
+  <h1 id="title">Aligner training</h1>
+  <p id="subtitle" class="muted">Waiting for a training run… (Aligner: Train My Style)</p>
+  <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0" id="bar"><div id="fill"></div></div>
+  <dl class="stats">
+    <div><dt>Step</dt><dd id="step">–</dd></div>
+    <div><dt>Epoch</dt><dd id="epoch">–</dd></div>
+    <div><dt>Train loss</dt><dd id="loss">–</dd></div>
+    <div><dt>Validation loss</dt><dd id="val">–</dd></div>
+    <div><dt>Tokens/s</dt><dd id="tps">–</dd></div>
+    <div><dt>Time left</dt><dd id="eta">–</dd></div>
+  </dl>
+  <figure>
+    <svg id="chart" viewBox="0 0 640 300" role="img" aria-label="Loss curve"></svg>
+    <figcaption><span class="key train"></span> train loss <span class="key val"></span> validation loss</figcaption>
+  </figure>
+  <div class="buttons">
+    <button id="cancel" hidden>Cancel training</button>
+    <button id="use" hidden>Use in this workspace</button>
+  </div>
+  <p id="result" role="status"></p>`;
+
+const $ = (id) => document.getElementById(id);
+let points = [];
+let valPoints = [];
+let total = 0;
+
+function fmtEta(s) {
+  if (!(s > 0)) return '–';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+function draw() {
+  const svg = $('chart');
+  const W = 640, H = 300, L = 48, R = 12, T = 12, B = 30;
+  const all = [...points, ...valPoints];
+  const maxStep = Math.max(total, ...all.map((p) => p[0]), 1);
+  let lo = Math.min(...all.map((p) => p[1]));
+  let hi = Math.max(...all.map((p) => p[1]));
+  if (!all.length) { lo = 0; hi = 1; }
+  if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
+  const pad = (hi - lo) * 0.08;
+  lo -= pad; hi += pad;
+  const x = (s) => L + ((W - L - R) * s) / maxStep;
+  const y = (v) => T + ((H - T - B) * (hi - v)) / (hi - lo);
+  const path = (ps) => ps.map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+  let grid = '';
+  for (let i = 0; i <= 4; i++) {
+    const v = lo + ((hi - lo) * i) / 4;
+    grid += `<line class="grid" x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`;
+  }
+  for (let i = 0; i <= 4; i++) {
+    const s = Math.round((maxStep * i) / 4);
+    grid += `<text class="tick" x="${x(s)}" y="${H - 10}" text-anchor="middle">${s}</text>`;
+  }
+  const dots = valPoints.map((p) => `<circle class="val" cx="${x(p[0])}" cy="${y(p[1])}" r="3"/>`).join('');
+  svg.innerHTML = `${grid}<line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/>
+    <path class="train" d="${path(points)}"/><path class="val" d="${path(valPoints)}"/>${dots}
+    <text class="tick" x="${W - R}" y="${H - B - 6}" text-anchor="end">step</text>`;
+}
+
+window.addEventListener('message', (event) => {
+  const m = event.data;
+  if (!m || typeof m !== 'object') return;
+  switch (m.type) {
+    case 'start':
+      points = []; valPoints = []; total = 0;
+      $('title').textContent = `Training “${m.name}”`;
+      $('subtitle').textContent = `On ${m.source} · ${m.model}`;
+      $('result').textContent = '';
+      $('cancel').hidden = false;
+      $('use').hidden = true;
+      document.body.dataset.state = 'running';
+      draw();
+      break;
+    case 'progress': {
+      const p = m.p;
+      total = p.totalSteps;
+      points.push([p.step, p.loss]);
+      if (p.valLoss !== undefined && p.valLoss !== null) valPoints.push([p.step, p.valLoss]);
+      const pct = total ? Math.round((100 * p.step) / total) : 0;
+      $('fill').style.width = `${pct}%`;
+      $('bar').setAttribute('aria-valuenow', String(pct));
+      $('step').textContent = `${p.step} / ${p.totalSteps}`;
+      $('epoch').textContent = String(p.epoch);
+      $('loss').textContent = p.loss.toFixed(4);
+      if (p.valLoss !== undefined && p.valLoss !== null) $('val').textContent = p.valLoss.toFixed(4);
+      $('tps').textContent = Math.round(p.tokensPerSec).toLocaleString();
+      $('eta').textContent = fmtEta(p.etaSec);
+      draw();
+      break;
+    }
+    case 'done': {
+      const r = m.result;
+      $('cancel').hidden = true;
+      $('use').hidden = false;
+      $('fill').style.width = '100%';
+      $('eta').textContent = 'done';
+      document.body.dataset.state = 'done';
+      const s = r.summary;
+      $('result').textContent = `Saved adapter “${r.adapter.name}” (${(r.adapter.bytes / 1024).toFixed(1)} KB, ${r.adapter.tokens} token${r.adapter.tokens === 1 ? '' : 's'}) — ${s.examples} examples, ${s.epochs} epochs, train loss ${s.trainLoss !== null ? s.trainLoss.toFixed(3) : '–'}${s.valLoss !== null ? `, validation loss ${s.valLoss.toFixed(3)}` : ''}, ${(r.ms / 1000).toFixed(1)} s.`;
+      break;
+    }
+    case 'used':
+      $('use').hidden = true;
+      $('result').textContent += ' Active in this workspace.';
+      break;
+    case 'cancelled':
+      $('cancel').hidden = true;
+      document.body.dataset.state = 'cancelled';
+      $('result').textContent = 'Cancelled: no adapter was written.';
+      break;
+    case 'error':
+      $('cancel').hidden = true;
+      document.body.dataset.state = 'error';
+      $('result').textContent = `Training failed: ${m.message}`;
+      break;
+  }
+});
+
+$('cancel').addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
+$('use').addEventListener('click', () => vscode.postMessage({ type: 'use' }));
+draw();
+vscode.postMessage({ type: 'ready' });
