@@ -135,19 +135,27 @@ export class Engine {
 
   // ---- inference ----
 
-  /** Per-row sums of the scored targets' log-probabilities, without gradients (DPO reference, evaluation). */
-  async sequenceLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
+  /** Log-probability of each scored target, in batch order (flat index order), without gradients. */
+  async tokenLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
     const ids = Array.from({ length: batch.rows }, (_, b) => Array.from(batch.inputIds.subarray(b * batch.length, (b + 1) * batch.length)));
     const { logits } = await this.forward(ids, Array(batch.rows).fill(adapter), (b, t) => batch.mask[b * batch.length + t] === 1);
     const V = this.model.config.vocabSize;
-    const sums = new Float32Array(batch.rows);
+    const out: number[] = [];
+    batch.mask.forEach((m, i) => {
+      if (m) out.push(logSoftmaxAt(logits.subarray(out.length * V, (out.length + 1) * V), batch.targets[i]));
+    });
+    return Float32Array.from(out);
+  }
+
+  /** Per-row sums of the scored targets' log-probabilities (DPO reference, evaluation). */
+  async sequenceLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
+    const tokens = await this.tokenLogps(batch, adapter);
+    const sums = new Float64Array(batch.rows);
     let k = 0;
-    for (let i = 0; i < batch.mask.length; i++) {
-      if (!batch.mask[i]) continue;
-      sums[Math.floor(i / batch.length)] += logSoftmaxAt(logits.subarray(k * V, (k + 1) * V), batch.targets[i]);
-      k++;
-    }
-    return sums;
+    batch.mask.forEach((m, i) => {
+      if (m) sums[Math.floor(i / batch.length)] += tokens[k++];
+    });
+    return Float32Array.from(sums);
   }
 
   /**

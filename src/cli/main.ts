@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+// `aligner`: generate, train, score and inspect from the command line.
+// Every error is one line on stderr naming what is wrong, with exit code 1.
+
+import * as path from 'path';
+import * as readline from 'readline';
+import { parseArgs } from 'util';
+import { readAdapter, writeAdapter } from '../adapter/file';
+import { checkAdapterFits } from '../adapter/fit';
+import { readTrainingFile } from '../data/source';
+import { Engine } from '../engine/engine';
+import type { AdapterWeights, Device } from '../engine/types';
+import { chatPromptIds } from '../generate/chat';
+import { generate, GenerateOptions } from '../generate/generate';
+import { openModel } from '../model/open';
+import type { BaseModel, ChatMessage } from '../model/types';
+import { train, TrainOptions } from '../train/trainer';
+import { clock, formatProgress } from './progress';
+
+const USAGE = `usage:
+  aligner generate --model DIR [--adapter FILE] (--prompt TEXT | --chat) [--max-new-tokens N] [--temperature T]
+                   [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]... [--device D]
+  aligner train --model DIR --data FILE --out FILE.safetensors [--method sft|dpo] [--tokens N|auto] [--start-layer S]
+                [--epochs E] [--steps N] [--lr X] [--batch B] [--max-len T] [--val-split F] [--val-data FILE] [--seed K]
+                [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
+                [--beta B] [--reference FILE] [--device D]
+  aligner score --model DIR [--adapter FILE] --text TEXT
+  aligner inspect FILE.safetensors
+--model also takes a llama2.c checkpoint (.bin; --tokenizer FILE names its tokenizer .bin).
+--device: auto, cpu (default), webgpu or cuda.`;
+
+const COMMON = {
+  model: { type: 'string' },
+  tokenizer: { type: 'string' },
+  adapter: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends Error {}
+
+function num(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`--${flag}: expected a number, got "${value}"`);
+  return n;
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (!value) throw new UsageError(`--${flag} is required`);
+  return value;
+}
+
+async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string }): Promise<Engine> {
+  const model = await openModel(required(v.model, 'model'), v.tokenizer);
+  const device = (v.device ?? 'cpu') as Device;
+  if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu, webgpu or cuda, got "${device}"`);
+  return Engine.create(model, { device, threads: num(v.threads, 'threads'), log: (m) => process.stderr.write(`aligner: ${m}\n`) });
+}
+
+function loadAdapterFor(file: string | undefined, model: BaseModel): AdapterWeights | null {
+  if (!file) return null;
+  const adapter = readAdapter(file);
+  checkAdapterFits(adapter, model, file);
+  return adapter;
+}
+
+async function generateCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      ...COMMON,
+      prompt: { type: 'string' },
+      chat: { type: 'boolean' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      seed: { type: 'string' },
+      stop: { type: 'string', multiple: true },
+    },
+  });
+  if ((v.prompt === undefined) === !v.chat) throw new UsageError('give either --prompt TEXT or --chat');
+  const engine = await openEngine(v);
+  const adapter = loadAdapterFor(v.adapter, engine.model);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const opts: GenerateOptions = {
+    maxNewTokens: num(v['max-new-tokens'], 'max-new-tokens'),
+    temperature: num(v.temperature, 'temperature'),
+    topK: num(v['top-k'], 'top-k'),
+    topP: num(v['top-p'], 'top-p'),
+    repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty'),
+    seed: num(v.seed, 'seed'),
+    stop: v.stop,
+    stopAtBos: true,
+    onText: (d) => process.stdout.write(d),
+    signal: controller.signal,
+  };
+  if (v.prompt !== undefined) {
+    process.stdout.write(v.prompt);
+    await generate(engine, engine.model.tokenizer.encode(v.prompt), adapter, opts);
+    process.stdout.write('\n');
+  } else {
+    await chatLoop(engine, adapter, opts);
+  }
+  await engine.dispose();
+}
+
+/** Interactive chat on stdin: one user message per line, history kept. */
+async function chatLoop(engine: Engine, adapter: AdapterWeights | null, opts: GenerateOptions): Promise<void> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, prompt: '> ' });
+  const history: ChatMessage[] = [];
+  rl.prompt();
+  for await (const line of rl) {
+    if (line.trim()) {
+      history.push({ role: 'user', content: line });
+      const out = await generate(engine, chatPromptIds(engine.model, history), adapter, opts);
+      history.push({ role: 'assistant', content: out.text });
+      process.stdout.write('\n');
+    }
+    rl.prompt();
+  }
+}
+
+async function trainCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      ...COMMON,
+      data: { type: 'string' },
+      'val-data': { type: 'string' },
+      out: { type: 'string' },
+      method: { type: 'string' },
+      tokens: { type: 'string' },
+      'start-layer': { type: 'string' },
+      epochs: { type: 'string' },
+      steps: { type: 'string' },
+      lr: { type: 'string' },
+      batch: { type: 'string' },
+      'max-len': { type: 'string' },
+      'val-split': { type: 'string' },
+      seed: { type: 'string' },
+      init: { type: 'string' },
+      warmup: { type: 'string' },
+      schedule: { type: 'string' },
+      clip: { type: 'string' },
+      'no-shuffle': { type: 'boolean' },
+      'weight-decay': { type: 'string' },
+      beta: { type: 'string' },
+      reference: { type: 'string' },
+    },
+  });
+  const out = required(v.out, 'out');
+  if (!out.endsWith('.safetensors')) throw new UsageError(`--out: the adapter file must end in .safetensors, got "${out}"`);
+  const method = v.method ?? undefined;
+  if (method !== undefined && method !== 'sft' && method !== 'dpo') throw new UsageError(`--method: expected sft or dpo, got "${method}"`);
+  const schedule = v.schedule;
+  if (schedule !== undefined && schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule: expected cosine or constant, got "${schedule}"`);
+  const data = readTrainingFile(required(v.data, 'data'));
+  const validation = v['val-data'] ? readTrainingFile(v['val-data']) : undefined;
+  const engine = await openEngine(v);
+  const init = loadAdapterFor(v.init, engine.model) ?? undefined;
+  const opts: TrainOptions = {
+    method,
+    tokens: v.tokens === 'auto' ? 'auto' : num(v.tokens, 'tokens'),
+    startLayer: init?.startLayer ?? num(v['start-layer'], 'start-layer'),
+    epochs: num(v.epochs, 'epochs'),
+    steps: num(v.steps, 'steps'),
+    lr: num(v.lr, 'lr'),
+    batchSize: num(v.batch, 'batch'),
+    maxLen: num(v['max-len'], 'max-len'),
+    valSplit: num(v['val-split'], 'val-split'),
+    validation,
+    seed: num(v.seed, 'seed'),
+    init,
+    warmup: num(v.warmup, 'warmup'),
+    schedule,
+    clip: num(v.clip, 'clip'),
+    shuffle: !v['no-shuffle'],
+    weightDecay: num(v['weight-decay'], 'weight-decay'),
+    beta: num(v.beta, 'beta'),
+    reference: loadAdapterFor(v.reference, engine.model),
+  };
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const tty = process.stderr.isTTY;
+  const { adapter, summary } = await train(engine, data, opts, {
+    signal: controller.signal,
+    onProgress: (p) => process.stderr.write(tty ? `\r${formatProgress(p)}\x1b[K` : p.valLoss !== undefined || p.step === p.totalSteps ? `${formatProgress(p)}\n` : ''),
+  });
+  if (tty) process.stderr.write('\n');
+  writeAdapter(
+    out,
+    adapter,
+    {
+      base_model: engine.model.name,
+      base_fingerprint: engine.model.fingerprint,
+      method: summary.method,
+      examples: summary.examples,
+      epochs: summary.epochs,
+      train_loss: summary.trainLoss,
+      val_loss: summary.valLoss,
+      date: new Date().toISOString(),
+      extra: { name: path.basename(out, '.safetensors'), data: path.basename(data.file), steps: String(summary.steps) },
+    },
+    engine.model.config,
+  );
+  const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+  process.stderr.write(
+    `trained ${summary.method} adapter (${adapter.tokens} prefix tokens, start layer ${adapter.startLayer}) on ${summary.trainExamples} examples: ` +
+      `${summary.steps} steps in ${clock(summary.seconds)}, train loss ${fmt(summary.trainLoss)}, ` +
+      `validation loss ${fmt(summary.initialValLoss)} -> ${fmt(summary.valLoss)} (${summary.valExamples} examples)\n` +
+      (summary.stoppedEarly ? `stopped early: ${summary.stoppedEarly}\n` : '') +
+      `wrote ${out}\n`,
+  );
+  await engine.dispose();
+}
+
+async function scoreCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args, options: { ...COMMON, text: { type: 'string' } } });
+  const text = required(v.text, 'text');
+  const engine = await openEngine(v);
+  const adapter = loadAdapterFor(v.adapter, engine.model);
+  const ids = engine.model.tokenizer.encode(text);
+  if (ids.length < 2) throw new UsageError('--text: needs at least one token after BOS to score');
+  const T = ids.length;
+  const batch = {
+    rows: 1,
+    length: T,
+    inputIds: Int32Array.from(ids),
+    targets: Int32Array.from(ids.slice(1).concat(0)),
+    mask: Uint8Array.from(ids.map((_, t) => (t < T - 1 ? 1 : 0))),
+  };
+  const logprobs = await engine.tokenLogps(batch, adapter);
+  const total = logprobs.reduce((a, b) => a + b, 0);
+  const result = {
+    ids,
+    tokens: ids.map((id) => engine.model.tokenizer.decode([id], { skipSpecialTokens: false })),
+    // The first token is given, not predicted.
+    logprobs: [null, ...Array.from(logprobs)],
+    total_logprob: total,
+    perplexity: Math.exp(-total / logprobs.length),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  await engine.dispose();
+}
+
+function inspectCommand(args: string[]): void {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new UsageError('aligner inspect takes one adapter file');
+  const a = readAdapter(positionals[0]);
+  const summary = {
+    file: positionals[0],
+    ...a.metadata,
+    prefix_shape: [a.tokens, a.prefix.length / a.tokens],
+    gates: a.gates.length,
+    parameters: a.prefix.length + a.gates.length,
+    gate_abs_mean: a.gates.reduce((s, g) => s + Math.abs(g), 0) / a.gates.length,
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void> | void> = {
+  generate: generateCommand,
+  train: trainCommand,
+  score: scoreCommand,
+  inspect: inspectCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command || rest.includes('--help') || rest.includes('-h')) {
+    (command || name === undefined || name === '--help' ? process.stdout : process.stderr).write(`${USAGE}\n`);
+    return command || name === '--help' ? 0 : 2;
+  }
+  await command(rest);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`aligner: ${err.message.split('\n')[0]}\n`);
+    process.exit(err instanceof UsageError || err.name === 'TypeError' ? 2 : 1);
+  },
+);

@@ -1,0 +1,25 @@
+// One entry point for "the model the user named": a Hugging Face folder, or a
+// llama2.c checkpoint file (with its tokenizer .bin beside it or named).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { ModelLoadError } from './errors';
+import { importLlama2c } from './llama2c';
+import { loadModel } from './load';
+import type { BaseModel } from './types';
+
+export async function openModel(location: string, tokenizer?: string): Promise<BaseModel> {
+  if (!fs.existsSync(location)) throw new ModelLoadError(`${location}: no such model folder or checkpoint`);
+  if (fs.statSync(location).isDirectory()) return loadModel(location);
+  const tok = tokenizer ?? siblingTokenizer(location);
+  return importLlama2c(location, tok);
+}
+
+function siblingTokenizer(checkpoint: string): string {
+  const dir = path.dirname(checkpoint);
+  const found = fs.readdirSync(dir).filter((f) => /^tok.*\.bin$/.test(f));
+  if (found.length !== 1) {
+    throw new ModelLoadError(`${checkpoint}: a llama2.c checkpoint needs its tokenizer .bin (pass --tokenizer FILE; found ${found.length} candidates beside it)`);
+  }
+  return path.join(dir, found[0]);
+}

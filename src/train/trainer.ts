@@ -1,0 +1,272 @@
+// The training loop: tokenise, split, batch, then AdamW steps on the adapter
+// with warm-up + cosine, clipping and a NaN/Inf guard. SFT and DPO (SPEC §2).
+// Writes nothing: the caller saves the returned adapter, so a cancelled or
+// failed run never leaves a partial file.
+
+import { newAdapter } from '../adapter/new';
+import { makeBatches, makePairBatches, splitValidation } from '../data/batches';
+import { Example, PreferencePair, toExamples, toPreferencePairs } from '../data/examples';
+import type { RecordSet } from '../data/records';
+import type { Engine } from '../engine/engine';
+import type { AdapterWeights, TokenBatch } from '../engine/types';
+import { AdamW } from './adamw';
+import { allFinite, clipGradNorm } from './clip';
+import { makeSchedule } from './schedule';
+
+export interface TrainOptions {
+  method?: 'sft' | 'dpo';
+  /** Prefix vectors N (SPEC §2 "auto" by default). */
+  tokens?: number | 'auto';
+  startLayer?: number;
+  epochs?: number;
+  /** Stop after this many optimizer steps (overrides epochs). */
+  steps?: number;
+  lr?: number;
+  weightDecay?: number;
+  batchSize?: number;
+  maxLen?: number;
+  /** Fraction of examples held out for the validation loss. */
+  valSplit?: number;
+  /** A separate validation set (then nothing is held out of the training data). */
+  validation?: RecordSet;
+  seed?: number;
+  warmup?: number;
+  schedule?: 'cosine' | 'constant';
+  /** Gradient-norm clip; 0 turns it off. */
+  clip?: number;
+  shuffle?: boolean;
+  /** DPO β. */
+  beta?: number;
+  /** Start from this adapter instead of a fresh one (continue training). */
+  init?: AdapterWeights;
+  /** DPO reference: an earlier adapter; the base model when absent. */
+  reference?: AdapterWeights | null;
+}
+
+export interface TrainProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  valLoss?: number;
+  tokensPerSec: number;
+  etaSec: number;
+}
+
+export interface TrainSummary {
+  method: 'sft' | 'dpo';
+  examples: number;
+  trainExamples: number;
+  valExamples: number;
+  truncated: number;
+  dropped: number;
+  epochs: number;
+  steps: number;
+  /** Mean loss over the last epoch's steps. */
+  trainLoss: number | null;
+  valLoss: number | null;
+  /** Validation loss of the starting point (base model for a fresh SFT adapter). */
+  initialValLoss: number | null;
+  seconds: number;
+  /** Set when the NaN/Inf guard stopped the run; the adapter is the last good one. */
+  stoppedEarly?: string;
+}
+
+export interface TrainHooks {
+  onProgress?(p: TrainProgress): void;
+  signal?: AbortSignal;
+}
+
+export class TrainingCancelled extends Error {
+  constructor() {
+    super('training cancelled');
+    this.name = 'AbortError';
+  }
+}
+
+interface Prepared {
+  /** The training batches of an epoch (0-based), each epoch shuffled with its own seed. */
+  train: (epoch: number) => TokenBatch[];
+  validation: TokenBatch[];
+  counts: Pick<TrainSummary, 'examples' | 'trainExamples' | 'valExamples' | 'truncated' | 'dropped'>;
+}
+
+export async function train(engine: Engine, source: RecordSet, opts: TrainOptions = {}, hooks: TrainHooks = {}) {
+  const method = opts.method ?? (source.form === 'preference' ? 'dpo' : 'sft');
+  const cfg = engine.model.config;
+  const seed = opts.seed ?? 0;
+  const epochs = opts.epochs ?? 1;
+  const data = prepare(engine, source, method, opts, seed);
+  const perEpoch = data.train(0).length;
+  const totalSteps = opts.steps ?? perEpoch * epochs;
+  if (totalSteps < 1) throw new Error(`${source.file}: no training batches (${data.counts.trainExamples} training examples)`);
+
+  const adapter = opts.init ? copyAdapter(opts.init) : newAdapter(cfg, opts.tokens ?? 'auto', opts.startLayer ?? 2, seed);
+  const lr = opts.lr ?? (method === 'sft' ? 9e-3 : 1e-4);
+  const optimizer = new AdamW([adapter.prefix, adapter.gates], { lr, weightDecay: opts.weightDecay ?? 0.02 });
+  const warmup = opts.warmup ?? Math.min(100, Math.ceil(totalSteps * 0.05));
+  const schedule = makeSchedule({ kind: opts.schedule ?? 'cosine', peakLr: lr, warmupSteps: warmup, totalSteps });
+  const beta = opts.beta ?? 0.1;
+  const reference = opts.reference ?? null;
+  const evaluate = () => validationLoss(engine, data.validation, adapter, method, reference, beta);
+
+  const initialValLoss = await evaluate();
+  const started = Date.now();
+  let tokens = 0;
+  let step = 0;
+  let valLoss = initialValLoss;
+  let epochLosses: number[] = [];
+  let lastEpochLoss: number | null = null;
+  let stoppedEarly: string | undefined;
+  let epoch = 0;
+  outer: for (; step < totalSteps; epoch++) {
+    epochLosses = [];
+    for (const batch of data.train(epoch)) {
+      if (step >= totalSteps) break;
+      if (hooks.signal?.aborted) throw new TrainingCancelled();
+      const r =
+        method === 'sft'
+          ? await engine.sftStep(batch, adapter)
+          : await engine.dpoStep(batch, adapter, await engine.sequenceLogps(batch, reference), beta);
+      if (!Number.isFinite(r.loss) || !allFinite([r.gradPrefix, r.gradGates])) {
+        stoppedEarly = `non-finite loss or gradient at step ${step + 1}; kept the adapter from step ${step}`;
+        break outer;
+      }
+      const good = copyAdapter(adapter);
+      clipGradNorm([r.gradPrefix, r.gradGates], opts.clip ?? 1);
+      const rate = schedule.lrAt(step);
+      optimizer.update([r.gradPrefix, r.gradGates], rate);
+      if (!allFinite([adapter.prefix, adapter.gates])) {
+        adapter.prefix.set(good.prefix);
+        adapter.gates.set(good.gates);
+        stoppedEarly = `non-finite parameters after step ${step + 1}; kept the adapter from step ${step}`;
+        break outer;
+      }
+      step++;
+      tokens += realTokens(batch);
+      epochLosses.push(r.loss);
+      const elapsed = (Date.now() - started) / 1000;
+      const endOfEpoch = step % perEpoch === 0 || step === totalSteps;
+      if (endOfEpoch) valLoss = await evaluate();
+      hooks.onProgress?.({
+        step,
+        totalSteps,
+        epoch: epoch + 1,
+        loss: r.loss,
+        lr: rate,
+        valLoss: endOfEpoch ? (valLoss ?? undefined) : undefined,
+        tokensPerSec: tokens / Math.max(elapsed, 1e-9),
+        etaSec: (elapsed / step) * (totalSteps - step),
+      });
+    }
+    if (epochLosses.length) lastEpochLoss = mean(epochLosses);
+  }
+  if (stoppedEarly) valLoss = await evaluate();
+  const summary: TrainSummary = {
+    method,
+    ...data.counts,
+    epochs: Math.min(epoch, Math.ceil(step / perEpoch)),
+    steps: step,
+    trainLoss: lastEpochLoss,
+    valLoss,
+    initialValLoss,
+    seconds: (Date.now() - started) / 1000,
+    ...(stoppedEarly ? { stoppedEarly } : {}),
+  };
+  return { adapter, summary };
+}
+
+/** Tokenises, holds out the validation split and batches every epoch with its own shuffle. */
+function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts: TrainOptions, seed: number): Prepared {
+  const { tokenizer, config } = engine.model;
+  const maxLen = Math.min(opts.maxLen ?? 512, config.maxPositions);
+  const batchSize = opts.batchSize ?? 8;
+  const padId = 0;
+  const shuffle = opts.shuffle ?? true;
+  if (method === 'dpo') {
+    if (source.form !== 'preference') throw new Error(`${source.file}: DPO needs {"prompt","chosen","rejected"} records, found the "${source.form}" form`);
+    const pairs = toPreferencePairs(source.records, tokenizer, { maxLen });
+    const held = opts.validation ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, { maxLen }).items } : undefined;
+    const { train, validation } = held ?? splitValidation(pairs.items, opts.valSplit ?? defaultValSplit(pairs.items.length), seed);
+    return {
+      train: (e) => makePairBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
+      validation: makePairBatches(validation, { batchSize, seed, shuffle: false, padId }),
+      counts: counts(pairs.items.length, train, validation, pairs),
+    };
+  }
+  if (source.form === 'preference') throw new Error(`${source.file}: preference records train with --method dpo`);
+  const examples = toExamples(source.records, source.form, tokenizer, { maxLen });
+  const v = opts.validation;
+  if (v?.form === 'preference') throw new Error(`${v.file}: an SFT validation set cannot hold preference records`);
+  const held = v ? { train: examples.items, validation: toExamples(v.records, v.form, tokenizer, { maxLen }).items } : undefined;
+  const { train, validation } = held ?? splitValidation(examples.items, opts.valSplit ?? defaultValSplit(examples.items.length), seed);
+  return {
+    train: (e) => makeBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
+    validation: makeBatches(validation, { batchSize, seed, shuffle: false, padId }),
+    counts: counts(examples.items.length, train, validation, examples),
+  };
+}
+
+function preferenceRecords(set: RecordSet) {
+  if (set.form !== 'preference') throw new Error(`${set.file}: a DPO validation set needs {"prompt","chosen","rejected"} records`);
+  return set.records;
+}
+
+function counts(total: number, train: (Example | PreferencePair)[], validation: unknown[], t: { truncated: number; dropped: number }) {
+  return { examples: total, trainExamples: train.length, valExamples: validation.length, truncated: t.truncated, dropped: t.dropped };
+}
+
+/** 10% held out once there are enough examples for it to mean something. */
+function defaultValSplit(n: number): number {
+  return n >= 20 ? 0.1 : 0;
+}
+
+/** SFT: token-mean cross-entropy; DPO: mean pair loss against the reference. Null without a validation split. */
+async function validationLoss(
+  engine: Engine,
+  batches: TokenBatch[],
+  adapter: AdapterWeights,
+  method: 'sft' | 'dpo',
+  reference: AdapterWeights | null,
+  beta: number,
+): Promise<number | null> {
+  if (batches.length === 0) return null;
+  let total = 0;
+  let count = 0;
+  for (const batch of batches) {
+    const logps = await engine.sequenceLogps(batch, adapter);
+    if (method === 'sft') {
+      total -= logps.reduce((a, b) => a + b, 0);
+      count += batch.mask.reduce((a, b) => a + b, 0);
+      continue;
+    }
+    const ref = await engine.sequenceLogps(batch, reference);
+    const P = batch.rows / 2;
+    for (let i = 0; i < P; i++) {
+      const z = beta * (logps[i] - logps[P + i] - (ref[i] - ref[P + i]));
+      total += Math.log1p(Math.exp(-z));
+      count++;
+    }
+  }
+  return total / count;
+}
+
+function realTokens(batch: TokenBatch): number {
+  let n = 0;
+  for (let b = 0; b < batch.rows; b++) {
+    const row = batch.inputIds.subarray(b * batch.length, (b + 1) * batch.length);
+    let last = row.length;
+    while (last > 0 && row[last - 1] === 0) last--;
+    n += last;
+  }
+  return n;
+}
+
+function copyAdapter(a: AdapterWeights): AdapterWeights {
+  return { ...a, prefix: a.prefix.slice(), gates: a.gates.slice() };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
