@@ -331,6 +331,7 @@ async function main(): Promise<void> {
   for (const [name, dir] of dirs) {
     for (const mode of modes) {
       const reps = repsFor(name, mode);
+      const loadAvg = os.loadavg()[0];
       log(`== ${name} ${mode} (warm-up ${reps.warmup}, timed ${reps.reps})`);
       let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
       if (!oursWhy) {
@@ -368,10 +369,13 @@ async function main(): Promise<void> {
         torch_median_s: round(t.median_s, 4),
         warmup: reps.warmup,
         reps: reps.reps,
+        // Other work on the machine skews every number here: the 1-minute load average before the pair ran.
+        load_avg_1m: round(loadAvg, 2),
       };
       if (!ours.ok) line.ours_error = ours.error;
       if (!tr.ok) line.torch_error = tr.error;
       if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
+      if (t.omp_wait_policy) line.torch_omp_wait_policy = t.omp_wait_policy;
       if (o.profile) line.ours_profile = true;
       emit(line);
     }

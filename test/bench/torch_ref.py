@@ -23,6 +23,13 @@ import subprocess
 import sys
 import time
 
+# Debian's torch runs its own ops on libgomp threads and its matmuls on openblas-pthread's threads.
+# With libgomp's default (spin-waiting) policy the idle OpenMP workers keep spinning while OpenBLAS's
+# workers need the same cores: on this 2-core machine that made decode steps 1-12x slower and very
+# erratic (47 ms vs 50-580 ms per smol135m token). Passive waiting removes the fight; it must be set
+# before libgomp loads, i.e. before `import torch`. Override by setting the variable yourself.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -167,20 +174,19 @@ class Llama:
                     k = torch.cat([cache[l][0], k], dim=2)
                     v = torch.cat([cache[l][1], v], dim=2)
                 cache[l] = (k, v)
-            # GQA: query head h uses kv head h // rep.
-            ke = k.repeat_interleave(rep, dim=1) if rep > 1 else k
-            ve = v.repeat_interleave(rep, dim=1) if rep > 1 else v
-            s = torch.matmul(q, ke.transpose(-1, -2)) * scale
+            # GQA without copying K/V: query head h = g*rep + r uses kv head g = h // rep, so
+            # [B, H, T, hd] views as [B, G, rep*T, hd] against K/V [B, G, S, hd].
+            qg = q.reshape(B, G, rep * T, hd)
+            s = torch.matmul(qg, k.transpose(-1, -2)) * scale  # [B, G, rep*T, S]
             if causal is not None:
-                s = s + causal
-            att = torch.matmul(torch.softmax(s, dim=-1), ve)  # [B, H, T, hd]
+                s = (s.view(B, G, rep, T, -1) + causal).view(B, G, rep * T, -1)
+            att = torch.matmul(torch.softmax(s, dim=-1), v)  # [B, G, rep*T, hd]
             if adapter is not None and l >= adapter["start_layer"]:
-                pk, pv = pkv[l]  # [G, N, hd]
-                pke = pk.repeat_interleave(rep, dim=0) if rep > 1 else pk  # [H, N, hd]
-                pve = pv.repeat_interleave(rep, dim=0) if rep > 1 else pv
-                a = torch.softmax(torch.matmul(q, pke.transpose(-1, -2)) * scale, dim=-1)  # [B,H,T,N]
-                g = adapter["gates"][l - adapter["start_layer"]].view(1, H, 1, 1)
-                att = att + g * torch.matmul(a, pve)
+                pk, pv = pkv[l]  # [G, N, hd]: softmax over the N prefix slots only, no mask
+                a = torch.softmax(torch.matmul(qg, pk.transpose(-1, -2)) * scale, dim=-1)  # [B, G, rep*T, N]
+                g = adapter["gates"][l - adapter["start_layer"]].view(1, G, rep, 1, 1)
+                att = (att.view(B, G, rep, T, hd) + g * torch.matmul(a, pv).view(B, G, rep, T, hd)).view(B, G, rep * T, hd)
+            att = att.view(B, H, T, hd)
             att = att.transpose(1, 2).reshape(B, T, H * hd)
             x = x + F.linear(att, lw["o"])
             h = self.rms(x, lw["ln2"])
@@ -347,6 +353,9 @@ def run_mode(args):
         "peak_rss_mb": peak_rss_mb(), "rss_after_load_mb": rss_after_load, "load_s": load_s,
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "adapter_tokens": args.tokens, "start_layer": args.start_layer,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "load_avg_1m": os.getloadavg()[0],
     }
     res.update(extra)
     res.update(blas_info())
