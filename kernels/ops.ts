@@ -102,10 +102,16 @@ export function silu(x: Value): Value {
   });
 }
 
-/** log(1 + e^x); d/dx = sigmoid(x). Used by the DPO loss: -log σ(z) = softplus(-z). */
+/**
+ * log(1 + e^x) = max(x, 0) + log(1 + e^−|x|), stable for large |x| and built from
+ * ops every provider has in float32 and float64; d/dx = sigmoid(x).
+ * Used by the DPO loss: −log σ(z) = softplus(−z).
+ */
 export function softplus(x: Value): Value {
   const g = x.graph;
-  const out = g.node('Softplus', [x], {}, x.shape, x.type);
+  const u = (name: string, v: Value) => g.node(name, [v], {}, x.shape, x.type);
+  const tail = u('Log', raw('Add', g.scalar(1, x.type), u('Exp', u('Neg', u('Abs', x)))));
+  const out = raw('Add', u('Relu', x), tail);
   return g.record([x], out, (gy) => [raw('Mul', gy, g.node('Sigmoid', [x], {}, x.shape, x.type))]);
 }
 
@@ -240,8 +246,9 @@ export function tokenLogProb(logits: Value, ids: Value): Value {
   const picked = g.node('GatherElements', [logp, unsqueeze(ids, -1)], { axis: 1 }, [k, 1], logits.type);
   const out = g.node('Reshape', [picked, g.ints([-1])], {}, [k], logits.type);
   return g.record([logits], out, (gy) => {
-    const onOff = g.constant([0, 1], [2], logits.type);
-    const onehot = g.node('OneHot', [ids, g.constant([vocab as number], [], 'int64'), onOff], { axis: -1 }, logits.shape, logits.type);
+    const vocabIds = g.node('Range', [g.constant([0], [], 'int64'), g.constant([vocab as number], [], 'int64'), g.constant([1], [], 'int64')], {}, [vocab], 'int64');
+    const hit = g.node('Equal', [unsqueeze(ids, -1), vocabIds], {}, logits.shape, 'bool');
+    const onehot = g.node('Cast', [hit], { to: logits.type === 'double' ? 11 : 1 }, logits.shape, logits.type);
     const p = g.node('Exp', [logp], {}, logits.shape, logits.type);
     return [raw('Mul', unsqueeze(gy, -1), raw('Sub', onehot, p))];
   });
