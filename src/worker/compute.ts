@@ -24,6 +24,9 @@ import { chunkText, readTextFile } from '../data/text';
 import type { RecordSet, TextRecord } from '../data/records';
 
 const port = parentPort!;
+/** End-to-end tests slow decoding down so that they can act while an answer streams (0 in normal use). */
+const TEST_TOKEN_DELAY_MS = Math.min(1000, Math.max(0, Number(process.env.ALIGNER_TEST_TOKEN_DELAY_MS ?? 0) || 0));
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const cancelFlags = new Int32Array(workerData.cancel as SharedArrayBuffer);
 
 let model: BaseModel | null = null;
@@ -170,6 +173,7 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
       stopAtBos: true,
       onText: (delta: string) => {
         if (delta) post({ type: 'delta', id: job.id, delta });
+        if (TEST_TOKEN_DELAY_MS) Atomics.wait(sleepCell, 0, 0, TEST_TOKEN_DELAY_MS);
         cancel.poll();
       },
       signal: cancel.signal,
