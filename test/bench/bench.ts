@@ -16,11 +16,12 @@
 //   BENCH_TIMEOUT_S=n                           per child process limit (default 900 s)
 
 import { spawn, spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { AdapterWeights, SftStepResult, TokenBatch } from '../../src/engine/types';
-import type { BaseModel } from '../../src/model/types';
+import { Engine, EngineOptions } from '../../src/engine/engine';
+import type { AdapterWeights, TokenBatch } from '../../src/engine/types';
+import { generate } from '../../src/generate/generate';
+import { loadModel } from '../../src/model/load';
 import { AdamW } from '../../src/train/adamw';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
 
@@ -124,44 +125,19 @@ function trainBatch(vocab: number, seed: number): TokenBatch {
   return { rows: B, length: T, inputIds, targets, mask };
 }
 
+function argmax(xs: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+}
+
 // ------------------------------------------------------------------ our engine (child side)
 
-interface EngineLike {
-  sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult>;
-  logits(ids: number[][], adapters: (AdapterWeights | null)[], opts: { lastOnly: boolean }): Promise<unknown>;
-  dispose(): void | Promise<void>;
-}
-
-interface EngineModule {
-  Engine: { create(model: BaseModel, opts: Record<string, unknown>): Promise<EngineLike> };
-}
-
-interface GenerateModule {
-  generate(
-    engine: EngineLike,
-    promptIds: number[],
-    adapter: AdapterWeights | null,
-    opts: { maxNewTokens: number; temperature: number; stopAtEos: boolean },
-  ): Promise<{ ids: number[] }>;
-}
-
-/** Loads a compiled project module by path at run time, so the bench compiles before it exists. */
-function projectModule<T>(rel: string): T {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require(path.resolve(__dirname, '..', '..', rel)) as T;
-}
-
-function moduleExists(rel: string): boolean {
-  return fs.existsSync(path.resolve(__dirname, '..', '..', rel + '.js'));
-}
-
-async function childOurs(modelDir: string, mode: Mode, reps: Reps): Promise<Record<string, unknown>> {
-  const { loadModel } = projectModule<{ loadModel(dir: string): Promise<BaseModel> }>('src/model/load');
-  if (!moduleExists('src/engine/engine')) throw new Error('src/engine/engine.ts is not there yet (out/src/engine/engine.js missing)');
-  const { Engine } = projectModule<EngineModule>('src/engine/engine');
+async function childOurs(modelDir: string, mode: Mode, reps: Reps, threads: number): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const model = await loadModel(modelDir);
-  const opts: Record<string, unknown> = { device: 'cpu' };
+  const opts: EngineOptions = { device: 'cpu', threads, log };
+  // onnxruntime's per-op profile (chrome trace JSON, written to the cwd = repo root).
   if (process.env.BENCH_PROFILE === '1') opts.profile = true;
   const engine = await Engine.create(model, opts);
   const loadS = (performance.now() - t0) / 1000;
@@ -193,15 +169,15 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps): Promise<Reco
       const ids = randomIds(PREFILL_LEN, c.vocabSize, 7);
       for (let i = 0; i < reps.warmup + reps.reps; i++) {
         const t = performance.now();
-        await engine.logits([ids], [adapter], { lastOnly: true });
+        const out = await engine.logits([ids], [adapter], { lastOnly: true });
         const dt = (performance.now() - t) / 1000;
+        extra.argmax = argmax(out[0].subarray(out[0].length - c.vocabSize));
         if (i >= reps.warmup) times.push(dt);
         log(`ours prefill ${i}${i < reps.warmup ? ' (warm-up)' : ''} ${dt.toFixed(3)}s`);
       }
       tokens = PREFILL_LEN;
       extra.prefill_len = PREFILL_LEN;
     } else {
-      const { generate } = projectModule<GenerateModule>('src/generate/generate');
       const prompt = randomIds(PROMPT_LEN, c.vocabSize, 11);
       for (let i = 0; i < reps.warmup; i++) {
         await generate(engine, prompt, adapter, { maxNewTokens: Math.min(8, NEW_TOKENS), temperature: 0, stopAtEos: false });
@@ -216,7 +192,7 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps): Promise<Reco
       }
       if (out.length !== NEW_TOKENS) throw new Error(`generate returned ${out.length} ids, expected ${NEW_TOKENS}`);
       tokens = NEW_TOKENS;
-      Object.assign(extra, { prompt_len: PROMPT_LEN, new_tokens: NEW_TOKENS, first_ids: out.slice(0, 8) });
+      Object.assign(extra, { prompt_len: PROMPT_LEN, new_tokens: NEW_TOKENS, ids: out });
     }
   } finally {
     await engine.dispose();
@@ -233,6 +209,8 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps): Promise<Reco
     rss_after_load_mb: rssAfterLoad,
     load_s: loadS,
     profile: process.env.BENCH_PROFILE === '1',
+    device: engine.device,
+    threads,
     ...extra,
   };
 }
@@ -325,7 +303,6 @@ async function main(): Promise<void> {
 
   let oursWhy: string | null = null;
   if (process.env.BENCH_SKIP_OURS === '1') oursWhy = 'BENCH_SKIP_OURS=1';
-  else if (!moduleExists('src/engine/engine')) oursWhy = 'engine not available: src/engine/engine.ts does not exist yet (out/src/engine/engine.js missing)';
   if (oursWhy) emit({ event: 'ours_skipped', reason: oursWhy });
 
   for (const [name, dir] of dirs) {
@@ -335,7 +312,7 @@ async function main(): Promise<void> {
       log(`== ${name} ${mode} (warm-up ${reps.warmup}, timed ${reps.reps})`);
       let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
       if (!oursWhy) {
-        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps })], timeoutS);
+        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps, threads })], timeoutS);
       }
       let tr: ChildResult = { ok: false, error: torch.why ?? 'skipped' };
       if (torch.ok) {
@@ -372,6 +349,22 @@ async function main(): Promise<void> {
         // Other work on the machine skews every number here: the 1-minute load average before the pair ran.
         load_avg_1m: round(loadAvg, 2),
       };
+      // Both sides get the same ids and adapter, so their results must agree (a wrong fast engine is no win).
+      if (ours.ok && tr.ok) {
+        if (mode === 'train') {
+          line.loss_first_ours = round(o.loss_first, 5);
+          line.loss_first_torch = round(t.loss_first, 5);
+          line.loss_abs_diff = round(Math.abs(Number(o.loss_first) - Number(t.loss_first)), 6);
+        } else if (mode === 'prefill') {
+          line.argmax_match = o.argmax === t.argmax;
+        } else {
+          const a = (o.ids as number[]) ?? [];
+          const b = (t.ids as number[]) ?? [];
+          let n = 0;
+          while (n < a.length && n < b.length && a[n] === b[n]) n++;
+          line.greedy_ids_agree = `${n}/${NEW_TOKENS}`;
+        }
+      }
       if (!ours.ok) line.ours_error = ours.error;
       if (!tr.ok) line.torch_error = tr.error;
       if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
@@ -384,9 +377,9 @@ async function main(): Promise<void> {
 }
 
 async function childMain(spec: string): Promise<void> {
-  const { dir, mode, reps } = JSON.parse(spec) as { dir: string; mode: Mode; reps: Reps };
+  const { dir, mode, reps, threads } = JSON.parse(spec) as { dir: string; mode: Mode; reps: Reps; threads: number };
   try {
-    emit(await childOurs(dir, mode, reps));
+    emit(await childOurs(dir, mode, reps, threads));
   } catch (e) {
     const err = e as Error;
     emit({ impl: 'ours', mode, error: `${err.name}: ${err.message}` });

@@ -207,6 +207,43 @@ def make_adapter(cfg, n_tokens, start_layer, seed, gates_zero=False):
     return {"prefix": prefix, "gates": gates, "start_layer": start_layer}
 
 
+# ---- the bench's deterministic inputs, bit-identical to test/bench/bench.ts (mulberry32)
+
+_M = 0xFFFFFFFF
+
+
+def mulberry32(seed):
+    state = [seed & _M]
+
+    def nxt():
+        state[0] = (state[0] + 0x6D2B79F5) & _M
+        t = state[0]
+        t = ((t ^ (t >> 15)) * (t | 1)) & _M
+        t ^= (t + (((t ^ (t >> 7)) * (t | 61)) & _M)) & _M
+        return ((t ^ (t >> 14)) & _M) / 4294967296.0
+
+    return nxt
+
+
+def js_ids(n, vocab, seed):
+    """randomIds() of bench.ts: n ids in [3, vocab)."""
+    r = mulberry32(seed)
+    return [3 + int(math.floor(r() * (vocab - 3))) for _ in range(n)]
+
+
+def js_adapter(cfg, n_tokens, start_layer, seed):
+    """randomAdapter() of bench.ts: prefix ~ N(0,1) (Box-Muller), gates ~ U[-0.1, 0.1]."""
+    r = mulberry32(seed)
+    prefix = []
+    for _ in range(n_tokens * cfg.hidden):
+        a = math.sqrt(-2 * math.log(1 - r()))
+        prefix.append(a * math.cos(2 * math.pi * r()))
+    gates = [(r() - 0.5) * 0.2 for _ in range((cfg.layers - start_layer) * cfg.heads)]
+    return {"prefix": torch.tensor(prefix, dtype=torch.float32).view(n_tokens, cfg.hidden),
+            "gates": torch.tensor(gates, dtype=torch.float32).view(cfg.layers - start_layer, cfg.heads),
+            "start_layer": start_layer}
+
+
 def rand_ids(rng, shape, vocab):
     return torch.from_numpy(rng.integers(3, vocab, size=shape, dtype=np.int64))
 
@@ -274,8 +311,9 @@ def run_mode(args):
     c = m.cfg
     rss_after_load = peak_rss_mb()
     log(f"loaded {args.model} in {load_s:.2f}s (rss {rss_after_load:.0f} MB), mode {args.mode}")
-    rng = np.random.default_rng(args.seed)
-    adapter = make_adapter(c, args.tokens, args.start_layer, args.seed)
+    # Same ids and adapter as bench.ts feeds our engine (seeds: adapter 1234, train 99, prefill 7,
+    # prompt 11), so the first training loss, the prefill argmax and the greedy ids can be compared.
+    adapter = js_adapter(c, args.tokens, args.start_layer, 1234)
     times = []
     extra = {}
     if args.mode == "train":
@@ -284,7 +322,7 @@ def run_mode(args):
         gates = adapter["gates"].clone().requires_grad_(True)
         ad = {"prefix": prefix, "gates": gates, "start_layer": args.start_layer}
         opt = torch.optim.AdamW([prefix, gates], lr=9e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.02)
-        ids = rand_ids(rng, (B, T), c.vocab)
+        ids = torch.tensor(js_ids(B * T, c.vocab, 99), dtype=torch.long).view(B, T)
         targets = torch.cat([ids[:, 1:], torch.full((B, 1), -1, dtype=torch.long)], dim=1)  # all scored but last
         losses = []
         for i in range(args.warmup + args.reps):
@@ -304,7 +342,7 @@ def run_mode(args):
         extra = {"batch": B, "seq": T, "loss_first": losses[0], "loss_last": losses[-1]}
     elif args.mode == "prefill":
         T = args.prefill_len
-        ids = rand_ids(rng, (1, T), c.vocab)
+        ids = torch.tensor(js_ids(T, c.vocab, 7), dtype=torch.long).view(1, T)
         with torch.inference_mode():
             pkv = None
             for i in range(args.warmup + args.reps):
@@ -316,10 +354,10 @@ def run_mode(args):
                     times.append(dt)
                 log(f"prefill {i} {'(warm-up) ' if i < args.warmup else ''}{dt:.3f}s")
         tokens = T
-        extra = {"prefill_len": T, "logits_shape": list(out.shape)}
+        extra = {"prefill_len": T, "argmax": int(torch.argmax(out[0, -1]))}
     elif args.mode == "decode":
         P = args.prompt_len
-        prompt = rand_ids(rng, (1, P), c.vocab)
+        prompt = torch.tensor(js_ids(P, c.vocab, 11), dtype=torch.long).view(1, P)
 
         def gen(n_new):
             cache = [None] * c.layers
@@ -343,7 +381,7 @@ def run_mode(args):
                 times.append(dt)
                 log(f"decode {i} {args.new_tokens} tokens {dt:.3f}s")
         tokens = args.new_tokens
-        extra = {"prompt_len": P, "new_tokens": args.new_tokens, "first_ids": out[:8]}
+        extra = {"prompt_len": P, "new_tokens": args.new_tokens, "ids": out}
     else:
         raise SystemExit(f"unknown mode {args.mode}")
     med = median(times)
@@ -459,7 +497,6 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--selfcheck", action="store_true")
     ap.add_argument("--oracle", default=os.path.join(HERE, "..", "..", "..", "shared", "oracle"))
     args = ap.parse_args()
