@@ -11,7 +11,7 @@ const app = document.getElementById('app');
 app.innerHTML = `
   <header class="toolbar">
     <button id="adapter" class="chip" title="Switch the adapter for this workspace" aria-label="Switch adapter">
-      <span class="codicon">✨</span> <span id="adapter-label">…</span>
+      <span class="dot" aria-hidden="true"></span><span id="adapter-label">…</span>
     </button>
     <span id="model" class="muted"></span>
     <span class="spacer"></span>

@@ -245,11 +245,21 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const pidBefore = workerPid();
     await runCommand(page, 'Aligner: Open Chat');
     const chat = await webviewFrame(page, '#composer');
+    await waitFor('the chat panel to show the adapter', async () => /e2e-style/.test(await chat.locator('#adapter-label').innerText()), 15_000);
+    // Compare with the base model: both answers side by side for the same prompt.
+    await chat.locator('#compare').check();
     await chat.locator('#input').fill('Tom and Lily went to the park');
     await chat.locator('#input').press('Enter');
-    await chat.locator('.turn').nth(1).locator('.answer.done').waitFor({ state: 'visible', timeout: 60_000 });
-    assert.match(await chat.locator('.turn').nth(1).locator('.answer-head').innerText(), /Adapter: e2e-style/);
+    const turn = chat.locator('.turn').nth(1);
+    await turn.locator('.answer.adapter.done').waitFor({ state: 'visible', timeout: 60_000 });
+    await turn.locator('.answer.base.done').waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match(await turn.locator('.answer.adapter .answer-head').innerText(), /Adapter: e2e-style/);
+    assert.match(await turn.locator('.answer.base .answer-head').innerText(), /Base model/);
+    assert.ok((await turn.locator('.answer.adapter .markdown').innerText()).trim().length > 0);
+    assert.ok((await turn.locator('.answer.base .markdown').innerText()).trim().length > 0);
     assert.equal(workerPid(), pidBefore);
+    await shot('chat-compare.png');
+    await chat.locator('#compare').uncheck();
   });
 
   test('crash: killing the worker mid-answer shows an error, restarts the worker, and the next request works', async () => {
