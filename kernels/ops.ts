@@ -237,20 +237,21 @@ export function row(x: Value, i: number): Value {
 
 /**
  * log softmax(logits)[ids] per row: logits [K, V], ids [K] int64 → [K].
- * VJP: gy · (onehot(ids) − softmax(logits)), without materialising the Jacobian.
+ * VJP: gy · (onehot(ids) − softmax(logits)), formed as −gy·softmax with gy
+ * scattered onto the target ids, so no one-hot [K, V] is ever materialised
+ * (the logits are the largest tensors of a training step).
  */
 export function tokenLogProb(logits: Value, ids: Value): Value {
   const g = logits.graph;
-  const [k, vocab] = logits.shape;
+  const [k] = logits.shape;
   const logp = g.node('LogSoftmax', [logits], { axis: -1 }, logits.shape, logits.type);
-  const picked = g.node('GatherElements', [logp, unsqueeze(ids, -1)], { axis: 1 }, [k, 1], logits.type);
+  const column = unsqueeze(ids, -1);
+  const picked = g.node('GatherElements', [logp, column], { axis: 1 }, [k, 1], logits.type);
   const out = g.node('Reshape', [picked, g.ints([-1])], {}, [k], logits.type);
   return g.record([logits], out, (gy) => {
-    const vocabIds = g.node('Range', [g.constant([0], [], 'int64'), g.constant([vocab as number], [], 'int64'), g.constant([1], [], 'int64')], {}, [vocab], 'int64');
-    const hit = g.node('Equal', [unsqueeze(ids, -1), vocabIds], {}, logits.shape, 'bool');
-    const onehot = g.node('Cast', [hit], { to: logits.type === 'double' ? 11 : 1 }, logits.shape, logits.type);
+    const gyColumn = unsqueeze(gy, -1);
     const p = g.node('Exp', [logp], {}, logits.shape, logits.type);
-    return [raw('Mul', unsqueeze(gy, -1), raw('Sub', onehot, p))];
+    const spread = raw('Mul', p, g.node('Neg', [gyColumn], {}, gyColumn.shape, gy.type));
+    return [g.node('ScatterElements', [spread, column, gyColumn], { axis: 1, reduction: 'add' }, logits.shape, logits.type)];
   });
 }
-
