@@ -16,6 +16,7 @@
 //   BENCH_TIMEOUT_S=n                           per child process limit (default 900 s)
 
 import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Engine, EngineOptions } from '../../src/engine/engine';
@@ -54,9 +55,9 @@ function repsFor(model: string, mode: Mode): Reps {
   const small = model === 'stories260K';
   switch (mode) {
     case 'train':
-      return { warmup: 1, reps: small ? 5 : 3 };
+      return { warmup: 1, reps: big ? 3 : 5 };
     case 'prefill':
-      return { warmup: 1, reps: small ? 5 : big ? 2 : 3 };
+      return { warmup: 1, reps: big ? 3 : 5 };
     case 'decode':
       // decode: a short warm-up generation, then 128 tokens (once on the bigger models).
       return { warmup: 1, reps: small ? 3 : 1 };
@@ -224,11 +225,11 @@ interface ChildResult {
 }
 
 /** Runs a child, passes its stderr through, and takes the last JSON line of its stdout. */
-function runChild(cmd: string, args: string[], timeoutS: number): Promise<ChildResult> {
+function runChild(cmd: string, args: string[], timeoutS: number, cwd = ROOT): Promise<ChildResult> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errTail = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -311,8 +312,15 @@ async function main(): Promise<void> {
       const loadAvg = os.loadavg()[0];
       log(`== ${name} ${mode} (warm-up ${reps.warmup}, timed ${reps.reps})`);
       let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
+      let profileDir: string | null = null;
       if (!oursWhy) {
-        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps, threads })], timeoutS);
+        // onnxruntime writes its profile into the cwd: give each child its own folder outside the repo.
+        if (process.env.BENCH_PROFILE === '1') {
+          profileDir = path.join(os.tmpdir(), 'aligner-bench-profile', `${name}-${mode}`);
+          fs.rmSync(profileDir, { recursive: true, force: true });
+          fs.mkdirSync(profileDir, { recursive: true });
+        }
+        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps, threads })], timeoutS, profileDir ?? ROOT);
       }
       let tr: ChildResult = { ok: false, error: torch.why ?? 'skipped' };
       if (torch.ok) {
@@ -369,7 +377,7 @@ async function main(): Promise<void> {
       if (!tr.ok) line.torch_error = tr.error;
       if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
       if (t.omp_wait_policy) line.torch_omp_wait_policy = t.omp_wait_policy;
-      if (o.profile) line.ours_profile = true;
+      if (profileDir) line.ours_profile_files = fs.readdirSync(profileDir).map((f) => path.join(profileDir as string, f));
       emit(line);
     }
   }
