@@ -64,3 +64,17 @@ test('train a 1-token shout adapter: lower validation loss, loadable, reproducib
   assert.deepEqual(Buffer.from(again.prefix.buffer), Buffer.from(adapter.prefix.buffer), 'prefix bit-identical');
   assert.deepEqual(Buffer.from(again.gates.buffer), Buffer.from(adapter.gates.buffer), 'gates bit-identical');
 });
+
+test('DPO against an earlier adapter as reference writes a dpo adapter', () => {
+  const dir = tempDir();
+  const sft = path.join(dir, 'sft.safetensors');
+  assert.equal(aligner('train', '--model', STORIES, '--data', path.join(DATA, 'shout.train.jsonl'), '--out', sft, '--tokens', '2', '--steps', '3').status, 0);
+  const dpo = path.join(dir, 'dpo.safetensors');
+  const r = aligner('train', '--model', STORIES, '--method', 'dpo', '--data', path.join(DATA, 'shout.dpo.val.jsonl'), '--out', dpo,
+    '--init', sft, '--reference', sft, '--steps', '4', '--batch', '4', '--val-split', '0.1');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /trained dpo adapter \(2 prefix tokens, start layer 2\)/);
+  // Policy = reference at the start, so the initial validation loss is exactly log 2.
+  assert.match(r.stderr, /validation loss 0\.6931 ->/);
+  assert.equal(readAdapter(dpo).metadata.method, 'dpo');
+});
