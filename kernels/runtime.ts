@@ -11,7 +11,7 @@ export interface RuntimeOptions {
   device?: 'auto' | Provider;
   /** Intra-op threads (default: onnxruntime's choice, one per core). */
   threads?: number;
-  /** Write onnxruntime's per-op profile (chrome trace JSON) next to the cwd. */
+  /** Write onnxruntime's per-op profile (chrome trace JSON, `aligner-profile_*.json`) in the working directory. */
   profile?: boolean;
   log?: (message: string) => void;
 }
@@ -49,6 +49,7 @@ export class Runtime {
       graphOptimizationLevel: 'all',
       ...(this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
       enableProfiling: this.opts.profile ?? false,
+      ...(this.opts.profile ? { profileFilePrefix: 'aligner-profile' } : {}),
       externalData: [{ path: this.blob.path, data: this.blob.data }],
     });
   }
