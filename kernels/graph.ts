@@ -44,11 +44,11 @@ export interface TapeEntry {
   backward: (gradOut: Value) => (Value | null)[];
 }
 
-/** A frozen weight that lives in the shared external-data blob. */
+/** A frozen weight that lives in the shared external-data file. */
 export interface WeightInit {
   name: string;
   shape: number[];
-  /** Byte offset in the blob named by `blobPath`. */
+  /** Byte offset in the external weights file. */
   offset: number;
 }
 
@@ -80,7 +80,7 @@ export class Graph {
     return out;
   }
 
-  /** A frozen weight, stored once in the external blob and shared by every session. */
+  /** A frozen weight, stored once in the external-data file and shared by every session. */
   weight(name: string, shape: number[], offset: number): Value {
     const known = this.weights.get(name);
     if (known) return known.value;
@@ -135,8 +135,8 @@ export class Graph {
     return [...this.weights.values()].map((w) => w.init);
   }
 
-  /** The ONNX model; weights point at `blobPath` (supplied in memory to each session). */
-  toModel(blobPath: string): Uint8Array {
+  /** The ONNX model; weights are external data in `weightsPath`, relative to the model file. */
+  toModel(weightsPath: string): Uint8Array {
     const io = (v: Value): onnx.IValueInfoProto => ({
       name: v.name,
       type: { tensorType: { elemType: ONNX_ELEM[v.type], shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
@@ -149,7 +149,7 @@ export class Graph {
         dataType: ONNX_ELEM.float,
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
-          { key: 'location', value: blobPath },
+          { key: 'location', value: weightsPath },
           { key: 'offset', value: String(w.offset) },
           { key: 'length', value: String(4 * w.shape.reduce((a, b) => a * b, 1)) },
         ],

@@ -7,7 +7,7 @@ import type { ModelConfig } from '../src/model/types';
 import { Dim, Graph, Value } from './graph';
 import { add, gatherRows, linear, matmul, mul, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
 
-/** Where each frozen weight sits in the shared blob. */
+/** Where each frozen weight sits in the shared external-data file. */
 export interface WeightIndex {
   get(name: string): { shape: number[]; offset: number };
   has(name: string): boolean;

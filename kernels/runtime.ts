@@ -1,7 +1,11 @@
 // Runs graphs on onnxruntime-node. The execution provider is a parameter;
 // when the requested one cannot start we fall back to CPU and say why.
 
+import { createHash } from 'crypto';
+import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
+import * as path from 'path';
+import { writeFileAtomic } from '../src/util/atomic';
 import { Graph } from './graph';
 
 export type Provider = 'cpu' | 'webgpu' | 'cuda';
@@ -16,26 +20,22 @@ export interface RuntimeOptions {
   log?: (message: string) => void;
 }
 
-/** The frozen weights: one float32 blob that every session reads in place. */
-export interface WeightBlob {
-  path: string;
-  data: Uint8Array;
-}
 
 export class Runtime {
+  /** `dir` holds the weights file that the graphs' external data points at; graph files are written there too. */
   private constructor(
     readonly provider: Provider,
     private readonly opts: RuntimeOptions,
-    private readonly blob: WeightBlob,
+    private readonly dir: string,
   ) {}
 
   /** Picks the first provider that can run a trivial graph. */
-  static async create(blob: WeightBlob, opts: RuntimeOptions = {}): Promise<Runtime> {
+  static async create(dir: string, opts: RuntimeOptions = {}): Promise<Runtime> {
     const wanted = opts.device ?? 'cpu';
     const order: Provider[] = wanted === 'auto' ? ['cuda', 'webgpu', 'cpu'] : wanted === 'cpu' ? ['cpu'] : [wanted, 'cpu'];
     for (const provider of order) {
       const problem = provider === 'cpu' ? null : await probe(provider);
-      if (!problem) return new Runtime(provider, opts, blob);
+      if (!problem) return new Runtime(provider, opts, dir);
       if (wanted !== 'auto' || provider !== 'cuda') {
         opts.log?.(`execution provider "${provider}" is not available (${problem}); falling back to CPU`);
       }
@@ -43,14 +43,20 @@ export class Runtime {
     throw new Error('unreachable: the CPU provider always exists');
   }
 
-  async session(model: Uint8Array): Promise<ort.InferenceSession> {
-    return ort.InferenceSession.create(model, {
+  /**
+   * A session for a serialised graph. onnxruntime resolves external data
+   * relative to the model file (and memory-maps it), so the graph is written
+   * beside the weights, named by its content.
+   */
+  async session(model: Uint8Array, name: string): Promise<ort.InferenceSession> {
+    const file = path.join(this.dir, `${name}-${createHash('sha256').update(model).digest('hex').slice(0, 12)}.onnx`);
+    if (!fs.existsSync(file)) writeFileAtomic(file, model);
+    return ort.InferenceSession.create(file, {
       executionProviders: [this.provider],
       graphOptimizationLevel: 'all',
       ...(this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
       enableProfiling: this.opts.profile ?? false,
       ...(this.opts.profile ? { profileFilePrefix: 'aligner-profile' } : {}),
-      externalData: [{ path: this.blob.path, data: this.blob.data }],
     });
   }
 }

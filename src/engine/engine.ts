@@ -22,11 +22,12 @@ import {
 } from './feeds';
 import { inverseFrequencies } from './rope';
 import type { AdapterWeights, DpoStepResult, SftStepResult, TokenBatch } from './types';
-import { packWeights } from './weights';
+import { weightsFile, WEIGHTS_FILE } from './weights';
 
-export type EngineOptions = RuntimeOptions;
-
-const BLOB = 'weights.bin';
+export interface EngineOptions extends RuntimeOptions {
+  /** Where the converted weights and graph files are cached (default: see defaultCacheDir). */
+  cacheDir?: string;
+}
 
 /** A batch being generated: its key/value cache and per-row adapters. */
 export interface DecodeState {
@@ -60,11 +61,11 @@ export class Engine {
   }
 
   static async create(model: BaseModel, opts: EngineOptions = {}): Promise<Engine> {
-    const { blob, index } = packWeights(model);
-    const runtime = await Runtime.create({ path: BLOB, data: blob }, opts);
+    const { dir, index } = weightsFile(model, opts.cacheDir);
+    const runtime = await Runtime.create(dir, opts);
     const [step, prefix] = await Promise.all([
-      runtime.session(stepGraph(model.config, index).toModel(BLOB)),
-      runtime.session(prefixGraph(model.config, index).toModel(BLOB)),
+      runtime.session(stepGraph(model.config, index).toModel(WEIGHTS_FILE), 'step'),
+      runtime.session(prefixGraph(model.config, index).toModel(WEIGHTS_FILE), 'prefix'),
     ]);
     return new Engine(model, runtime, index, step, prefix);
   }
@@ -127,7 +128,7 @@ export class Engine {
     const key = `${method}@${startLayer}`;
     let s = this.training.get(key);
     if (!s) {
-      s = this.runtime.session(trainGraph(this.model.config, this.index, startLayer, method).toModel(BLOB));
+      s = this.runtime.session(trainGraph(this.model.config, this.index, startLayer, method).toModel(WEIGHTS_FILE), `train-${method}-${startLayer}`);
       this.training.set(key, s);
     }
     return s;
