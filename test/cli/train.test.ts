@@ -3,6 +3,7 @@
 // seed reproduces the adapter bit for bit.
 
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readAdapter } from '../../src/adapter/file';
@@ -12,7 +13,7 @@ import { readJsonl } from '../../src/data/jsonl';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import { SHARED, STORIES, tempDir } from '../model/paths';
-import { aligner } from './cli';
+import { aligner, CLI } from './cli';
 
 const DATA = path.join(SHARED, 'datasets', 'stories-style');
 const VAL = path.join(DATA, 'shout.val.jsonl');
@@ -77,4 +78,15 @@ test('DPO against an earlier adapter as reference writes a dpo adapter', () => {
   // Policy = reference at the start, so the initial validation loss is exactly log 2.
   assert.match(r.stderr, /validation loss 0\.6931 ->/);
   assert.equal(readAdapter(dpo).metadata.method, 'dpo');
+});
+
+test('generate --chat reads messages from stdin and streams answers', () => {
+  const r = spawnSync(process.execPath, [CLI, 'generate', '--model', STORIES, '--chat', '--max-new-tokens', '12', '--temperature', '0'], {
+    input: 'Once upon a time\nLily and Tom went to the park\n',
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const answers = r.stdout.trim().split('\n');
+  assert.equal(answers.length, 2, r.stdout);
+  assert.ok(answers.every((a) => a.length > 10));
 });
