@@ -9,6 +9,9 @@
 // client, and is answered at once.
 
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { ChatMessage } from './model/types';
+
+export type { ChatMessage };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -153,10 +156,6 @@ export const TrainProgressNotification = new NotificationType<TrainProgress>('al
 
 // ---------------------------------------------------------------- chat / generate
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
 
 export interface GenerationParams {
   maxNewTokens?: number;

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { numel, TensorSource, writeSafetensors } from './safetensors_writer';
+import { Rng } from '../../src/util/random';
 
 export interface RandomModelSpec {
   name: string;
@@ -33,34 +34,6 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tok
 
 export function benchModelsRoot(): string {
   return path.join(os.tmpdir(), 'aligner-bench-models');
-}
-
-/** mulberry32 uniform [0,1) with Box-Muller normals: small, seeded, identical on every platform. */
-class Prng {
-  private s: number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    if (this.spare !== null) {
-      const z = this.spare;
-      this.spare = null;
-      return z;
-    }
-    const u1 = 1 - this.next();
-    const u2 = this.next();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    this.spare = r * Math.sin(2 * Math.PI * u2);
-    return r * Math.cos(2 * Math.PI * u2);
-  }
 }
 
 /** FNV-1a of a string, for per-tensor seeds independent of write order. */
@@ -171,7 +144,7 @@ export function ensureRandomModel(spec: RandomModelSpec, tokenizerDir: string, l
 
   }
   const sources: TensorSource[] = tensorList(spec).map((t) => {
-    const rng = new Prng(hash32(`${spec.seed}:${spec.name}:${t.name}`));
+    const rng = new Rng(hash32(`${spec.seed}:${spec.name}:${t.name}`));
     return {
       name: t.name,
       shape: t.shape,
