@@ -62,14 +62,27 @@ export class Runtime {
 }
 
 async function probe(provider: Provider): Promise<string | null> {
-  if (!ort.listSupportedBackends().some((b) => b.name === provider)) return 'not built into this onnxruntime-node';
+  const backend = ort.listSupportedBackends().find((b) => b.name === provider);
+  if (!backend) return 'not built into this onnxruntime-node';
+  // CUDA ships as an add-on that onnxruntime-node's install script fetches; without it, say so
+  // instead of letting onnxruntime log a failed library load.
+  if (!backend.bundled && !fs.existsSync(path.join(bindingDir(), `libonnxruntime_providers_${provider}.so`))) {
+    return `its add-on is not installed (see "Devices" in the README)`;
+  }
   try {
     const s = await ort.InferenceSession.create(identityModel(), { executionProviders: [provider] });
     await s.release();
     return null;
   } catch (e) {
-    return (e as Error).message.split('\n')[0];
+    // onnxruntime's messages start with a source location; the reason comes last.
+    const line = (e as Error).message.split('\n')[0];
+    const reason = line.search(/Failed to|not available|cannot|could not/i);
+    return reason > 0 ? line.slice(reason) : line;
   }
+}
+
+function bindingDir(): string {
+  return path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
 }
 
 function identityModel(): Uint8Array {
