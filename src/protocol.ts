@@ -9,9 +9,10 @@
 // client, and is answered at once.
 
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import type { Device } from './engine/types';
 import type { ChatMessage } from './model/types';
 
-export type { ChatMessage };
+export type { ChatMessage, Device };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -33,7 +34,6 @@ export const ErrorCodes = {
   Cancelled: -32800,
 } as const;
 
-export type Device = 'auto' | 'cpu' | 'webgpu' | 'cuda';
 
 // ---------------------------------------------------------------- status
 

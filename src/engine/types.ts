@@ -1,6 +1,7 @@
 // The engine's public contract: what training, generation, the CLI and the
 // worker call. Implemented by src/engine/engine.ts on top of kernels/.
 
+/** Where the engine runs: 'auto' tries CUDA, then WebGPU, then the CPU. */
 export type Device = 'auto' | 'cpu' | 'webgpu' | 'cuda';
 
 /** The trainable parameters of one Aligner adapter (SPEC §2). */
