@@ -1,15 +1,14 @@
 // `Aligner: Select Base Model` and `Aligner: Download Base Model` (Hugging Face id,
-// progress, resumable: partial files are kept as *.part and continued with a Range
-// request). The download is the only thing Aligner ever fetches from the network.
+// progress, resumable: see src/model/download.ts). The download is the only thing
+// Aligner ever fetches from the network.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { downloadModel } from '../model/download';
 import { baseModelSetting } from './config';
 import { resolveModelDir } from './worker';
 
-const REQUIRED = ['config.json', 'tokenizer.json'];
-const OPTIONAL = ['tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json'];
 
 export function modelsDir(ctx: vscode.ExtensionContext): string {
   return path.join(ctx.globalStorageUri.fsPath, 'models');
@@ -71,29 +70,21 @@ export async function downloadBaseModel(ctx: vscode.ExtensionContext): Promise<v
   });
   if (!id) return;
   const dest = path.join(modelsDir(ctx), id.trim().replace('/', '__'));
-  fs.mkdirSync(dest, { recursive: true });
-  const base = `https://huggingface.co/${id.trim()}/resolve/main/`;
   try {
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Aligner: downloading ${id}`, cancellable: true },
       async (progress, token) => {
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
-        const get = (file: string, optional: boolean) => download(base + file, path.join(dest, file), ac.signal, optional, (done, total) =>
-          progress.report({ message: `${file} ${mb(done)}${total ? ` / ${mb(total)}` : ''}` }),
-        );
-        for (const f of REQUIRED) await get(f, false);
-        for (const f of OPTIONAL) await get(f, true);
-        const single = await get('model.safetensors', true);
-        if (!single) {
-          await get('model.safetensors.index.json', false);
-          const index = JSON.parse(fs.readFileSync(path.join(dest, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
-          const shards = [...new Set(Object.values(index.weight_map))];
-          for (const s of shards) {
-            if (path.basename(s) !== s) throw new Error(`unexpected shard name ${s}`);
-            await get(s, false);
-          }
-        }
+        let last = 0;
+        await downloadModel(id.trim(), dest, {
+          signal: ac.signal,
+          onProgress: (file, done, total) => {
+            if (Date.now() - last < 250) return;
+            last = Date.now();
+            progress.report({ message: `${file} ${mb(done)}${total ? ` / ${mb(total)}` : ''}` });
+          },
+        });
       },
     );
   } catch (err) {
@@ -107,40 +98,4 @@ export async function downloadBaseModel(ctx: vscode.ExtensionContext): Promise<v
 
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
-}
-
-/** Downloads `url` to `file` through `file.part`, resuming a partial download. False when optional and absent. */
-async function download(url: string, file: string, signal: AbortSignal, optional: boolean, onProgress: (done: number, total: number) => void): Promise<boolean> {
-  if (fs.existsSync(file)) return true;
-  const part = `${file}.part`;
-  let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-  const headers: Record<string, string> = { 'User-Agent': 'aligner-vscode' };
-  if (process.env.HF_TOKEN) headers.Authorization = `Bearer ${process.env.HF_TOKEN}`;
-  if (have > 0) headers.Range = `bytes=${have}-`;
-  const res = await fetch(url, { headers, signal, redirect: 'follow' });
-  if (res.status === 404 && optional) return false;
-  if (res.status === 416) {
-    fs.renameSync(part, file);
-    return true;
-  }
-  if (!res.ok || !res.body) throw new Error(`${path.basename(file)}: HTTP ${res.status}`);
-  if (res.status === 200) have = 0; // the server ignored the range: start over
-  const total = have + Number(res.headers.get('content-length') ?? 0);
-  const out = fs.createWriteStream(part, { flags: have > 0 ? 'a' : 'w' });
-  let done = have;
-  let last = 0;
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-      done += chunk.length;
-      if (Date.now() - last > 250) {
-        last = Date.now();
-        onProgress(done, total);
-      }
-    }
-  } finally {
-    await new Promise<void>((r) => out.end(() => r()));
-  }
-  fs.renameSync(part, file);
-  return true;
 }
