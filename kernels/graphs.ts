@@ -19,15 +19,11 @@ function decoderInputs(g: Graph, cfg: ModelConfig, bias: Dim[]) {
   };
 }
 
-/** The loss head shared by SFT and DPO: log-probabilities of the scored targets and their per-row sums. */
-function targetLogProbs(g: Graph, model: Llama, hidden: Value) {
+/** log p(target) at the scored positions `target_pos` [K] (flat b·T + t) of the hidden [B·T, d]. */
+function targetLogProbs(g: Graph, model: Llama, hidden: Value): Value {
   const positions = g.input('target_pos', 'int64', ['targets']);
   const ids = g.input('target_ids', 'int64', ['targets']);
-  // rows [B, K]: 1 where target k belongs to row b; turns token log-probs into sequence log-probs.
-  const rows = g.input('target_rows', g.float, ['batch', 'targets']);
-  const tokenLogps = tokenLogProb(model.logitsAt(hidden, positions), ids);
-  const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
-  return { tokenLogps, seqLogps };
+  return tokenLogProb(model.logitsAt(hidden, positions), ids);
 }
 
 /** The adapter as trainable inputs: prefix [N, d] and gates [L − s, H], broadcast over the batch. */
@@ -50,13 +46,16 @@ export type TrainMethod = 'sft' | 'dpo';
  * per-pair margin, loss = mean softplus(−β·margin). Outputs loss, the gradients
  * of prefix and gates, and per-row sequence log-probabilities.
  */
-export function trainGraph(cfg: ModelConfig, index: WeightIndex, startLayer: number, method: TrainMethod, float: 'float' | 'double' = 'float'): Graph {
-  const g = new Graph(float);
+export function trainGraph(cfg: ModelConfig, index: WeightIndex, startLayer: number, method: TrainMethod): Graph {
+  const g = new Graph();
   const model = new Llama(g, cfg, index);
   const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
   const adapter = trainableAdapter(g, model, cfg, startLayer);
   const { hidden } = model.decoder(inp, adapter.branch);
-  const { tokenLogps, seqLogps } = targetLogProbs(g, model, hidden);
+  const tokenLogps = targetLogProbs(g, model, hidden);
+  // rows [B, K]: 1 where target k belongs to row b; turns token log-probs into sequence log-probs.
+  const rows = g.input('target_rows', g.float, ['batch', 'targets']);
+  const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
   let loss: Value;
   if (method === 'sft') {
     const invCount = g.input('inv_count', g.float, []);
@@ -80,14 +79,12 @@ export function trainGraph(cfg: ModelConfig, index: WeightIndex, startLayer: num
 
 /**
  * Prefill and decode in one graph: T new tokens per row on top of P cached
- * positions (P = 0 for a prefill), every row with its own adapter or none.
- * Adapter inputs cover all layers: prefix keys/values [L, B, G, N, d_h] (zeros
- * and gate 0 for rows or layers without one), gates [L, B, H], and an additive
- * prefix mask [B, 1, 1, N] for rows with fewer prefix vectors.
- * Logits are computed only at `logit_pos` [K] (flat row index b·T + t).
+ * positions (P = 0 for a prefill), every row with its own adapter or none
+ * (see perRowAdapters). Logits are computed only at `logit_pos` [K] (flat row
+ * index b·T + t).
  */
-export function stepGraph(cfg: ModelConfig, index: WeightIndex, float: 'float' | 'double' = 'float'): Graph {
-  const g = new Graph(float);
+export function stepGraph(cfg: ModelConfig, index: WeightIndex): Graph {
+  const g = new Graph();
   const model = new Llama(g, cfg, index);
   const G = model.kvHeads;
   const inp = decoderInputs(g, cfg, ['batch', 1, `${model.group}*seq`, 'P+seq']);
@@ -96,23 +93,47 @@ export function stepGraph(cfg: ModelConfig, index: WeightIndex, float: 'float' |
     past.keys.push(g.input(`past_key_${l}`, g.float, ['batch', G, 'P', cfg.headDim]));
     past.values.push(g.input(`past_value_${l}`, g.float, ['batch', G, 'P', cfg.headDim]));
   }
+  const logitPos = g.input('logit_pos', 'int64', ['positions']);
+  const { hidden, present } = model.decoder({ ...inp, past }, perRowAdapters(g, model, cfg));
+  g.output(model.logitsAt(hidden, logitPos), 'logits');
+  present!.keys.forEach((k, l) => g.output(k, `present_key_${l}`));
+  present!.values.forEach((v, l) => g.output(v, `present_value_${l}`));
+  return g;
+}
+
+/**
+ * Log-probabilities of scored targets without gradients (evaluation, DPO
+ * reference), per-row adapters as in stepGraph: the [K, V] logits stay inside
+ * onnxruntime and only K numbers come back.
+ */
+export function scoreGraph(cfg: ModelConfig, index: WeightIndex): Graph {
+  const g = new Graph();
+  const model = new Llama(g, cfg, index);
+  // Right padding needs no mask beyond the causal one: real positions never see it.
+  const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
+  const { hidden } = model.decoder(inp, perRowAdapters(g, model, cfg));
+  g.output(targetLogProbs(g, model, hidden), 'token_logps');
+  return g;
+}
+
+/**
+ * Adapter inputs for every layer and row: prefix keys/values [L, B, G, N, d_h]
+ * (zeros and gate 0 for rows or layers without one), gates [L, B, H], and an
+ * additive prefix mask [B, 1, 1, N] for rows with fewer prefix vectors.
+ */
+function perRowAdapters(g: Graph, model: Llama, cfg: ModelConfig): (layer: number) => LayerBranch {
+  const G = model.kvHeads;
   const prefixKeys = g.input('prefix_keys', g.float, [cfg.numLayers, 'batch', G, 'tokens', cfg.headDim]);
   const prefixValues = g.input('prefix_values', g.float, [cfg.numLayers, 'batch', G, 'tokens', cfg.headDim]);
   const gates = g.input('gates', g.float, [cfg.numLayers, 'batch', cfg.numHeads]);
   const prefixBias = g.input('prefix_bias', g.float, ['batch', 1, 1, 'tokens']);
-  const logitPos = g.input('logit_pos', 'int64', ['positions']);
   const layerOf = (x: Value, l: number) => g.node('Gather', [x, g.constant([l], [], 'int64')], { axis: 0 }, x.shape.slice(1), g.float);
-  const branch = (l: number): LayerBranch => ({
+  return (l) => ({
     keys: layerOf(prefixKeys, l),
     values: layerOf(prefixValues, l),
     gates: g.node('Reshape', [layerOf(gates, l), g.ints([0, G, model.group, 1, 1])], {}, ['batch', G, model.group, 1, 1], g.float),
     bias: prefixBias,
   });
-  const { hidden, present } = model.decoder({ ...inp, past }, branch);
-  g.output(model.logitsAt(hidden, logitPos), 'logits');
-  present!.keys.forEach((k, l) => g.output(k, `present_key_${l}`));
-  present!.values.forEach((v, l) => g.output(v, `present_value_${l}`));
-  return g;
 }
 
 /** K_p and V_p of one adapter for every layer, [L, G, N, d_h]: computed once per adapter, not per token. */

@@ -3,7 +3,8 @@
 // layer and method); adapters, prompts and batch shapes only change inputs.
 
 import * as ort from 'onnxruntime-node';
-import { prefixGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
+import { prefixGraph, scoreGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
+import type { Graph } from '../../kernels/graph';
 import type { WeightIndex } from '../../kernels/llama';
 import { Runtime, RuntimeOptions } from '../../kernels/runtime';
 import type { BaseModel } from '../model/types';
@@ -44,7 +45,8 @@ export interface DecodeState {
 }
 
 export class Engine {
-  private readonly training = new Map<string, Promise<ort.InferenceSession>>();
+  /** Built on first use: chat-only sessions never pay for them. */
+  private readonly lazySessions = new Map<string, Promise<ort.InferenceSession>>();
   private readonly prefixKVs = new WeakMap<AdapterWeights, { prefix: Float32Array; kv: Promise<PrefixKV> }>();
   private readonly inv: Float64Array;
   private readonly group: number;
@@ -106,12 +108,8 @@ export class Engine {
   private async runTrain(method: TrainMethod, batch: TokenBatch, a: AdapterWeights, extra: Feeds) {
     checkAdapter(this.model.config, a);
     const session = await this.trainSession(method, a.startLayer);
-    const { rows, length } = batch;
-    const positions = Array.from({ length: rows * length }, (_, i) => i % length);
     const out = await session.run({
-      input_ids: i64(batch.inputIds, [rows, length]),
-      ...ropeFeeds(this.inv, positions, rows, length),
-      attn_bias: causalBias(this.group, length),
+      ...this.batchInputs(batch),
       prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]),
       gates: f32(a.gates, [this.model.config.numLayers - a.startLayer, this.model.config.numHeads]),
       ...extra,
@@ -124,28 +122,44 @@ export class Engine {
     };
   }
 
+  /** Ids, rotary tables (positions 0..T−1 in every row) and the causal mask of a right-padded batch. */
+  private batchInputs({ rows, length, inputIds }: TokenBatch): Feeds {
+    return {
+      input_ids: i64(inputIds, [rows, length]),
+      ...ropeFeeds(this.inv, Array.from({ length: rows * length }, (_, i) => i % length), rows, length),
+      attn_bias: causalBias(this.group, length),
+    };
+  }
+
   private trainSession(method: TrainMethod, startLayer: number): Promise<ort.InferenceSession> {
-    const key = `${method}@${startLayer}`;
-    let s = this.training.get(key);
+    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method));
+  }
+
+  private lazySession(name: string, build: () => Graph): Promise<ort.InferenceSession> {
+    let s = this.lazySessions.get(name);
     if (!s) {
-      s = this.runtime.session(trainGraph(this.model.config, this.index, startLayer, method).toModel(WEIGHTS_FILE), `train-${method}-${startLayer}`);
-      this.training.set(key, s);
+      s = this.runtime.session(build().toModel(WEIGHTS_FILE), name);
+      this.lazySessions.set(name, s);
     }
     return s;
   }
 
   // ---- inference ----
 
-  /** Log-probability of each scored target, in batch order (flat index order), without gradients. */
+  /** Log-probability of each scored target, in flat batch order, without gradients. */
   async tokenLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
-    const ids = Array.from({ length: batch.rows }, (_, b) => Array.from(batch.inputIds.subarray(b * batch.length, (b + 1) * batch.length)));
-    const { logits } = await this.forward(ids, Array(batch.rows).fill(adapter), (b, t) => batch.mask[b * batch.length + t] === 1);
-    const V = this.model.config.vocabSize;
-    const out: number[] = [];
-    batch.mask.forEach((m, i) => {
-      if (m) out.push(logSoftmaxAt(logits.subarray(out.length * V, (out.length + 1) * V), batch.targets[i]));
+    const { feeds: targets, count } = targetFeeds(batch);
+    if (count === 0) return new Float32Array(0);
+    const adapters = Array<AdapterWeights | null>(batch.rows).fill(adapter);
+    const kv = adapter ? await this.prefixKV(adapter) : null;
+    const session = await this.lazySession('score', () => scoreGraph(this.model.config, this.index));
+    const out = await session.run({
+      ...this.batchInputs(batch),
+      ...adapterFeeds(this.model.config, adapters, adapters.map(() => kv)),
+      target_pos: targets.target_pos,
+      target_ids: targets.target_ids,
     });
-    return Float32Array.from(out);
+    return out.token_logps.data as Float32Array;
   }
 
   /** Per-row sums of the scored targets' log-probabilities (DPO reference, evaluation). */
@@ -186,6 +200,9 @@ export class Engine {
   /** Feeds one new token per row and returns each row's next-token logits; `state` advances in place. */
   async decode(state: DecodeState, tokens: number[]): Promise<Float32Array[]> {
     const B = state.rows;
+    if (tokens.length !== B) throw new Error(`decode takes one token per row: ${tokens.length} for ${B} rows`);
+    const context = this.model.config.maxPositions;
+    if (state.positions.some((p) => p >= context)) throw new Error(`generation reached the model's context of ${context} tokens`);
     const out = await this.runStep(state, tokens, state.positions, 1, Array(B).fill(1), Array.from({ length: B }, (_, b) => b));
     state.positions = state.positions.map((p) => p + 1);
     const V = this.model.config.vocabSize;
@@ -279,18 +296,9 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    const sessions = [this.step, this.prefix, ...(await Promise.all(this.training.values()))];
+    const sessions = [this.step, this.prefix, ...(await Promise.all(this.lazySessions.values()))];
     await Promise.all(sessions.map((s) => s.release()));
   }
-}
-
-/** log softmax(z)[i] in float64. */
-function logSoftmaxAt(z: Float32Array, i: number): number {
-  let max = -Infinity;
-  for (const v of z) max = Math.max(max, v);
-  let s = 0;
-  for (const v of z) s += Math.exp(v - max);
-  return z[i] - max - Math.log(s);
 }
 
 function sameValues(a: Float32Array, b: Float32Array): boolean {
