@@ -88,22 +88,17 @@ delete manifest.bin;
 delete manifest.allowScripts;
 manifest.dependencies = {};
 fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2));
-const readme = [rel('README.md'), rel('media/README-extension.md')].find((f) => fs.existsSync(f));
-let readmeText = readme ? fs.readFileSync(readme, 'utf8') : `# ${pkg.displayName}\n\n${pkg.description}\n`;
-// Screenshots are in the repository, not in the package: link them there.
-readmeText = readmeText.replace(/\]\((?:\.\.\/)?(?:media\/)?screenshots\//g, '](https://raw.githubusercontent.com/aligner-vscode/aligner-vscode/HEAD/media/screenshots/');
-fs.writeFileSync(path.join(stage, 'README.md'), readmeText);
-const licence = rel('LICENSE');
-fs.writeFileSync(
-  path.join(stage, 'LICENSE'),
-  fs.existsSync(licence) ? fs.readFileSync(licence) : `MIT License\n\nCopyright (c) ${new Date().getFullYear()} Aligner contributors\n\nPermission is hereby granted, free of charge, to any person obtaining a copy of this software and associated documentation files (the "Software"), to deal in the Software without restriction, including without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is furnished to do so, subject to the following conditions:\n\nThe above copyright notice and this permission notice shall be included in all copies or substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.\n`,
-);
+// The README without its screenshots: vsce only accepts images from the extension's public
+// repository, and this package names none.
+const readme = fs.readFileSync(rel('README.md'), 'utf8').replace(/^!\[[^\]]*\]\([^)]*\)\n\n?/gm, '');
+fs.writeFileSync(path.join(stage, 'README.md'), readme);
+copy(rel('LICENSE'), path.join(stage, 'LICENSE'));
 copy(rel('media/icon.png'), path.join(stage, 'media/icon.png'));
 copy(rel('.vscodeignore'), path.join(stage, '.vscodeignore'));
 
 // 5. Pack.
 const vsce = rel('node_modules/@vscode/vsce/vsce');
-execFileSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--out', vsix], {
+execFileSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--out', vsix], {
   cwd: stage,
   stdio: ['ignore', 'inherit', 'inherit'],
 });
