@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AdapterWeights } from '../engine/types';
 import { ModelLoadError } from '../model/errors';
+import { AdapterError } from './errors';
 import type { ModelConfig } from '../model/types';
 import { readSafetensorsBuffer, writeSafetensors } from '../model/safetensors';
 import { ADAPTER_FORMAT, type AdapterFile, type AdapterMetadata, type AdapterSummary } from './types';
@@ -47,6 +48,16 @@ export function writeAdapter(file: string, adapter: AdapterWeights, meta: Adapte
   ], metadata);
 }
 
+/** The safetensors container, with its format errors reported as adapter errors. */
+function parseSafetensors(buf: Buffer, label: string) {
+  try {
+    return readSafetensorsBuffer(buf, `adapter "${label}"`);
+  } catch (err) {
+    if (err instanceof ModelLoadError) throw new AdapterError(err.message);
+    throw err;
+  }
+}
+
 /** Reads and validates an adapter file; does not check it against a model (see checkAdapterFits). */
 export function readAdapter(file: string): AdapterFile {
   const label = path.basename(file);
@@ -54,18 +65,18 @@ export function readAdapter(file: string): AdapterFile {
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    throw new ModelLoadError(`adapter "${label}": cannot read (${(err as NodeJS.ErrnoException).code})`);
+    throw new AdapterError(`adapter "${label}": cannot read (${(err as NodeJS.ErrnoException).code})`);
   }
-  const { tensors, metadata: raw } = readSafetensorsBuffer(buf, `adapter "${label}"`);
+  const { tensors, metadata: raw } = parseSafetensors(buf, label);
   const metadata = parseMetadata(raw, label);
   const prefix = tensors.get('prefix');
   const gates = tensors.get('gates');
-  if (!prefix || !gates) throw new ModelLoadError(`adapter "${label}": missing tensor "${prefix ? 'gates' : 'prefix'}"`);
+  if (!prefix || !gates) throw new AdapterError(`adapter "${label}": missing tensor "${prefix ? 'gates' : 'prefix'}"`);
   if (prefix.shape.length !== 2 || prefix.shape[0] !== metadata.tokens || prefix.shape[1] === 0) {
-    throw new ModelLoadError(`adapter "${label}": tensor "prefix" has shape [${prefix.shape}], expected [${metadata.tokens}, hidden size]`);
+    throw new AdapterError(`adapter "${label}": tensor "prefix" has shape [${prefix.shape}], expected [${metadata.tokens}, hidden size]`);
   }
   if (gates.shape.length !== 2 || gates.shape[0] === 0 || gates.shape[1] === 0) {
-    throw new ModelLoadError(`adapter "${label}": tensor "gates" has shape [${gates.shape}], expected [layers - ${metadata.start_layer}, heads]`);
+    throw new AdapterError(`adapter "${label}": tensor "gates" has shape [${gates.shape}], expected [layers - ${metadata.start_layer}, heads]`);
   }
   checkFinite(prefix.data, 'prefix', label);
   checkFinite(gates.data, 'gates', label);
@@ -75,25 +86,25 @@ export function readAdapter(file: string): AdapterFile {
 function parseMetadata(raw: Record<string, string>, label: string): AdapterMetadata {
   const field = (key: string): string => {
     const v = raw[key];
-    if (v === undefined || v === '') throw new ModelLoadError(`adapter "${label}": metadata field "${key}" is missing`);
+    if (v === undefined || v === '') throw new AdapterError(`adapter "${label}": metadata field "${key}" is missing`);
     return v;
   };
   const int = (key: string, min: number): number => {
     const v = Number(field(key));
-    if (!Number.isInteger(v) || v < min) throw new ModelLoadError(`adapter "${label}": metadata field "${key}" must be an integer >= ${min}, found "${raw[key]}"`);
+    if (!Number.isInteger(v) || v < min) throw new AdapterError(`adapter "${label}": metadata field "${key}" must be an integer >= ${min}, found "${raw[key]}"`);
     return v;
   };
   const loss = (key: string): number | null => {
     if (raw[key] === undefined) return null;
     const v = Number(raw[key]);
-    if (!Number.isFinite(v)) throw new ModelLoadError(`adapter "${label}": metadata field "${key}" must be a number, found "${raw[key]}"`);
+    if (!Number.isFinite(v)) throw new AdapterError(`adapter "${label}": metadata field "${key}" must be a number, found "${raw[key]}"`);
     return v;
   };
   if (raw.format !== ADAPTER_FORMAT) {
-    throw new ModelLoadError(`adapter "${label}": metadata field "format" is ${JSON.stringify(raw.format ?? null)}, expected "${ADAPTER_FORMAT}"`);
+    throw new AdapterError(`adapter "${label}": metadata field "format" is ${JSON.stringify(raw.format ?? null)}, expected "${ADAPTER_FORMAT}"`);
   }
   const method = field('method');
-  if (method !== 'sft' && method !== 'dpo') throw new ModelLoadError(`adapter "${label}": metadata field "method" must be "sft" or "dpo", found "${method}"`);
+  if (method !== 'sft' && method !== 'dpo') throw new AdapterError(`adapter "${label}": metadata field "method" must be "sft" or "dpo", found "${method}"`);
   const extra = Object.fromEntries(Object.entries(raw).filter(([k]) => !TYPED_KEYS.includes(k)));
   return {
     format: ADAPTER_FORMAT,
@@ -113,5 +124,5 @@ function parseMetadata(raw: Record<string, string>, label: string): AdapterMetad
 
 function checkFinite(data: Float32Array, name: string, label: string): void {
   const i = data.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) throw new ModelLoadError(`adapter "${label}": tensor "${name}" has a non-finite value (${data[i]}) at index ${i}`);
+  if (i >= 0) throw new AdapterError(`adapter "${label}": tensor "${name}" has a non-finite value (${data[i]}) at index ${i}`);
 }

@@ -18,7 +18,10 @@ import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { chatPromptIds } from '../generate/chat';
 import { readAdapter, writeAdapter } from '../adapter/file';
+import { AdapterError, AdapterMismatchError } from '../adapter/errors';
 import { checkAdapterFits } from '../adapter/fit';
+import { DataError } from '../data/errors';
+import { ModelLoadError } from '../model/errors';
 import { readJsonl } from '../data/jsonl';
 import { chunkText, readTextFile } from '../data/text';
 import type { RecordSet, TextRecord } from '../data/records';
@@ -72,16 +75,11 @@ function isAbort(err: unknown, signal?: AbortSignal): boolean {
 
 function classify(err: unknown): { code: number; message: string } {
   if (err instanceof JobError) return { code: err.code, message: err.message };
-  const e = err as Error;
-  const name = e?.constructor?.name ?? e?.name ?? '';
-  const message = e?.message ?? String(err);
-  if (name === 'ModelLoadError') return { code: ErrorCodes.ModelLoad, message };
-  if (name === 'DataError') return { code: ErrorCodes.InvalidInput, message };
-  if (/AdapterMismatch|fingerprint|another base model|different base model/i.test(name + ' ' + message)) {
-    return { code: ErrorCodes.AdapterMismatch, message };
-  }
-  if (name === 'AdapterError' || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
-  return { code: ErrorCodes.Internal, message: e?.stack ? `${message}` : message };
+  const message = (err as Error)?.message ?? String(err);
+  if (err instanceof AdapterMismatchError) return { code: ErrorCodes.AdapterMismatch, message };
+  if (err instanceof ModelLoadError) return { code: ErrorCodes.ModelLoad, message };
+  if (err instanceof DataError || err instanceof AdapterError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
+  return { code: ErrorCodes.Internal, message };
 }
 
 function requireModel(): { model: BaseModel; engine: Engine } {
@@ -140,15 +138,8 @@ function adapterFor(file: string | null): AdapterWeights | null {
   }
   const cached = adapters.get(file);
   if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached.weights;
-  // A clear refusal for an adapter of another base model, before anything runs.
-  const info = adapterInfo(file, model);
-  if (!info.compatible) throw new JobError(ErrorCodes.AdapterMismatch, info.problem ?? `${file} does not fit ${model.name}`);
   const loaded = readAdapter(file);
-  try {
-    checkAdapterFits(loaded, model, file);
-  } catch (err) {
-    throw new JobError(ErrorCodes.AdapterMismatch, (err as Error).message);
-  }
+  checkAdapterFits(loaded, model, file);
   const weights: AdapterWeights = { prefix: loaded.prefix, gates: loaded.gates, tokens: loaded.tokens, startLayer: loaded.startLayer };
   adapters.set(file, { mtimeMs: st.mtimeMs, size: st.size, weights });
   return weights;

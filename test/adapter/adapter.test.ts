@@ -6,7 +6,7 @@ import { readAdapter, writeAdapter } from '../../src/adapter/file';
 import { checkAdapterFits } from '../../src/adapter/fit';
 import { defaultTokens, newAdapter } from '../../src/adapter/new';
 import type { AdapterSummary } from '../../src/adapter/types';
-import { ModelLoadError } from '../../src/model/errors';
+import { AdapterError } from '../../src/adapter/errors';
 import { loadModel } from '../../src/model/load';
 import { readSafetensorsBuffer, writeSafetensors } from '../../src/model/safetensors';
 import type { BaseModel } from '../../src/model/types';
@@ -31,7 +31,7 @@ const summary = (): AdapterSummary => ({
 
 function loadError(...parts: string[]) {
   return (err: Error) => {
-    assert.ok(err instanceof ModelLoadError, `not a ModelLoadError: ${err}`);
+    assert.ok(err instanceof AdapterError, `not an AdapterError: ${err}`);
     for (const part of parts) assert.ok(err.message.includes(part), `"${err.message}" does not mention ${part}`);
     return true;
   };
