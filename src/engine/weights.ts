@@ -38,8 +38,26 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir()): Wei
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
     fs.mkdirSync(dir, { recursive: true });
     writeFileAtomic(file, tensorChunks(model, layout));
+    writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify({ source: path.resolve(model.source) }));
+    removeStaleCopies(path.dirname(dir), dir, model.source);
   }
   return { dir, index: indexOf(model, layout.entries) };
+}
+
+const SOURCE_FILE = 'source.json';
+
+/** Earlier conversions of the same model folder (it changed since) would only fill the disk. */
+function removeStaleCopies(root: string, keep: string, source: string): void {
+  for (const name of fs.readdirSync(root)) {
+    const dir = path.join(root, name);
+    if (dir === keep) continue;
+    try {
+      const recorded = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8')).source;
+      if (recorded === path.resolve(source)) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Not ours to judge: no readable record of where it came from.
+    }
+  }
 }
 
 interface Layout {
