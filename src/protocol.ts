@@ -10,6 +10,7 @@
 
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Device } from './engine/types';
+import type { GenerateOptions } from './generate/generate';
 import type { ChatMessage } from './model/types';
 
 export type { ChatMessage, Device };
@@ -156,16 +157,8 @@ export const TrainProgressNotification = new NotificationType<TrainProgress>('al
 
 // ---------------------------------------------------------------- chat / generate
 
-
-export interface GenerationParams {
-  maxNewTokens?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  stop?: string[];
-}
+/** The sampling settings a client may send; the engine's own GenerateOptions, minus callbacks. */
+export type GenerationParams = Pick<GenerateOptions, 'maxNewTokens' | 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed' | 'stop'>;
 
 export interface ChatParams {
   /** Request id chosen by the client; deltas and aligner/cancel use it. */

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { ChatRequest, ErrorCodes, type ChatMessage, type ChatResult } from '../protocol';
 import { adapterSetting, generationDefaults } from './config';
 import type { AdapterLibrary } from './library';
-import { html, validate, webviewOptions } from './webview';
+import { showPage, validate, webviewOptions } from './webview';
 import type { WorkerClient } from './worker';
 
 const HISTORY_KEY = 'aligner.chat.history';
@@ -87,8 +87,7 @@ export class ChatPanel implements vscode.Disposable {
     private readonly worker: WorkerClient,
     private readonly library: AdapterLibrary,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.png');
-    panel.webview.html = html(panel.webview, ctx.extensionUri, {
+    showPage(panel, ctx.extensionUri, {
       title: 'Aligner Chat',
       script: 'chat.js',
       style: 'chat.css',

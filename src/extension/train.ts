@@ -11,7 +11,7 @@ import { isValidAdapterName } from '../worker/adapters';
 import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult, type TrainSource } from '../protocol';
 import { trainingDefaults } from './config';
 import type { AdapterLibrary } from './library';
-import { html, validate, webviewOptions } from './webview';
+import { showPage, validate, webviewOptions } from './webview';
 import type { WorkerClient } from './worker';
 
 const TEXT_GLOB = '**/*.{txt,md,markdown,rst,tex,org,adoc}';
@@ -48,8 +48,7 @@ export class TrainView implements vscode.Disposable {
     private readonly panel: vscode.WebviewPanel,
     ctx: vscode.ExtensionContext,
   ) {
-    panel.iconPath = vscode.Uri.joinPath(ctx.extensionUri, 'media', 'icon.png');
-    panel.webview.html = html(panel.webview, ctx.extensionUri, {
+    showPage(panel, ctx.extensionUri, {
       title: 'Aligner Training',
       script: 'train.js',
       style: 'train.css',

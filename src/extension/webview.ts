@@ -25,6 +25,12 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
   };
 }
 
+/** Gives a panel Aligner's icon and its page. */
+export function showPage(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, page: { title: string; script: string; style: string; body: string }): void {
+  panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
+  panel.webview.html = html(panel.webview, extensionUri, page);
+}
+
 export function html(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; style: string; body: string }): string {
   const n = nonce();
   const root = webviewRoot(extensionUri);
