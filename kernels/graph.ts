@@ -21,6 +21,11 @@ const ONNX_ELEM: Record<ElemType, number> = {
   bool: onnx.TensorProto.DataType.BOOL,
 };
 
+/** The ONNX TensorProto data type code of an element type (for Cast's `to`, ConstantOfShape's `value`). */
+export function onnxType(type: ElemType): number {
+  return ONNX_ELEM[type];
+}
+
 /** Attribute values: integers, `{ float }` for floats (ONNX keeps the two apart), int lists, strings, tensors. */
 export type Attr = number | { float: number } | number[] | string | onnx.ITensorProto;
 

@@ -3,7 +3,7 @@
 // Only gradients with respect to activations and trainable inputs are
 // supported: frozen weights (linear, rmsNorm) never receive one.
 
-import { Dim, Value } from './graph';
+import { Dim, onnxType, Value } from './graph';
 
 // ---- shape helpers (raw nodes, no gradient) ----
 
@@ -38,7 +38,7 @@ function shapeOf(x: Value): Value {
 
 function zerosLike(x: Value): Value {
   const g = x.graph;
-  const zero = { name: 'value', dims: [1], dataType: x.type === 'double' ? 11 : 1, ...(x.type === 'double' ? { doubleData: [0] } : { floatData: [0] }) };
+  const zero = { name: 'value', dims: [1], dataType: onnxType(x.type), ...(x.type === 'double' ? { doubleData: [0] } : { floatData: [0] }) };
   return g.node('ConstantOfShape', [shapeOf(x)], { value: zero }, x.shape, x.type);
 }
 
