@@ -16,6 +16,7 @@ import { adapterInfo } from './adapters';
 import { loadModel } from '../model/load';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
+import { train } from '../train/trainer';
 import { chatPromptIds } from '../generate/chat';
 import { readAdapter, writeAdapter } from '../adapter/file';
 import { AdapterError, AdapterMismatchError } from '../adapter/errors';
@@ -223,9 +224,6 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
   }
   const set = recordsOf(job.source);
   const method = job.options.method ?? (set.form === 'preference' ? 'dpo' : 'sft');
-  // Loaded on first use: chat-only sessions never pay for the training code.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { train } = require('../train/trainer') as typeof import('../train/trainer');
   const cancel = cancellation();
   try {
     const result = await train(
