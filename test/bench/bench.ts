@@ -227,9 +227,7 @@ interface ChildResult {
 /** Runs a child, passes its stderr through, and takes the last JSON line of its stdout. */
 function runChild(cmd: string, args: string[], timeoutS: number, cwd = ROOT): Promise<ChildResult> {
   return new Promise((resolve) => {
-    const env = { ...process.env };
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errTail = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -396,8 +394,7 @@ async function childMain(spec: string): Promise<void> {
   }
 }
 
-// `node --test out/test/` runs every .js file under out/test/ as a test: do nothing there.
-if (require.main === module && !process.env.NODE_TEST_CONTEXT) {
+if (require.main === module) {
   const i = process.argv.indexOf('--child');
   const run = i >= 0 ? childMain(process.argv[i + 1]) : main();
   run.catch((e) => {
