@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ModelLoadError } from './errors';
+import { ModelLoadError, unreadable } from './errors';
 import { modelFingerprint } from './fingerprint';
 import { HfTokenizer } from './tokenizer';
 import type { BaseModel, ModelConfig, TensorRef } from './types';
@@ -226,8 +226,7 @@ function readStart(file: string, length: number): Buffer {
   try {
     fd = fs.openSync(file, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelLoadError(code === 'ENOENT' ? `${file}: file not found` : `${file}: cannot read (${code})`);
+    throw unreadable(file, err);
   }
   try {
     const out = Buffer.alloc(length);
@@ -241,7 +240,6 @@ function readFile(file: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelLoadError(code === 'ENOENT' ? `${file}: file not found` : `${file}: cannot read (${code})`);
+    throw unreadable(file, err);
   }
 }

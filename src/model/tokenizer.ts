@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { ModelLoadError } from './errors';
+import { ModelLoadError, unreadable } from './errors';
 import type { ChatMessage, TextTokenizer } from './types';
 
 type Json = Record<string, unknown>;
@@ -65,8 +65,7 @@ export function readJson(file: string): Json {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelLoadError(code === 'ENOENT' ? `${file}: file not found` : `${file}: cannot read (${code})`);
+    throw unreadable(file, err);
   }
   try {
     return JSON.parse(text) as Json;
