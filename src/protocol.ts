@@ -12,6 +12,7 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Device } from './engine/types';
 import type { GenerateOptions } from './generate/generate';
 import type { ChatMessage } from './model/types';
+import type { TrainSource } from './data/source';
 
 export type { ChatMessage, Device };
 
@@ -90,13 +91,7 @@ export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void
 
 // ---------------------------------------------------------------- training
 
-export type TrainSource =
-  /** A JSONL dataset in any SPEC §5 form. */
-  | { kind: 'jsonl'; file: string; validationFile?: string }
-  /** Text or markdown files, chunked at paragraph boundaries. */
-  | { kind: 'files'; files: string[] }
-  /** Free texts (a selection, commit messages), each one or more {text} records. */
-  | { kind: 'texts'; texts: string[]; chunk?: boolean };
+export type { TrainSource };
 
 export interface TrainOptions {
   method?: 'sft' | 'dpo';
@@ -232,12 +227,14 @@ export interface AdapterListParams {
 
 export const AdapterListRequest = new RequestType<AdapterListParams, AdapterInfo[], void>('aligner/adapters/list');
 export const AdapterInspectRequest = new RequestType<{ path: string }, AdapterInfo, void>('aligner/adapters/inspect');
+export interface AdapterImportParams {
+  path: string;
+  toDir: string;
+  name?: string;
+  overwrite?: boolean;
+}
 /** Copies an adapter file into a library folder after checking it fits the loaded model. */
-export const AdapterImportRequest = new RequestType<
-  { path: string; toDir: string; name?: string; overwrite?: boolean },
-  AdapterInfo,
-  void
->('aligner/adapters/import');
+export const AdapterImportRequest = new RequestType<AdapterImportParams, AdapterInfo, void>('aligner/adapters/import');
 export const AdapterDeleteRequest = new RequestType<{ path: string }, { deleted: boolean }, void>('aligner/adapters/delete');
 
 // ---------------------------------------------------------------- log

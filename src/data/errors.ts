@@ -1,4 +1,4 @@
-// Errors in user-supplied training data. The message always starts with
+// Errors in user-supplied training data. A DataError's message starts with
 // `FILE:LINE:` so editors and terminals can link straight to the bad line.
 
 export class DataError extends Error {
@@ -9,5 +9,13 @@ export class DataError extends Error {
   ) {
     super(`${file}:${line}: ${detail}`);
     this.name = 'DataError';
+  }
+}
+
+/** Training data with nothing to learn from (no text, or no example left after tokenisation). */
+export class EmptyDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmptyDataError';
   }
 }

@@ -4,7 +4,8 @@ import * as vscode from 'vscode';
 import { ChatPanel } from './chat';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
-import { TrainView, trainMyStyle } from './train';
+import { trainMyStyle } from './train';
+import { TrainView } from './trainView';
 import { WorkerClient } from './worker';
 
 let worker: WorkerClient | null = null;

@@ -3,9 +3,11 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
+import { ResponseError } from 'vscode-languageserver/node';
+import { ErrorCodes } from '../protocol';
 import { readSafetensors } from '../model/safetensors';
 import type { BaseModel } from '../model/types';
-import type { AdapterInfo, ModelInfo } from '../protocol';
+import type { AdapterImportParams, AdapterInfo, ModelInfo } from '../protocol';
 
 export interface ModelShape {
   name: string;
@@ -105,4 +107,42 @@ export function listAdapters(dirs: string[], model: ModelInfo | null): AdapterIn
 
 export function isValidAdapterName(name: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/.test(name) && !name.includes('..');
+}
+
+/** adapterInfo with its failures as InvalidInput errors for the client. */
+export function inspectAdapter(file: string, model: ModelInfo | null): AdapterInfo {
+  try {
+    return adapterInfo(file, model);
+  } catch (err) {
+    throw new ResponseError(ErrorCodes.InvalidInput, (err as Error).message);
+  }
+}
+
+/** Copies a compatible adapter into a library folder under `name` (its own name by default). */
+export function importAdapter(params: AdapterImportParams, model: ModelInfo | null): AdapterInfo {
+  const info = inspectAdapter(params.path, model);
+  if (!info.compatible) throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
+  const name = params.name ?? info.name;
+  if (!isValidAdapterName(name)) throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${name}"`);
+  const dest = path.join(path.resolve(params.toDir), `${name}.safetensors`);
+  if (dest === info.path) return info;
+  if (fs.existsSync(dest) && !params.overwrite) throw new ResponseError(ErrorCodes.InvalidInput, `An adapter named "${name}" already exists in ${params.toDir}`);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.${process.pid}.tmp`;
+  fs.copyFileSync(info.path, tmp);
+  fs.renameSync(tmp, dest);
+  return adapterInfo(dest, model);
+}
+
+/** Deletes an adapter file; refuses anything that is not an adapter. */
+export function deleteAdapter(file: string): { deleted: boolean } {
+  if (!file.toLowerCase().endsWith('.safetensors')) throw new ResponseError(ErrorCodes.InvalidInput, 'Only .safetensors adapter files can be deleted');
+  try {
+    adapterInfo(file, null);
+  } catch (err) {
+    if (!fs.existsSync(file)) return { deleted: false };
+    throw new ResponseError(ErrorCodes.InvalidInput, (err as Error).message);
+  }
+  fs.rmSync(file, { force: true });
+  return { deleted: true };
 }

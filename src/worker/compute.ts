@@ -1,31 +1,28 @@
-// The worker's compute thread: owns the model, the engine (onnxruntime sessions) and
-// the adapters in use, and runs one job at a time for the JSON-RPC thread. A job is
+// The worker's compute thread: owns the model and the engine (onnxruntime sessions)
+// and runs one job (load, generate, train) at a time for the JSON-RPC thread. A job is
 // cancelled through a shared flag that is read between training steps and decoded
 // tokens, so cancelling never needs this (possibly blocked) thread's event loop.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
-import type { AdapterWeights } from '../engine/types';
 import type { BaseModel } from '../model/types';
-import type { ModelInfo, TrainProgress, TrainResult, TrainSource } from '../protocol';
+import type { ModelInfo, TrainProgress, TrainResult } from '../protocol';
 import { ErrorCodes } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage, type GenerateOutcome } from './messages';
 import { adapterInfo } from './adapters';
+import { AdapterCache, AdapterNotFoundError } from './adapterCache';
 
 import { loadModel } from '../model/load';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { train } from '../train/trainer';
 import { chatPromptIds } from '../generate/chat';
-import { readAdapter, writeAdapter } from '../adapter/file';
+import { writeAdapter } from '../adapter/file';
 import { AdapterError, AdapterMismatchError } from '../adapter/errors';
-import { checkAdapterFits } from '../adapter/fit';
-import { DataError } from '../data/errors';
+import { DataError, EmptyDataError } from '../data/errors';
 import { ModelLoadError } from '../model/errors';
-import { readJsonl } from '../data/jsonl';
-import { chunkText, readTextFile } from '../data/text';
-import type { RecordSet, TextRecord } from '../data/records';
+import { describeSource, readTrainSource } from '../data/source';
 
 const port = parentPort!;
 /** End-to-end tests slow decoding down so that they can act while an answer streams (0 in normal use). */
@@ -36,8 +33,7 @@ const cancelFlags = new Int32Array(workerData.cancel as SharedArrayBuffer);
 let model: BaseModel | null = null;
 let engine: Engine | null = null;
 let modelInfo: ModelInfo | null = null;
-/** Adapters in use, by path, reloaded when the file changes. */
-const adapters = new Map<string, { mtimeMs: number; size: number; weights: AdapterWeights }>();
+const adapters = new AdapterCache();
 
 function post(msg: ComputeMessage): void {
   port.postMessage(msg);
@@ -79,7 +75,7 @@ function classify(err: unknown): { code: number; message: string } {
   const message = (err as Error)?.message ?? String(err);
   if (err instanceof AdapterMismatchError) return { code: ErrorCodes.AdapterMismatch, message };
   if (err instanceof ModelLoadError) return { code: ErrorCodes.ModelLoad, message };
-  if (err instanceof DataError || err instanceof AdapterError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
+  if (err instanceof DataError || err instanceof EmptyDataError || err instanceof AdapterError || err instanceof AdapterNotFoundError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
   return { code: ErrorCodes.Internal, message };
 }
 
@@ -128,27 +124,9 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
   return modelInfo;
 }
 
-function adapterFor(file: string | null): AdapterWeights | null {
-  if (!file) return null;
-  const { model } = requireModel();
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new JobError(ErrorCodes.InvalidInput, `Adapter file not found: ${file}`);
-  }
-  const cached = adapters.get(file);
-  if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached.weights;
-  const loaded = readAdapter(file);
-  checkAdapterFits(loaded, model, file);
-  const weights: AdapterWeights = { prefix: loaded.prefix, gates: loaded.gates, tokens: loaded.tokens, startLayer: loaded.startLayer };
-  adapters.set(file, { mtimeMs: st.mtimeMs, size: st.size, weights });
-  return weights;
-}
-
 async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promise<GenerateOutcome> {
   const { model, engine } = requireModel();
-  const adapter = adapterFor(job.adapter);
+  const adapter = adapters.get(job.adapter, model);
   const promptIds = job.messages ? chatPromptIds(model, job.messages) : model.tokenizer.encode(job.prompt ?? '');
   const p = job.params;
   const g = model.generation;
@@ -179,42 +157,6 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
   }
 }
 
-function recordsOf(source: TrainSource): RecordSet {
-  switch (source.kind) {
-    case 'jsonl':
-      return readJsonl(source.file);
-    case 'files': {
-      const records: TextRecord[] = [];
-      for (const f of source.files) records.push(...readTextFile(f));
-      if (records.length === 0) throw new JobError(ErrorCodes.InvalidInput, 'The chosen files contain no text to train on.');
-      return { form: 'text', records, file: source.files.length === 1 ? source.files[0] : `${source.files.length} files` };
-    }
-    case 'texts': {
-      const records: TextRecord[] = [];
-      for (const t of source.texts) {
-        if (source.chunk === false) {
-          if (t.trim()) records.push({ text: t });
-        } else records.push(...chunkText(t));
-      }
-      if (records.length === 0) throw new JobError(ErrorCodes.InvalidInput, 'There is no text to train on.');
-      return { form: 'text', records, file: 'selection' };
-    }
-    default:
-      throw new JobError(ErrorCodes.InvalidInput, `Unknown training source ${(source as { kind: string }).kind}`);
-  }
-}
-
-function describeSource(source: TrainSource): string {
-  switch (source.kind) {
-    case 'jsonl':
-      return path.basename(source.file);
-    case 'files':
-      return source.files.length === 1 ? path.basename(source.files[0]) : `${source.files.length} files`;
-    default:
-      return `${source.texts.length} texts`;
-  }
-}
-
 async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<TrainResult> {
   const { model, engine } = requireModel();
   const started = Date.now();
@@ -222,7 +164,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
   if (!job.overwrite && fs.existsSync(file)) {
     throw new JobError(ErrorCodes.InvalidInput, `An adapter named "${job.name}" already exists in ${job.outDir}`);
   }
-  const set = recordsOf(job.source);
+  const set = readTrainSource(job.source);
   const method = job.options.method ?? (set.form === 'preference' ? 'dpo' : 'sft');
   const cancel = cancellation();
   try {
@@ -266,7 +208,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
       },
       model.config,
     );
-    adapters.delete(file);
+    adapters.forget(file);
     return {
       adapter: adapterInfo(file, model),
       summary: {
