@@ -20,6 +20,14 @@ export interface PreferencePair {
 export interface ExampleOptions {
   /** Longest sequence kept, in tokens (BOS included); longer ones keep their start. */
   maxLen: number;
+  /**
+   * The model's end-of-text token, appended as a target to {text} and
+   * {prompt, completion} (and both answers of a preference pair) unless the text
+   * already ends with it, as TRL does, so an adapter learns where answers stop.
+   * Chat templates mark the end of assistant turns themselves. Cut by truncation
+   * like any other token: a cut text has not ended.
+   */
+  endId?: number | null;
 }
 
 export interface Tokenized<T> {
@@ -37,11 +45,12 @@ export function toExamples(
   opts: ExampleOptions,
 ): Tokenized<Example> {
   const bos = leadingSpecialIds(tokenizer);
+  const end = opts.endId ?? null;
   const encodeOne = (r: SftRecord): Example => {
-    if (form === 'text') return promptCompletion(tokenizer, bos, '', (r as TextRecord).text);
+    if (form === 'text') return withEnd(promptCompletion(tokenizer, bos, '', (r as TextRecord).text), end);
     if (form === 'prompt-completion') {
       const pc = r as PromptCompletionRecord;
-      return promptCompletion(tokenizer, bos, pc.prompt, pc.completion);
+      return withEnd(promptCompletion(tokenizer, bos, pc.prompt, pc.completion), end);
     }
     return chatExample(tokenizer, bos, (r as MessagesRecord).messages);
   };
@@ -54,9 +63,10 @@ export function toPreferencePairs(
   opts: ExampleOptions,
 ): Tokenized<PreferencePair> {
   const bos = leadingSpecialIds(tokenizer);
+  const end = opts.endId ?? null;
   const pairs = records.map((r) => ({
-    chosen: promptCompletion(tokenizer, bos, r.prompt, r.chosen),
-    rejected: promptCompletion(tokenizer, bos, r.prompt, r.rejected),
+    chosen: withEnd(promptCompletion(tokenizer, bos, r.prompt, r.chosen), end),
+    rejected: withEnd(promptCompletion(tokenizer, bos, r.prompt, r.rejected), end),
   }));
   return finish(pairs, (p) => [p.chosen, p.rejected], opts.maxLen);
 }
@@ -66,6 +76,15 @@ function promptCompletion(tokenizer: TextTokenizer, bos: number[], prompt: strin
   const segments = prompt === '' ? [completion] : [prompt, completion];
   const encoded = encodeSegments(tokenizer, segments, bos);
   return fromSegments(encoded, segments.map((_, i) => i === segments.length - 1));
+}
+
+/** The end token appended as a target, unless absent or already there. */
+function withEnd(example: Example, end: number | null): Example {
+  if (end === null || example.ids[example.ids.length - 1] === end) return example;
+  const isTarget = new Uint8Array(example.ids.length + 1);
+  isTarget.set(example.isTarget);
+  isTarget[example.ids.length] = 1;
+  return { ids: [...example.ids, end], isTarget };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { RecordSet } from '../data/records';
 import type { Engine } from '../engine/engine';
 import type { AdapterWeights, TokenBatch } from '../engine/types';
 import { AdamW } from './adamw';
+import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
 import { makeSchedule } from './schedule';
 
@@ -97,7 +98,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const cfg = engine.model.config;
   const seed = opts.seed ?? 0;
   const epochs = opts.epochs ?? 1;
-  const data = prepare(engine, source, method, opts, seed);
+  const data = prepare(engine, source, method, opts, seed, await endTokenId(engine, plainTexts(source)));
   const perEpoch = data.train(0).length;
   const totalSteps = opts.steps ?? perEpoch * epochs;
   if (totalSteps < 1) throw new Error(`${source.file}: no training batches (${data.counts.trainExamples} training examples)`);
@@ -178,16 +179,17 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
 }
 
 /** Tokenises, holds out the validation split and batches every epoch with its own shuffle. */
-function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts: TrainOptions, seed: number): Prepared {
+function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts: TrainOptions, seed: number, endId: number | null): Prepared {
   const { tokenizer, config } = engine.model;
   const maxLen = Math.min(opts.maxLen ?? 512, config.maxPositions);
+  const shape = { maxLen, endId };
   const batchSize = opts.batchSize ?? 8;
   const padId = 0;
   const shuffle = opts.shuffle ?? true;
   if (method === 'dpo') {
     if (source.form !== 'preference') throw new Error(`${source.file}: DPO needs {"prompt","chosen","rejected"} records, found the "${source.form}" form`);
-    const pairs = toPreferencePairs(source.records, tokenizer, { maxLen });
-    const held = opts.validation ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, { maxLen }).items } : undefined;
+    const pairs = toPreferencePairs(source.records, tokenizer, shape);
+    const held = opts.validation ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, shape).items } : undefined;
     const { train, validation } = held ?? splitValidation(pairs.items, opts.valSplit ?? defaultValSplit(pairs.items.length), seed);
     return {
       train: (e) => makePairBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
@@ -196,16 +198,24 @@ function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts:
     };
   }
   if (source.form === 'preference') throw new Error(`${source.file}: preference records train with --method dpo`);
-  const examples = toExamples(source.records, source.form, tokenizer, { maxLen });
+  const examples = toExamples(source.records, source.form, tokenizer, shape);
   const v = opts.validation;
   if (v?.form === 'preference') throw new Error(`${v.file}: an SFT validation set cannot hold preference records`);
-  const held = v ? { train: examples.items, validation: toExamples(v.records, v.form, tokenizer, { maxLen }).items } : undefined;
+  const held = v ? { train: examples.items, validation: toExamples(v.records, v.form, tokenizer, shape).items } : undefined;
   const { train, validation } = held ?? splitValidation(examples.items, opts.valSplit ?? defaultValSplit(examples.items.length), seed);
   return {
     train: (e) => makeBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
     validation: makeBatches(validation, { batchSize, seed, shuffle: false, padId }),
     counts: counts(examples.items.length, train, validation, examples),
   };
+}
+
+/** The texts whose end the model is asked about; chat records need no end token (templates mark turn ends). */
+function plainTexts(source: RecordSet): string[] {
+  if (source.form === 'text') return source.records.map((r) => r.text);
+  if (source.form === 'prompt-completion') return source.records.map((r) => r.prompt + r.completion);
+  if (source.form === 'preference') return source.records.map((r) => r.prompt + r.chosen);
+  return [];
 }
 
 function preferenceRecords(set: RecordSet) {

@@ -98,3 +98,36 @@ test('preference pairs with an empty prompt score everything after BOS', () => {
   assert.deepEqual([...items[0].chosen.isTarget], [0, 1, 1]);
   assert.deepEqual([...items[0].rejected.isTarget], [0, 1]);
 });
+
+test('end token: appended as a target to text, completions and both answers of a pair, never twice', () => {
+  const tok = new FakeTokenizer();
+  const end = { maxLen: 1000, endId: 7 };
+  const [text] = toExamples([{ text: 'hi' }], 'text', tok, end).items;
+  assert.deepEqual(text.ids, [...tok.encode('hi'), 7]);
+  assert.deepEqual([...text.isTarget], [0, 1, 1, 1]);
+  const [pc] = toExamples([{ prompt: 'Say', completion: ' hi' }], 'prompt-completion', tok, end).items;
+  assert.equal(pc.ids.at(-1), 7);
+  assert.equal(pc.isTarget.at(-1), 1);
+  const [pair] = toPreferencePairs([{ prompt: 'Q:', chosen: 'yes', rejected: 'no' }], tok, end).items;
+  assert.equal(pair.chosen.ids.at(-1), 7);
+  assert.equal(pair.rejected.ids.at(-1), 7);
+  const [already] = toExamples([{ text: 'hi' }], 'text', tok, { maxLen: 1000, endId: tok.encode('hi').at(-1)! }).items;
+  assert.deepEqual(already.ids, tok.encode('hi'));
+});
+
+test('end token: a text cut by maxLen has not ended and gets none', () => {
+  const tok = new FakeTokenizer();
+  const [ex] = toExamples([{ text: 'hello' }], 'text', tok, { maxLen: 4, endId: 7 }).items;
+  assert.deepEqual(ex.ids, tok.encode('hello').slice(0, 4));
+});
+
+test('end token: chat examples keep what the template renders', () => {
+  const tok = new FakeTokenizer();
+  const messages = [
+    { role: 'user' as const, content: 'q' },
+    { role: 'assistant' as const, content: 'a' },
+  ];
+  const [plain] = toExamples([{ messages }], 'messages', tok, big).items;
+  const [ended] = toExamples([{ messages }], 'messages', tok, { maxLen: 1000, endId: 7 }).items;
+  assert.deepEqual(ended.ids, plain.ids);
+});

@@ -7,6 +7,7 @@ import { newAdapter } from '../../src/adapter/new';
 import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
+import { endTokenId } from '../../src/train/endtoken';
 import { train, TrainProgress } from '../../src/train/trainer';
 import { STORIES } from '../model/paths';
 
@@ -50,4 +51,13 @@ test('cancelling stops before the next step', async () => {
     train(engine, stories, { tokens: 1, steps: 50, batchSize: 2 }, { signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() }),
     { name: 'AbortError', message: 'training cancelled' },
   );
+});
+
+test('end token: stories260K ends its stories with BOS (id 1), not the eos 2 of its generation_config', async () => {
+  assert.deepEqual(engine.model.generation.eosTokenIds, [2]);
+  const texts = stories.records.map((r) => (r as { text: string }).text);
+  assert.equal(await endTokenId(engine, texts), 1);
+  // One stop id needs no probe.
+  const single = { ...engine, model: { ...engine.model, generation: { bosTokenId: null, eosTokenIds: [2] } } } as unknown as Engine;
+  assert.equal(await endTokenId(single, texts), 2);
 });
