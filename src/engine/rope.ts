@@ -11,6 +11,7 @@ export function inverseFrequencies(cfg: ModelConfig): Float64Array {
   for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(cfg.ropeTheta, (2 * i) / cfg.headDim);
   const s = cfg.ropeScaling;
   if (!s) return inv;
+  if (s.type === 'factors') return inv.map((f, i) => f / s.factors[i]);
   const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
   const highWavelen = s.originalMaxPositions / s.highFreqFactor;
   for (let i = 0; i < half; i++) {

@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import type { ModelConfig, TensorRef } from './types';
+import type { GgmlType, ModelConfig, TensorRef } from './types';
 import { readBytes } from './weights';
 
 /** Enough of the embedding to tell models apart without reading gigabytes. */
@@ -11,7 +11,7 @@ const EMBEDDING_BYTES = 1 << 20;
  * is left out on purpose: an imported llama2.c checkpoint and its Hugging Face conversion compute
  * the same function, so an adapter trained on one fits the other.
  */
-export function modelFingerprint(config: ModelConfig, embedding: TensorRef): string {
+export function modelFingerprint(config: ModelConfig, embedding: TensorRef<GgmlType>): string {
   const fields = {
     family: config.family,
     hiddenSize: config.hiddenSize,

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ModelLoadError, unreadable } from './errors';
 import { modelFingerprint } from './fingerprint';
+import { sentencePieceTokenizerJson } from './spm';
 import { HfTokenizer } from './tokenizer';
 import type { BaseModel, ModelConfig, TensorRef } from './types';
 import { checkWeights, FileWeightStore } from './weights';
@@ -133,47 +134,14 @@ function tensorRefs(file: string, h: Header): TensorRef[] {
  * stories260K README does, so that both give the same ids.
  */
 export function llama2cTokenizerJson(file: string, vocabSize: number): Record<string, unknown> {
-  const pieces = readPieces(file, vocabSize);
-  const vocab: Record<string, number> = {};
-  pieces.forEach((piece, id) => (vocab[piece] = id));
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({
-      id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
-    })),
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [
-        { type: 'Prepend', prepend: SPACE },
-        { type: 'Replace', pattern: { String: ' ' }, content: SPACE },
-      ],
-    },
-    pre_tokenizer: null,
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
-    },
-    decoder: {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: SPACE }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, vocab, merges: mergesOf(pieces, vocab),
-    },
-  };
+  return sentencePieceTokenizerJson({
+    pieces: readPieces(file, vocabSize),
+    added: [0, 1, 2].map((id) => ({ id, special: true })),
+    unkId: 0,
+    bosId: 1,
+    eosId: null,
+    addSpacePrefix: true,
+  });
 }
 
 /** Piece strings by id, with the special and byte pieces named the SentencePiece way. */
@@ -199,25 +167,6 @@ function pieceName(id: number, text: string): string {
   }
   // llama2.c stores SentencePiece's "▁" as a plain space.
   return text.replaceAll(' ', SPACE);
-}
-
-/**
- * Merges as Hugging Face's SentencePiece converter derives them: (a, b) whenever a, b and a+b are
- * all pieces, ordered by the merged piece's score (higher first, which is its id order here), ties
- * by the ids of a and b.
- */
-function mergesOf(pieces: string[], vocab: Record<string, number>): string[] {
-  const merges: [number, number, number][] = [];
-  pieces.forEach((piece, id) => {
-    const chars = Array.from(piece); // split by code point, as Python does
-    for (let i = 1; i < chars.length; i++) {
-      const a = vocab[chars.slice(0, i).join('')];
-      const b = vocab[chars.slice(i).join('')];
-      if (a !== undefined && b !== undefined) merges.push([id, a, b]);
-    }
-  });
-  merges.sort((x, y) => x[0] - y[0] || x[1] - y[1] || x[2] - y[2]);
-  return merges.map(([, a, b]) => `${pieces[a]} ${pieces[b]}`);
 }
 
 /** The first bytes of a checkpoint that may be far too large to read whole. */

@@ -1,9 +1,11 @@
-// One entry point for "the model the user named": a Hugging Face folder, or a
-// llama2.c checkpoint file (with its tokenizer .bin beside it or named).
+// One entry point for "the model the user named": a Hugging Face folder, a GGUF
+// file (by its magic, so Ollama's extension-less blobs count), or a llama2.c
+// checkpoint file (with its tokenizer .bin beside it or named).
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { ModelLoadError } from './errors';
+import { importGguf, isGgufFile } from './gguf';
 import { importLlama2c } from './llama2c';
 import { loadModel } from './load';
 import type { BaseModel } from './types';
@@ -11,6 +13,7 @@ import type { BaseModel } from './types';
 export async function openModel(location: string, tokenizer?: string): Promise<BaseModel> {
   if (!fs.existsSync(location)) throw new ModelLoadError(`${location}: no such model folder or checkpoint`);
   if (fs.statSync(location).isDirectory()) return loadModel(location);
+  if (isGgufFile(location)) return importGguf(location);
   const tok = tokenizer ?? siblingTokenizer(location);
   return importLlama2c(location, tok);
 }

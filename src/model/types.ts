@@ -14,6 +14,12 @@ export interface Llama3RopeScaling {
   originalMaxPositions: number;
 }
 
+/** llama.cpp's form of the same rescaling (GGUF tensor rope_freqs.weight): each inverse frequency is divided by its factor. */
+export interface RopeFactors {
+  type: 'factors';
+  factors: number[];
+}
+
 export interface ModelConfig {
   family: Family;
   /** e.g. "LlamaForCausalLM", as named in config.json. */
@@ -28,7 +34,7 @@ export interface ModelConfig {
   maxPositions: number;
   rmsNormEps: number;
   ropeTheta: number;
-  ropeScaling: Llama3RopeScaling | null;
+  ropeScaling: Llama3RopeScaling | RopeFactors | null;
   ropeLayout: RopeLayout;
   /** q/k/v projections carry a bias (Qwen2). */
   attentionBias: boolean;
@@ -37,10 +43,16 @@ export interface ModelConfig {
 
 export type DType = 'F32' | 'F16' | 'BF16';
 
-/** Where the raw bytes of one weight tensor live on disk (row-major, little-endian). */
-export interface TensorRef {
+/** llama.cpp's block-quantized types that GGUF files may hold (see src/model/ggml.ts). */
+export type QuantType = 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+
+/** Every stored tensor type Aligner reads: safetensors' floats and GGUF's blocks. */
+export type GgmlType = DType | QuantType;
+
+/** Where the raw bytes of one weight tensor live on disk (row-major, little-endian; quantized rows are whole blocks). */
+export interface TensorRef<T extends GgmlType = DType> {
   name: string;
-  dtype: DType;
+  dtype: T;
   shape: number[];
   file: string;
   offset: number;
@@ -54,8 +66,8 @@ export interface TensorRef {
  * `model.layers.{i}.mlp.{gate,up,down}_proj.weight`, `model.norm.weight`, `lm_head.weight` (absent when tied).
  */
 export interface WeightStore {
-  readonly tensors: ReadonlyMap<string, TensorRef>;
-  /** The tensor as float32 (converted from f16/bf16 when needed). Throws naming the tensor if absent. */
+  readonly tensors: ReadonlyMap<string, TensorRef<GgmlType>>;
+  /** The tensor as float32 (converted from f16/bf16 or dequantized when needed). Throws naming the tensor if absent. */
   f32(name: string): Float32Array;
 }
 

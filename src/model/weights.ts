@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { ModelLoadError } from './errors';
-import type { DType, ModelConfig, TensorRef, WeightStore } from './types';
+import type { DType, GgmlType, ModelConfig, TensorRef, WeightStore } from './types';
 
 export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
 
@@ -31,7 +31,7 @@ export class FileWeightStore implements WeightStore {
 }
 
 /** Bytes [start, start + length) of a tensor, read straight from its file into a fresh, aligned buffer. */
-export function readBytes(ref: TensorRef, start: number, length: number): Uint8Array {
+export function readBytes(ref: TensorRef<GgmlType>, start: number, length: number): Uint8Array {
   const out = new Uint8Array(new ArrayBuffer(length));
   const fd = fs.openSync(ref.file, 'r');
   try {
