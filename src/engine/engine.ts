@@ -41,6 +41,9 @@ export interface DecodeState {
   valid: Uint8Array;
   /** Next rotary position of each row. */
   positions: number[];
+  /** Each row's adapter (null: the base model), its K_p/V_p, and both as step-graph inputs. */
+  rowAdapters: (AdapterWeights | null)[];
+  rowKV: (PrefixKV | null)[];
   adapters: Feeds;
 }
 
@@ -245,7 +248,93 @@ export class Engine {
       values: empty(),
       valid: new Uint8Array(0),
       positions: [],
+      rowAdapters: adapters,
+      rowKV: kv,
       adapters: adapterFeeds(this.model.config, adapters, kv),
+    };
+  }
+
+  /**
+   * One batch of the rows of `a` then those of `b`, so that requests that
+   * arrive while others decode join them (continuous batching). The shorter
+   * cache is padded with masked slots; every row keeps its rotary positions.
+   */
+  joinStates(a: DecodeState, b: DecodeState): DecodeState {
+    const P = Math.max(a.length, b.length);
+    const rows = a.rows + b.rows;
+    const valid = new Uint8Array(rows * P);
+    for (const [s, first] of [[a, 0], [b, a.rows]] as const) {
+      for (let r = 0; r < s.rows; r++) valid.set(s.valid.subarray(r * s.length, (r + 1) * s.length), (first + r) * P);
+    }
+    const cat = (x: ort.Tensor, y: ort.Tensor) => {
+      const [, G, , D] = x.dims;
+      const out = new Float32Array(rows * G * P * D);
+      for (const [t, s, first] of [[x, a, 0], [y, b, a.rows]] as const) {
+        const data = t.data as Float32Array;
+        for (let r = 0; r < s.rows; r++) {
+          for (let g = 0; g < G; g++) {
+            const src = (r * G + g) * s.length * D;
+            out.set(data.subarray(src, src + s.length * D), ((first + r) * G + g) * P * D);
+          }
+        }
+      }
+      return f32(out, [rows, G, P, D]);
+    };
+    const rowAdapters = [...a.rowAdapters, ...b.rowAdapters];
+    const rowKV = [...a.rowKV, ...b.rowKV];
+    return {
+      rows,
+      length: P,
+      keys: a.keys.map((k, l) => cat(k, b.keys[l])),
+      values: a.values.map((v, l) => cat(v, b.values[l])),
+      valid,
+      positions: [...a.positions, ...b.positions],
+      rowAdapters,
+      rowKV,
+      adapters: adapterFeeds(this.model.config, rowAdapters, rowKV),
+    };
+  }
+
+  /**
+   * The state of only the given rows (in that order), for a batch whose other
+   * rows finished. Cache slots that no kept row sees are dropped, so a long-lived
+   * batch does not carry the padding of rows that have left.
+   */
+  keepRows(state: DecodeState, keep: number[]): DecodeState {
+    const P = state.length;
+    const slots: number[] = [];
+    for (let j = 0; j < P; j++) if (keep.some((r) => state.valid[r * P + j])) slots.push(j);
+    const S = slots.length;
+    const valid = new Uint8Array(keep.length * S);
+    keep.forEach((r, i) => slots.forEach((j, k) => (valid[i * S + k] = state.valid[r * P + j])));
+    const pick = (t: ort.Tensor) => {
+      const [, G, , D] = t.dims;
+      const data = t.data as Float32Array;
+      const out = new Float32Array(keep.length * G * S * D);
+      const size = G * S * D;
+      keep.forEach((r, i) => {
+        if (S === P) return out.set(data.subarray(r * size, (r + 1) * size), i * size);
+        for (let g = 0; g < G; g++) {
+          slots.forEach((j, k) => {
+            const src = ((r * G + g) * P + j) * D;
+            out.set(data.subarray(src, src + D), ((i * G + g) * S + k) * D);
+          });
+        }
+      });
+      return f32(out, [keep.length, G, S, D]);
+    };
+    const rowAdapters = keep.map((r) => state.rowAdapters[r]);
+    const rowKV = keep.map((r) => state.rowKV[r]);
+    return {
+      rows: keep.length,
+      length: S,
+      keys: state.keys.map(pick),
+      values: state.values.map(pick),
+      valid,
+      positions: keep.map((r) => state.positions[r]),
+      rowAdapters,
+      rowKV,
+      adapters: adapterFeeds(this.model.config, rowAdapters, rowKV),
     };
   }
 

@@ -1,0 +1,156 @@
+// One sequence being generated: its sampler, stop conditions, streamed text and
+// finish reason. The decoding loop (one request in generate.ts, many batched in
+// batcher.ts) feeds it each step's logits and gets back the next token to feed.
+
+import type { BaseModel, TextTokenizer } from '../model/types';
+import { Sampler } from './sampler';
+import { StopMatcher, stopTokenIds } from './stop';
+
+export interface GenerateOptions {
+  /** Default: generation_config's max_new_tokens, else 256; never past the model's context. */
+  maxNewTokens?: number;
+  /** 0 = greedy. Default: generation_config's temperature, else 0. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  /** Generation ends before the first occurrence of any of these strings (which is not emitted). */
+  stop?: string[];
+  /** Stop at the model's EOS ids (default true). */
+  stopAtEos?: boolean;
+  /** Also stop at BOS: llama2.c story models end a story with it. */
+  stopAtBos?: boolean;
+  onText?: (delta: string) => void;
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'eos' | 'length' | 'stop' | 'cancelled';
+
+export interface GenerateResult {
+  /** The new token ids (without the prompt; an ending EOS is not included). */
+  ids: number[];
+  /** Their text, cut before a stop string. */
+  text: string;
+  finishReason: FinishReason;
+}
+
+export class Sequence {
+  readonly ids: number[] = [];
+  private text = '';
+  private finish: FinishReason | null = null;
+  private readonly limit: number;
+  private readonly sampler: Sampler;
+  private readonly ends: ReadonlySet<number>;
+  private readonly stops: StopMatcher;
+  private readonly stream: TextStream;
+
+  /** Throws (RangeError) on an empty or too long prompt and on invalid sampling settings. */
+  constructor(
+    model: BaseModel,
+    readonly promptIds: number[],
+    private readonly opts: GenerateOptions = {},
+  ) {
+    const context = model.config.maxPositions;
+    if (promptIds.length === 0) throw new RangeError('the prompt is empty');
+    if (promptIds.length >= context) throw new RangeError(`the prompt has ${promptIds.length} tokens; the model's context is ${context}`);
+    this.limit = Math.min(opts.maxNewTokens ?? model.generation.maxNewTokens ?? 256, context - promptIds.length);
+    this.sampler = new Sampler({
+      temperature: opts.temperature ?? model.generation.temperature ?? 0,
+      topK: opts.topK ?? model.generation.topK,
+      topP: opts.topP ?? model.generation.topP,
+      repetitionPenalty: opts.repetitionPenalty ?? model.generation.repetitionPenalty,
+      seed: opts.seed ?? 0,
+    });
+    this.ends = opts.stopAtEos === false ? new Set<number>() : stopTokenIds(model.generation, { stopOnBos: opts.stopAtBos });
+    this.stops = new StopMatcher(opts.stop ?? []);
+    this.stream = new TextStream(model.tokenizer, promptIds);
+    if (this.limit <= 0) this.end('length');
+    else this.checkCancelled();
+  }
+
+  /** True once finished: the loop must not feed it again. */
+  get done(): boolean {
+    return this.finish !== null;
+  }
+
+  /** Ends the sequence as cancelled when its signal fired; true when finished. */
+  checkCancelled(): boolean {
+    if (!this.done && this.opts.signal?.aborted) this.end('cancelled');
+    return this.done;
+  }
+
+  /** Takes the next-token logits; returns the token to feed back, or null once finished. */
+  next(logits: Float32Array): number | null {
+    if (this.checkCancelled()) return null;
+    const id = this.sampler.pick(logits, this.promptIds.concat(this.ids));
+    if (this.ends.has(id)) return this.end('eos');
+    this.ids.push(id);
+    this.emit(this.stops.push(this.stream.push(id)));
+    if (this.stops.stopped) return this.end('stop');
+    if (this.ids.length >= this.limit) return this.end('length');
+    return id;
+  }
+
+  result(): GenerateResult {
+    if (this.finish === null) throw new Error('the sequence is still being generated');
+    return { ids: this.ids, text: this.text, finishReason: this.finish };
+  }
+
+  /** Ends generation: the text held back for a possible stop string is emitted unless one matched. */
+  private end(reason: FinishReason): null {
+    this.finish = reason;
+    if (reason !== 'stop') this.emit(this.stops.push(this.stream.flush()) + this.stops.flush());
+    return null;
+  }
+
+  private emit(delta: string): void {
+    if (!delta) return;
+    this.text += delta;
+    this.opts.onText?.(delta);
+  }
+}
+
+/**
+ * Incremental detokenisation. Decoding a token alone loses context (leading
+ * spaces, multi-byte characters split over byte-fallback tokens), so the text
+ * is decoded together with a few tokens before it and diffed; a trailing
+ * U+FFFD means an incomplete character and is held back.
+ */
+class TextStream {
+  private readonly context: number[];
+  private readonly ids: number[] = [];
+  private shown = 0;
+  private readonly base: number;
+
+  constructor(
+    private readonly tokenizer: TextTokenizer,
+    prompt: number[],
+  ) {
+    this.context = prompt.slice(-4);
+    this.base = this.decode().length;
+  }
+
+  push(id: number): string {
+    this.ids.push(id);
+    const text = this.decode();
+    const stable = text.endsWith('\uFFFD') ? text.length - 1 : text.length;
+    return this.take(text, stable);
+  }
+
+  flush(): string {
+    const text = this.decode();
+    return this.take(text, text.length);
+  }
+
+  private take(text: string, upTo: number): string {
+    const from = this.base + this.shown;
+    if (upTo <= from) return '';
+    this.shown = upTo - this.base;
+    return text.slice(from, upTo);
+  }
+
+  private decode(): string {
+    return this.tokenizer.decode([...this.context, ...this.ids], { skipSpecialTokens: true });
+  }
+}
