@@ -2,6 +2,7 @@
 // `aligner`: generate, train, score and inspect from the command line.
 // Every error is one line on stderr naming what is wrong, with exit code 1.
 
+import { randomBytes } from 'crypto';
 import * as path from 'path';
 import * as readline from 'readline';
 import { parseArgs } from 'util';
@@ -13,6 +14,8 @@ import type { AdapterWeights, Device } from '../engine/types';
 import { chatPromptIds } from '../generate/chat';
 import { generate, GenerateOptions } from '../generate/generate';
 import { openModel } from '../model/open';
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
+import { ServedModels } from '../server/models';
 import type { BaseModel, ChatMessage } from '../model/types';
 import { train, TrainOptions } from '../train/trainer';
 import { clock, formatProgress } from './progress';
@@ -26,6 +29,9 @@ const USAGE = `usage:
                 [--beta B] [--reference FILE] [--device D]
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
+  aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
+                OpenAI-compatible server on 127.0.0.1 (default port 8321); the token defaults to $ALIGNER_SERVER_TOKEN,
+                else a random one that is printed
 --model also takes a llama2.c checkpoint (.bin; --tokenizer FILE names its tokenizer .bin).
 --device: auto, cpu (default), webgpu or cuda.`;
 
@@ -263,11 +269,58 @@ function inspectCommand(args: string[]): void {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
+/** The port `aligner serve` and the extension's server use unless told otherwise. */
+const DEFAULT_PORT = 8321;
+
+async function serveCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      ...COMMON,
+      adapter: { type: 'string', multiple: true },
+      adapters: { type: 'string', multiple: true },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      'max-batch': { type: 'string' },
+      'max-queue': { type: 'string' },
+    },
+  });
+  const port = num(v.port, 'port') ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: expected 0..65535, got "${v.port}"`);
+  const positive = (key: 'max-batch' | 'max-queue', fallback: number) => {
+    const n = num(v[key], key) ?? fallback;
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${key}: expected a positive integer, got "${v[key]}"`);
+    return n;
+  };
+  const given = v.token ?? process.env.ALIGNER_SERVER_TOKEN;
+  if (given === '') throw new UsageError('--token: the token must not be empty');
+  const token = given ?? randomBytes(24).toString('base64url');
+  const engine = await openEngine(v);
+  const warn = (m: string) => process.stderr.write(`aligner: ${m}\n`);
+  const models = new ServedModels(engine.model, v.adapter ?? [], v.adapters ?? [], warn);
+  const server = await startServer(engine, models, {
+    port,
+    token,
+    maxBatch: positive('max-batch', DEFAULT_MAX_BATCH),
+    maxQueue: positive('max-queue', DEFAULT_MAX_QUEUE),
+    log: warn,
+  });
+  process.stdout.write(`serving ${models.list().map((m) => m.id).join(', ')} at ${server.url}\n`);
+  if (given === undefined) process.stdout.write(`token: ${token}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  await engine.dispose();
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void> | void> = {
   generate: generateCommand,
   train: trainCommand,
   score: scoreCommand,
   inspect: inspectCommand,
+  serve: serveCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { ChatPanel } from './chat';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
+import { LocalServer } from './server';
 import { trainMyStyle } from './train';
 import { TrainView } from './trainView';
 import { WorkerClient } from './worker';
@@ -15,7 +16,9 @@ export function activate(context: vscode.ExtensionContext): { worker: WorkerClie
   const w = worker;
   const library = new AdapterLibrary(context, w);
   const status = new AdapterStatusBar(library, w);
-  context.subscriptions.push(w, library, status);
+  const server = new LocalServer(context, library);
+  context.subscriptions.push(w, library, status, server);
+  void server.update();
 
   const command = (id: string, fn: (...args: unknown[]) => unknown): void => {
     context.subscriptions.push(
@@ -38,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): { worker: WorkerClie
   command('aligner.downloadBaseModel', () => downloadBaseModel(context));
   command('aligner.showWorkerLog', () => w.output.show());
   command('aligner.showTraining', () => TrainView.show(context));
+  command('aligner.showServer', () => server.show());
 
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {
@@ -48,6 +52,7 @@ export function activate(context: vscode.ExtensionContext): { worker: WorkerClie
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('aligner.baseModel') || e.affectsConfiguration('aligner.device')) w.invalidateModel();
+      if (['aligner.server', 'aligner.baseModel', 'aligner.device'].some((s) => e.affectsConfiguration(s))) void server.update();
       if (e.affectsConfiguration('aligner')) {
         status.update();
         ChatPanel.refreshAdapter();

@@ -59,6 +59,8 @@ const common = {
   banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
 await esbuild.build({ ...common, entryPoints: [rel('src/extension/extension.ts')], outfile: path.join(stage, 'out/src/extension/extension.js') });
+// The CLI, which the extension runs as `aligner serve` for the local server.
+await esbuild.build({ ...common, entryPoints: [rel('src/cli/main.ts')], outfile: path.join(stage, 'out/src/cli/main.js') });
 await esbuild.build({
   ...common,
   entryPoints: { server: rel('src/worker/server.ts'), compute: rel('src/worker/compute.ts') },

@@ -11,7 +11,9 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import OpenAI from 'openai';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { CLI } from '../cli/cli';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -126,6 +128,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const lines = fs.readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'shout.train.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 24);
     lines.forEach((l, i) => fs.writeFileSync(path.join(ws, 'texts', `story-${String(i + 1).padStart(2, '0')}.txt`), (JSON.parse(l) as { text: string }).text + '\n'));
     fs.writeFileSync(path.join(ws, 'notes.md'), '# Notes\n\nOpen the chat with **Aligner: Open Chat**.\n');
+    const apiPort = await freePort();
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
     fs.writeFileSync(
       path.join(userData, 'User', 'settings.json'),
@@ -137,6 +140,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
           'aligner.training.tokens': 4,
           'aligner.generation.maxNewTokens': 80,
           'aligner.generation.temperature': 0.8,
+          'aligner.server.enabled': true,
+          'aligner.server.port': apiPort,
           'workbench.startupEditor': 'none',
           'workbench.colorTheme': 'Default Dark Modern',
           'workbench.tips.enabled': false,
@@ -280,5 +285,25 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     assert.equal(await chat.locator('.turn').nth(3).locator('.answer.error').count(), 0);
     const after = workerPid();
     assert.notEqual(after, before, 'the worker was not restarted');
+  });
+
+  test('local server: the command shows its address and token; an OpenAI client gets the adapter answer the CLI gives', async () => {
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'Aligner server: http' }).first();
+    const text = await waitFor('the server address', async () => {
+      await runCommand(page, 'Aligner: Show Local Server Address and Token');
+      await toast.waitFor({ state: 'visible', timeout: 5_000 });
+      return toast.innerText();
+    }, 90_000, 1000);
+    const m = /Aligner server: (http:\/\/127\.0\.0\.1:\d+\/v1) \(token ([A-Za-z0-9_-]+)\)/.exec(text);
+    assert.ok(m, text);
+    const client = new OpenAI({ baseURL: m[1], apiKey: m[2], maxRetries: 0 });
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    // The adapter trained earlier in this session is served without a restart.
+    assert.ok(ids.includes('stories260K+e2e-style'), ids.join(', '));
+    const answer = await client.completions.create({ model: 'stories260K+e2e-style', prompt: 'Once upon a time', max_tokens: 24, temperature: 0 });
+    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+    const cli = execFileSync(process.execPath, [CLI, 'generate', '--model', STORIES, '--adapter', adapter, '--prompt', 'Once upon a time', '--temperature', '0', '--max-new-tokens', '24'], { encoding: 'utf8' });
+    assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
   });
 });
