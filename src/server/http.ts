@@ -62,7 +62,12 @@ export async function startServer(engine: Engine, models: ServedModels, opts: Se
     }
     if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: models.list().map(modelObject) });
     if (route.startsWith('GET /v1/models/')) {
-      const id = decodeURIComponent(url.pathname.slice('/v1/models/'.length));
+      let id: string;
+      try {
+        id = decodeURIComponent(url.pathname.slice('/v1/models/'.length));
+      } catch {
+        throw new ApiError(400, `the model id in ${url.pathname} is not valid URL encoding`, 'invalid_value', 'model');
+      }
       return sendJson(res, 200, modelObject(findModel(id)));
     }
     if (route === 'POST /v1/chat/completions') {

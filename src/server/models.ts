@@ -56,8 +56,20 @@ export class ServedModels {
     return out;
   }
 
+  /** The model named `id`, looking only at the files that could hold it. */
   find(id: string): ServedModel | undefined {
-    return this.list().find((m) => m.id === id);
+    if (id === this.model.name) return { id, adapter: null, created: this.started };
+    const prefix = `${this.model.name}+`;
+    const name = id.startsWith(prefix) ? id.slice(prefix.length) : '';
+    // A name is a file name, never a path: "base+../x" must not reach outside the folders.
+    if (!name || /[\\/]/.test(name) || name.startsWith('.')) return undefined;
+    const file = `${name}.safetensors`;
+    const candidates = [...this.files.filter((f) => path.basename(f) === file), ...this.dirs.map((d) => path.join(d, file))];
+    for (const f of candidates) {
+      const adapter = this.load(f, false);
+      if (adapter) return { id, adapter, created: Math.floor(this.cache.get(f)!.mtimeMs / 1000) };
+    }
+    return undefined;
   }
 
   /** The adapter in `file`, reread only when the file changed; null when it does not fit (or vanished). */

@@ -168,6 +168,10 @@ test('errors: wrong token 401, unknown model 404, malformed body 400, in OpenAI 
     assert.equal(json.error.type, 'invalid_request_error');
     assert.ok(json.error.message.length > 0);
   }
+  // A model name is a file name in the adapter folders, never a path.
+  await assert.rejects(client.models.retrieve('stories260K+../adapters/calm'), OpenAI.NotFoundError);
+  const badEncoding = await fetch(`${client.baseURL}/models/%E0%A4%A`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(badEncoding.status, 400);
   const none = await fetch(`${client.baseURL}/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{}' });
   assert.equal(none.status, 404);
 });
