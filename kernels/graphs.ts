@@ -2,14 +2,14 @@
 // once per start layer) and fed different adapters, prompts and batch shapes
 // through its inputs, so nothing is rebuilt when those change.
 
-import type { ModelConfig } from '../src/model/types';
+import type { DecoderConfig } from './config';
 import { grad } from './autodiff';
 import { Dim, Graph, Value } from './graph';
 import { LayerBranch, Llama, WeightIndex } from './llama';
 import { matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
 
 /** Inputs shared by every decoder pass: ids, rotary tables, attention mask. */
-function decoderInputs(g: Graph, cfg: ModelConfig, bias: Dim[]) {
+function decoderInputs(g: Graph, cfg: DecoderConfig, bias: Dim[]) {
   const half = cfg.headDim / 2;
   return {
     ids: g.input('input_ids', 'int64', ['batch', 'seq']),
@@ -27,7 +27,7 @@ function targetLogProbs(g: Graph, model: Llama, hidden: Value): Value {
 }
 
 /** The adapter as trainable inputs: prefix [N, d] and gates [L − s, H], broadcast over the batch. */
-function trainableAdapter(g: Graph, model: Llama, cfg: ModelConfig, startLayer: number) {
+function trainableAdapter(g: Graph, model: Llama, cfg: DecoderConfig, startLayer: number) {
   const prefix = g.input('prefix', g.float, ['tokens', cfg.hiddenSize], true);
   const gates = g.input('gates', g.float, [cfg.numLayers - startLayer, cfg.numHeads], true);
   const branch = (l: number): LayerBranch | null => {
@@ -46,7 +46,7 @@ export type TrainMethod = 'sft' | 'dpo';
  * per-pair margin, loss = mean softplus(−β·margin). Outputs loss, the gradients
  * of prefix and gates, and per-row sequence log-probabilities.
  */
-export function trainGraph(cfg: ModelConfig, index: WeightIndex, startLayer: number, method: TrainMethod): Graph {
+export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: number, method: TrainMethod): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
@@ -83,7 +83,7 @@ export function trainGraph(cfg: ModelConfig, index: WeightIndex, startLayer: num
  * (see perRowAdapters). Logits are computed only at `logit_pos` [K] (flat row
  * index b·T + t).
  */
-export function stepGraph(cfg: ModelConfig, index: WeightIndex): Graph {
+export function stepGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const G = model.kvHeads;
@@ -106,7 +106,7 @@ export function stepGraph(cfg: ModelConfig, index: WeightIndex): Graph {
  * reference), per-row adapters as in stepGraph: the [K, V] logits stay inside
  * onnxruntime and only K numbers come back.
  */
-export function scoreGraph(cfg: ModelConfig, index: WeightIndex): Graph {
+export function scoreGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   // Right padding needs no mask beyond the causal one: real positions never see it.
@@ -121,7 +121,7 @@ export function scoreGraph(cfg: ModelConfig, index: WeightIndex): Graph {
  * (zeros and gate 0 for rows or layers without one), gates [L, B, H], and an
  * additive prefix mask [B, 1, 1, N] for rows with fewer prefix vectors.
  */
-function perRowAdapters(g: Graph, model: Llama, cfg: ModelConfig): (layer: number) => LayerBranch {
+function perRowAdapters(g: Graph, model: Llama, cfg: DecoderConfig): (layer: number) => LayerBranch {
   const G = model.kvHeads;
   const prefixKeys = g.input('prefix_keys', g.float, [cfg.numLayers, 'batch', G, 'tokens', cfg.headDim]);
   const prefixValues = g.input('prefix_values', g.float, [cfg.numLayers, 'batch', G, 'tokens', cfg.headDim]);
@@ -137,7 +137,7 @@ function perRowAdapters(g: Graph, model: Llama, cfg: ModelConfig): (layer: numbe
 }
 
 /** K_p and V_p of one adapter for every layer, [L, G, N, d_h]: computed once per adapter, not per token. */
-export function prefixGraph(cfg: ModelConfig, index: WeightIndex): Graph {
+export function prefixGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const prefix = g.input('prefix', g.float, ['tokens', cfg.hiddenSize]);

@@ -3,7 +3,7 @@
 // graphs. Activations run as [B·T, d] rows so every projection is one Gemm
 // against the frozen [out, in] weight.
 
-import type { ModelConfig } from '../src/model/types';
+import type { DecoderConfig } from './config';
 import { Dim, Graph, Value } from './graph';
 import { add, gatherRows, linear, matmul, mul, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
 
@@ -52,7 +52,7 @@ export class Llama {
 
   constructor(
     readonly g: Graph,
-    readonly cfg: ModelConfig,
+    readonly cfg: DecoderConfig,
     private readonly index: WeightIndex,
   ) {
     this.heads = cfg.numHeads;

@@ -3,9 +3,10 @@
 // Only gradients with respect to activations and trainable inputs are
 // supported: frozen weights (linear, rmsNorm) never receive one.
 
+import type { RopeLayout } from './config';
 import { Dim, onnxType, Value } from './graph';
 
-// ---- shape helpers (raw nodes, no gradient) ----
+// ---- shape helpers (nodes without gradient) ----
 
 export function broadcastShape(a: readonly Dim[], b: readonly Dim[]): Dim[] {
   const n = Math.max(a.length, b.length);
@@ -54,27 +55,28 @@ function swapLast(x: Value): Value {
   return x.graph.node('Transpose', [x], { perm }, perm.map((p) => x.shape[p]), x.type);
 }
 
-function raw(op: string, a: Value, b: Value): Value {
+/** A broadcasting binary node that records no gradient: for use inside VJPs and compound forwards. */
+function noGrad(op: string, a: Value, b: Value): Value {
   return a.graph.node(op, [a, b], {}, broadcastShape(a.shape, b.shape), a.type);
 }
 
 // ---- elementwise ----
 
 export function add(a: Value, b: Value): Value {
-  const out = raw('Add', a, b);
+  const out = noGrad('Add', a, b);
   return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(gy, b.shape) : null]);
 }
 
 export function sub(a: Value, b: Value): Value {
-  const out = raw('Sub', a, b);
+  const out = noGrad('Sub', a, b);
   return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(neg(gy), b.shape) : null]);
 }
 
 export function mul(a: Value, b: Value): Value {
-  const out = raw('Mul', a, b);
+  const out = noGrad('Mul', a, b);
   return a.graph.record([a, b], out, (gy) => [
-    a.requiresGrad ? reduceTo(raw('Mul', gy, b), a.shape) : null,
-    b.requiresGrad ? reduceTo(raw('Mul', gy, a), b.shape) : null,
+    a.requiresGrad ? reduceTo(noGrad('Mul', gy, b), a.shape) : null,
+    b.requiresGrad ? reduceTo(noGrad('Mul', gy, a), b.shape) : null,
   ]);
 }
 
@@ -86,19 +88,19 @@ export function neg(x: Value): Value {
 /** x * c for a constant c. */
 export function scale(x: Value, c: number): Value {
   const k = x.graph.scalar(c, x.type);
-  const out = raw('Mul', x, k);
-  return x.graph.record([x], out, (gy) => [raw('Mul', gy, k)]);
+  const out = noGrad('Mul', x, k);
+  return x.graph.record([x], out, (gy) => [noGrad('Mul', gy, k)]);
 }
 
 /** x * sigmoid(x): the SwiGLU activation. d/dx = s * (1 + x * (1 - s)). */
 export function silu(x: Value): Value {
   const g = x.graph;
   const s = g.node('Sigmoid', [x], {}, x.shape, x.type);
-  const out = raw('Mul', x, s);
+  const out = noGrad('Mul', x, s);
   return g.record([x], out, (gy) => {
-    const oneMinusS = raw('Sub', g.scalar(1, x.type), s);
-    const inner = raw('Add', g.scalar(1, x.type), raw('Mul', x, oneMinusS));
-    return [raw('Mul', gy, raw('Mul', s, inner))];
+    const oneMinusS = noGrad('Sub', g.scalar(1, x.type), s);
+    const inner = noGrad('Add', g.scalar(1, x.type), noGrad('Mul', x, oneMinusS));
+    return [noGrad('Mul', gy, noGrad('Mul', s, inner))];
   });
 }
 
@@ -110,9 +112,9 @@ export function silu(x: Value): Value {
 export function softplus(x: Value): Value {
   const g = x.graph;
   const u = (name: string, v: Value) => g.node(name, [v], {}, x.shape, x.type);
-  const tail = u('Log', raw('Add', g.scalar(1, x.type), u('Exp', u('Neg', u('Abs', x)))));
-  const out = raw('Add', u('Relu', x), tail);
-  return g.record([x], out, (gy) => [raw('Mul', gy, g.node('Sigmoid', [x], {}, x.shape, x.type))]);
+  const tail = u('Log', noGrad('Add', g.scalar(1, x.type), u('Exp', u('Neg', u('Abs', x)))));
+  const out = noGrad('Add', u('Relu', x), tail);
+  return g.record([x], out, (gy) => [noGrad('Mul', gy, g.node('Sigmoid', [x], {}, x.shape, x.type))]);
 }
 
 // ---- reductions ----
@@ -148,15 +150,15 @@ export function linear(x: Value, w: Value, bias?: Value): Value {
 /** RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · w, with w frozen. */
 export function rmsNorm(x: Value, w: Value, eps: number): Value {
   const g = x.graph;
-  const meanSq = g.node('ReduceMean', [raw('Mul', x, x)], { axes: [-1], keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
-  const r = g.node('Reciprocal', [g.node('Sqrt', [raw('Add', meanSq, g.scalar(eps, x.type))], {}, meanSq.shape, x.type)], {}, meanSq.shape, x.type);
-  const out = raw('Mul', raw('Mul', x, r), w);
+  const meanSq = g.node('ReduceMean', [noGrad('Mul', x, x)], { axes: [-1], keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
+  const r = g.node('Reciprocal', [g.node('Sqrt', [noGrad('Add', meanSq, g.scalar(eps, x.type))], {}, meanSq.shape, x.type)], {}, meanSq.shape, x.type);
+  const out = noGrad('Mul', noGrad('Mul', x, r), w);
   return g.record([x], out, (gy) => {
     // dx = r·(gy·w) − x·r³·mean(gy·w·x)
-    const gw = raw('Mul', gy, w);
-    const dot = g.node('ReduceMean', [raw('Mul', gw, x)], { axes: [-1], keepdims: 1 }, meanSq.shape, x.type);
-    const r3dot = raw('Mul', raw('Mul', raw('Mul', r, r), r), dot);
-    return [raw('Sub', raw('Mul', gw, r), raw('Mul', x, r3dot))];
+    const gw = noGrad('Mul', gy, w);
+    const dot = g.node('ReduceMean', [noGrad('Mul', gw, x)], { axes: [-1], keepdims: 1 }, meanSq.shape, x.type);
+    const r3dot = noGrad('Mul', noGrad('Mul', noGrad('Mul', r, r), r), dot);
+    return [noGrad('Sub', noGrad('Mul', gw, r), noGrad('Mul', x, r3dot))];
   });
 }
 
@@ -165,8 +167,8 @@ export function softmax(x: Value): Value {
   const g = x.graph;
   const y = g.node('Softmax', [x], { axis: -1 }, x.shape, x.type);
   return g.record([x], y, (gy) => {
-    const dot = g.node('ReduceSum', [raw('Mul', gy, y), g.ints([-1])], { keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
-    return [raw('Mul', y, raw('Sub', gy, dot))];
+    const dot = g.node('ReduceSum', [noGrad('Mul', gy, y), g.ints([-1])], { keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
+    return [noGrad('Mul', y, noGrad('Sub', gy, dot))];
   });
 }
 
@@ -174,12 +176,12 @@ export function softmax(x: Value): Value {
  * Rotary embedding of x [B, T, heads, d_h] with cos/sin [B, T, 1, d_h/2].
  * The rotation is orthogonal, so its VJP is the same rotation by −θ.
  */
-export function rope(x: Value, cos: Value, sin: Value, layout: 'half' | 'interleaved'): Value {
+export function rope(x: Value, cos: Value, sin: Value, layout: RopeLayout): Value {
   const out = rotate(x, cos, sin, layout);
   return x.graph.record([x], out, (gy) => [rotate(gy, cos, x.graph.node('Neg', [sin], {}, sin.shape, sin.type), layout)]);
 }
 
-function rotate(x: Value, cos: Value, sin: Value, layout: 'half' | 'interleaved'): Value {
+function rotate(x: Value, cos: Value, sin: Value, layout: RopeLayout): Value {
   const g = x.graph;
   const half = (x.shape[3] as number) / 2;
   // Both layouts become "pairs (x1, x2) along one axis": halves of the head, or
@@ -193,8 +195,8 @@ function rotate(x: Value, cos: Value, sin: Value, layout: 'half' | 'interleaved'
     g.node('Slice', [src, g.ints([start]), g.ints([start + width]), g.ints([axis])], {}, [...src.shape.slice(0, -1), width], x.type);
   const x1 = part(0);
   const x2 = part(width);
-  const o1 = raw('Sub', raw('Mul', x1, c), raw('Mul', x2, s));
-  const o2 = raw('Add', raw('Mul', x2, c), raw('Mul', x1, s));
+  const o1 = noGrad('Sub', noGrad('Mul', x1, c), noGrad('Mul', x2, s));
+  const o2 = noGrad('Add', noGrad('Mul', x2, c), noGrad('Mul', x1, s));
   const joined = g.node('Concat', [o1, o2], { axis }, src.shape, x.type);
   return layout === 'half' ? joined : g.node('Reshape', [joined, g.ints([0, 0, 0, -1])], {}, x.shape, x.type);
 }
@@ -251,7 +253,7 @@ export function tokenLogProb(logits: Value, ids: Value): Value {
   return g.record([logits], out, (gy) => {
     const gyColumn = unsqueeze(gy, -1);
     const p = g.node('Exp', [logp], {}, logits.shape, logits.type);
-    const spread = raw('Mul', p, g.node('Neg', [gyColumn], {}, gyColumn.shape, gy.type));
+    const spread = noGrad('Mul', p, g.node('Neg', [gyColumn], {}, gyColumn.shape, gy.type));
     return [g.node('ScatterElements', [spread, column, gyColumn], { axis: 1, reduction: 'add' }, logits.shape, logits.type)];
   });
 }

@@ -225,6 +225,11 @@ export interface AdapterListParams {
   dirs: string[];
 }
 
+/** An adapter's library name (its file name without .safetensors): what import, delete and training accept. */
+export function isValidAdapterName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/.test(name) && !name.includes('..');
+}
+
 export const AdapterListRequest = new RequestType<AdapterListParams, AdapterInfo[], void>('aligner/adapters/list');
 export const AdapterInspectRequest = new RequestType<{ path: string }, AdapterInfo, void>('aligner/adapters/inspect');
 export interface AdapterImportParams {

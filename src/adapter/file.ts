@@ -1,11 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { AdapterWeights } from '../engine/types';
 import { ModelLoadError } from '../model/errors';
 import { AdapterError } from './errors';
 import type { ModelConfig } from '../model/types';
 import { readSafetensorsBuffer, writeSafetensors } from '../model/safetensors';
-import { ADAPTER_FORMAT, type AdapterFile, type AdapterMetadata, type AdapterSummary } from './types';
+import { ADAPTER_FORMAT, type AdapterFile, type AdapterMetadata, type AdapterSummary, type AdapterWeights } from './types';
 
 /** Metadata keys with a typed meaning; `extra` may not reuse them. */
 const TYPED_KEYS = ['format', 'base_model', 'base_fingerprint', 'tokens', 'start_layer', 'method', 'examples', 'epochs', 'train_loss', 'val_loss', 'date'];

@@ -1,4 +1,4 @@
-import type { AdapterWeights } from '../engine/types';
+import type { AdapterWeights } from './types';
 import type { ModelConfig } from '../model/types';
 import { Rng } from '../util/random';
 

@@ -1,5 +1,3 @@
-import type { AdapterWeights } from '../engine/types';
-
 export const ADAPTER_FORMAT = 'aligner/1';
 
 /** The string metadata of an adapter file (SPEC §5), typed; numbers are stored as decimal strings. */
@@ -26,4 +24,14 @@ export type AdapterSummary = Omit<AdapterMetadata, 'format' | 'tokens' | 'start_
 
 export interface AdapterFile extends AdapterWeights {
   metadata: AdapterMetadata;
+}
+
+/** The trainable parameters of one Aligner adapter (SPEC §2). */
+export interface AdapterWeights {
+  /** [tokens, hiddenSize], row-major. */
+  prefix: Float32Array;
+  /** [numLayers - startLayer, numHeads], row-major. */
+  gates: Float32Array;
+  tokens: number;
+  startLayer: number;
 }

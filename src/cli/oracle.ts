@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Engine } from '../engine/engine';
-import { checkOracleFile, FileResult } from '../engine/oracle';
+import { checkOracleFile, FileResult } from './oracleCheck';
 import type { Device } from '../engine/types';
 import { importLlama2c } from '../model/llama2c';
 

@@ -2,9 +2,21 @@
 // lengths are batched together so little compute is spent on padding, while
 // the order of batches stays random (and reproducible from the seed).
 
-import type { TokenBatch } from '../engine/types';
 import { Rng } from '../util/random';
 import type { Example, PreferencePair } from './examples';
+
+/**
+ * A right-padded batch of B rows of T tokens. `targets[b*T + t]` is the token that
+ * position t must predict (the next token), and `mask[b*T + t]` is 1 where that
+ * prediction is scored, 0 for prompt, padding and the last position.
+ */
+export interface TokenBatch {
+  rows: number;
+  length: number;
+  inputIds: Int32Array;
+  targets: Int32Array;
+  mask: Uint8Array;
+}
 
 export interface BatchOptions {
   /** Rows per batch (pairs per batch for makePairBatches). */

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { prefixGraph, scoreGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
 import type { Graph } from '../../kernels/graph';
 import type { WeightIndex } from '../../kernels/llama';
-import { Runtime, RuntimeOptions } from '../../kernels/runtime';
+import { Runtime, RuntimeOptions } from './runtime';
 import type { BaseModel } from '../model/types';
 import {
   adapterFeeds,
@@ -22,7 +22,9 @@ import {
   targetFeeds,
 } from './feeds';
 import { inverseFrequencies } from './rope';
-import type { AdapterWeights, DpoStepResult, SftStepResult, TokenBatch } from './types';
+import type { AdapterWeights } from '../adapter/types';
+import type { TokenBatch } from '../data/batches';
+import type { DpoStepResult, SftStepResult } from './types';
 import { weightsFile, WEIGHTS_FILE } from './weights';
 
 export interface EngineOptions extends RuntimeOptions {

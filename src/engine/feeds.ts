@@ -5,7 +5,8 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelConfig } from '../model/types';
 import { ropeTables } from './rope';
-import type { AdapterWeights, TokenBatch } from './types';
+import type { AdapterWeights } from '../adapter/types';
+import type { TokenBatch } from '../data/batches';
 
 export type Feeds = Record<string, ort.Tensor>;
 

@@ -6,8 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { isValidAdapterName } from '../worker/adapters';
-import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
+import { ErrorCodes, isValidAdapterName, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
 import { trainingDefaults } from './config';
 import type { AdapterLibrary } from './library';
 import { pickSource, type SourceChoice } from './sourcePicker';

@@ -4,7 +4,7 @@
 // and joined to it at the next step; finished rows leave it at once.
 
 import type { DecodeState, Engine } from '../engine/engine';
-import type { AdapterWeights } from '../engine/types';
+import type { AdapterWeights } from '../adapter/types';
 import { GenerateOptions, GenerateResult, Sequence } from './sequence';
 
 export interface BatcherOptions {

@@ -2,7 +2,7 @@
 // decode step per token through the KV cache, streaming text as it becomes stable.
 
 import type { Engine } from '../engine/engine';
-import type { AdapterWeights } from '../engine/types';
+import type { AdapterWeights } from '../adapter/types';
 import { GenerateOptions, GenerateResult, Sequence } from './sequence';
 
 export type { FinishReason, GenerateOptions, GenerateResult } from './sequence';

@@ -1,10 +1,11 @@
 // The in-memory form of a base model, shared by the Hugging Face loader, the
 // llama2.c importer, the engine and the adapter files.
 
-export type Family = 'llama' | 'mistral' | 'qwen2';
+import type { DecoderConfig } from '../../kernels/config';
 
-/** Meta/llama2.c rotate interleaved pairs (2i, 2i+1); Hugging Face rotates halves (j, j + d_h/2). */
-export type RopeLayout = 'half' | 'interleaved';
+export type { RopeLayout } from '../../kernels/config';
+
+export type Family = 'llama' | 'mistral' | 'qwen2';
 
 export interface Llama3RopeScaling {
   type: 'llama3';
@@ -20,25 +21,18 @@ export interface RopeFactors {
   factors: number[];
 }
 
-export interface ModelConfig {
+/** The decoder's shape (kernels/config.ts) plus what only the host needs. */
+export interface ModelConfig extends DecoderConfig {
   family: Family;
   /** e.g. "LlamaForCausalLM", as named in config.json. */
   architecture: string;
-  hiddenSize: number;
   intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
   vocabSize: number;
   maxPositions: number;
-  rmsNormEps: number;
   ropeTheta: number;
   ropeScaling: Llama3RopeScaling | RopeFactors | null;
-  ropeLayout: RopeLayout;
   /** q/k/v projections carry a bias (Qwen2). */
   attentionBias: boolean;
-  tieWordEmbeddings: boolean;
 }
 
 export type DType = 'F32' | 'F16' | 'BF16';

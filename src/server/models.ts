@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readAdapter } from '../adapter/file';
 import { checkAdapterFits } from '../adapter/fit';
-import type { AdapterWeights } from '../engine/types';
+import type { AdapterWeights } from '../adapter/types';
 import type { BaseModel } from '../model/types';
 
 export interface ServedModel {

@@ -4,11 +4,11 @@
 // failed run never leaves a partial file.
 
 import { newAdapter } from '../adapter/new';
-import { makeBatches, makePairBatches, splitValidation } from '../data/batches';
+import { makeBatches, makePairBatches, splitValidation, type TokenBatch } from '../data/batches';
 import { Example, PreferencePair, toExamples, toPreferencePairs } from '../data/examples';
 import type { RecordSet } from '../data/records';
 import type { Engine } from '../engine/engine';
-import type { AdapterWeights, TokenBatch } from '../engine/types';
+import type { AdapterWeights } from '../adapter/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import { readAdapter } from '../adapter/file';
 import { checkAdapterFits } from '../adapter/fit';
-import type { AdapterWeights } from '../engine/types';
+import type { AdapterWeights } from '../adapter/types';
 import type { BaseModel } from '../model/types';
 
 export class AdapterCache {

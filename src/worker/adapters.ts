@@ -4,10 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-languageserver/node';
-import { ErrorCodes } from '../protocol';
 import { readSafetensors } from '../model/safetensors';
 import type { BaseModel } from '../model/types';
-import type { AdapterImportParams, AdapterInfo, ModelInfo } from '../protocol';
+import { ErrorCodes, isValidAdapterName, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
 
 export interface ModelShape {
   name: string;
@@ -105,9 +104,6 @@ export function listAdapters(dirs: string[], model: ModelInfo | null): AdapterIn
   return out;
 }
 
-export function isValidAdapterName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/.test(name) && !name.includes('..');
-}
 
 /** adapterInfo with its failures as InvalidInput errors for the client. */
 export function inspectAdapter(file: string, model: ModelInfo | null): AdapterInfo {

@@ -24,6 +24,7 @@ import {
   ChatRequest,
   ErrorCodes,
   GenerateRequest,
+  isValidAdapterName,
   LoadModelRequest,
   LogNotification,
   PROTOCOL_VERSION,
@@ -38,7 +39,7 @@ import {
   type StatusResult,
   type TrainResult,
 } from '../protocol';
-import { deleteAdapter, importAdapter, inspectAdapter, isValidAdapterName, listAdapters } from './adapters';
+import { deleteAdapter, importAdapter, inspectAdapter, listAdapters } from './adapters';
 import { JobQueue } from './jobs';
 import type { ComputeJob, GenerateOutcome } from './messages';
 

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';
-import type { AdapterWeights } from '../../src/engine/types';
+import type { AdapterWeights } from '../../src/adapter/types';
 import { argmax } from '../../src/generate/sampler';
 import { loadModel } from '../../src/model/load';
 import { STORIES } from '../model/paths';

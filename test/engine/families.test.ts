@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';
-import type { AdapterWeights } from '../../src/engine/types';
+import type { AdapterWeights } from '../../src/adapter/types';
 import { loadModel } from '../../src/model/load';
 import { STORIES } from '../model/paths';
 import { qkvBiases, variant } from './variants';

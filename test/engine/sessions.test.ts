@@ -2,10 +2,10 @@
 
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Runtime } from '../../kernels/runtime';
+import { Runtime } from '../../src/engine/runtime';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';
-import type { TokenBatch } from '../../src/engine/types';
+import type { TokenBatch } from '../../src/data/batches';
 import { loadModel } from '../../src/model/load';
 import { STORIES } from '../model/paths';
 

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';
-import type { AdapterWeights } from '../../src/engine/types';
+import type { AdapterWeights } from '../../src/adapter/types';
 import { Batcher, QueueFullError } from '../../src/generate/batcher';
 import { generate, GenerateOptions } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';

@@ -11,7 +11,7 @@ import OpenAI from 'openai';
 import { writeAdapter } from '../../src/adapter/file';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';
-import type { AdapterWeights } from '../../src/engine/types';
+import type { AdapterWeights } from '../../src/adapter/types';
 import { generate } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';

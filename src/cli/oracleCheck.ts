@@ -6,8 +6,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { argmax } from '../generate/sampler';
 import { AdamW } from '../train/adamw';
-import type { Engine } from './engine';
-import type { AdapterWeights, TokenBatch } from './types';
+import type { Engine } from '../engine/engine';
+import type { AdapterWeights } from '../adapter/types';
+import type { TokenBatch } from '../data/batches';
 
 type Nested = number | Nested[];
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -5,8 +5,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
-import { writeFileAtomic } from '../src/util/atomic';
-import { Graph } from './graph';
+import { Graph } from '../../kernels/graph';
+import { writeFileAtomic } from '../util/atomic';
 
 export type Provider = 'cpu' | 'webgpu' | 'cuda';
 
