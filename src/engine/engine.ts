@@ -60,8 +60,8 @@ export class Engine {
     readonly model: BaseModel,
     private readonly runtime: Runtime,
     private readonly index: WeightIndex,
-    private readonly step: ort.InferenceSession,
-    private readonly prefix: ort.InferenceSession,
+    private readonly stepSession: ort.InferenceSession,
+    private readonly prefixSession: ort.InferenceSession,
   ) {
     this.inv = inverseFrequencies(model.config);
     this.group = model.config.numHeads / model.config.numKvHeads;
@@ -355,7 +355,7 @@ export class Engine {
       feeds[`past_key_${l}`] = state.keys[l];
       feeds[`past_value_${l}`] = state.values[l];
     }
-    const out = await this.step.run(feeds);
+    const out = await this.stepSession.run(feeds);
     state.keys = Array.from({ length: L }, (_, l) => out[`present_key_${l}`]);
     state.values = Array.from({ length: L }, (_, l) => out[`present_value_${l}`]);
     const P = state.length;
@@ -378,7 +378,7 @@ export class Engine {
     const cached = this.prefixKVs.get(a);
     if (cached && sameValues(cached.prefix, a.prefix)) return cached.kv;
     checkAdapter(this.model.config, a);
-    const kv = this.prefix.run({ prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]) }).then((o) => ({
+    const kv = this.prefixSession.run({ prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]) }).then((o) => ({
       keys: o.keys.data as Float32Array,
       values: o.values.data as Float32Array,
     }));
@@ -387,7 +387,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
-    const sessions = [this.step, this.prefix, ...(await Promise.all(this.lazySessions.values()))];
+    const sessions = [this.stepSession, this.prefixSession, ...(await Promise.all(this.lazySessions.values()))];
     await Promise.all(sessions.map((s) => s.release()));
   }
 }
