@@ -12,6 +12,7 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Device } from './engine/types';
 import type { GenerateOptions } from './generate/generate';
 import type { ChatMessage } from './model/types';
+import type { TrainOptions as EngineTrainOptions, TrainProgress as EngineTrainProgress, TrainSummary } from './train/trainer';
 import type { TrainSource } from './data/source';
 
 export type { ChatMessage, Device };
@@ -91,21 +92,16 @@ export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void
 
 // ---------------------------------------------------------------- training
 
-export type { TrainSource };
+export type { TrainSource, TrainSummary };
 
-export interface TrainOptions {
-  method?: 'sft' | 'dpo';
-  tokens?: number | 'auto';
-  startLayer?: number;
-  epochs?: number;
-  lr?: number;
-  batchSize?: number;
-  maxLen?: number;
-  valSplit?: number;
-  seed?: number;
-  /** Stop after this many optimiser steps (0 or absent: as many as the epochs take). */
-  steps?: number;
-}
+/**
+ * The training settings a client may send: the trainer's own options minus in-memory data and
+ * adapters. `steps` 0 or absent: as many steps as the epochs take.
+ */
+export type TrainOptions = Pick<
+  EngineTrainOptions,
+  'method' | 'tokens' | 'startLayer' | 'epochs' | 'lr' | 'batchSize' | 'maxLen' | 'valSplit' | 'seed' | 'steps'
+>;
 
 export interface TrainParams {
   /** Job id chosen by the client; progress notifications and aligner/cancel use it. */
@@ -120,26 +116,8 @@ export interface TrainParams {
   overwrite?: boolean;
 }
 
-export interface TrainProgress {
-  jobId: string;
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  valLoss?: number;
-  tokensPerSec: number;
-  etaSec: number;
-}
-
-export interface TrainSummary {
-  examples: number;
-  epochs: number;
-  trainLoss: number | null;
-  valLoss: number | null;
-  steps: number;
-  /** Set when the NaN/Inf guard stopped the run early (the adapter is the last good one). */
-  stoppedEarly?: string;
-}
+/** The trainer's progress report, tagged with the job it belongs to. */
+export type TrainProgress = EngineTrainProgress & { jobId: string };
 
 export interface TrainResult {
   adapter: AdapterInfo;

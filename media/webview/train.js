@@ -29,12 +29,6 @@ let points = [];
 let valPoints = [];
 let total = 0;
 
-function fmtEta(s) {
-  if (!(s > 0)) return '–';
-  if (s < 60) return `${Math.ceil(s)} s`;
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
-
 function draw() {
   const svg = $('chart');
   const W = 640, H = 300, L = 48, R = 12, T = 12, B = 30;
@@ -91,7 +85,7 @@ window.addEventListener('message', (event) => {
       $('loss').textContent = p.loss.toFixed(4);
       if (p.valLoss !== undefined && p.valLoss !== null) $('val').textContent = p.valLoss.toFixed(4);
       $('tps').textContent = Math.round(p.tokensPerSec).toLocaleString();
-      $('eta').textContent = fmtEta(p.etaSec);
+      $('eta').textContent = m.timeLeft ?? '–';
       draw();
       break;
     }

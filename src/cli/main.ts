@@ -13,13 +13,16 @@ import { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import type { Device } from '../engine/types';
 import { chatPromptIds } from '../generate/chat';
+import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
 import { openModel } from '../model/open';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
 import { ServedModels } from '../server/models';
 import type { BaseModel, ChatMessage } from '../model/types';
+import { TRAIN_DEFAULTS } from '../train/defaults';
 import { train, TrainOptions } from '../train/trainer';
-import { clock, formatProgress } from './progress';
+import { formatDuration } from '../util/duration';
+import { formatProgress } from './progress';
 
 const USAGE = `usage:
   aligner generate --model DIR [--adapter FILE] (--prompt TEXT | --chat) [--max-new-tokens N] [--temperature T]
@@ -34,7 +37,9 @@ const USAGE = `usage:
                 OpenAI-compatible server on 127.0.0.1 (default port 8321); the token defaults to $ALIGNER_SERVER_TOKEN,
                 else a random one that is printed
 --model also takes a llama2.c checkpoint (.bin; --tokenizer FILE names its tokenizer .bin).
---device: auto, cpu (default), webgpu or cuda.`;
+--device: auto, cpu (default), webgpu or cuda.
+Unless the model's generation_config sets them: --max-new-tokens ${GENERATION_DEFAULTS.maxNewTokens} --temperature ${GENERATION_DEFAULTS.temperature} --top-p ${GENERATION_DEFAULTS.topP}.
+Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.`;
 
 const COMMON = {
   model: { type: 'string' },
@@ -218,7 +223,7 @@ async function trainCommand(args: string[]): Promise<void> {
   const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
   process.stderr.write(
     `trained ${summary.method} adapter (${adapter.tokens} prefix tokens, start layer ${adapter.startLayer}) on ${summary.trainExamples} examples: ` +
-      `${summary.steps} steps in ${clock(summary.seconds)}, train loss ${fmt(summary.trainLoss)}, ` +
+      `${summary.steps} steps in ${formatDuration(summary.seconds)}, train loss ${fmt(summary.trainLoss)}, ` +
       `validation loss ${fmt(summary.initialValLoss)} -> ${fmt(summary.valLoss)} (${summary.valExamples} examples)\n` +
       (summary.stoppedEarly ? `stopped early: ${summary.stoppedEarly}\n` : '') +
       `wrote ${out}\n`,

@@ -25,14 +25,6 @@ export function chunkText(content: string, opts: ChunkOptions = {}): TextRecord[
   return pack(pieces, '\n\n', maxChars).map((text) => ({ text }));
 }
 
-/** One record per non-empty commit message, trailing whitespace removed. */
-export function commitMessagesToRecords(messages: string[]): TextRecord[] {
-  return messages
-    .map((m) => m.replace(/\r\n?/g, '\n').trim())
-    .filter((m) => m.length > 0)
-    .map((text) => ({ text }));
-}
-
 function isFence(line: string): boolean {
   return line.trimStart().startsWith('```');
 }

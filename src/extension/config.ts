@@ -1,7 +1,9 @@
 // Typed access to the extension's settings (SPEC §7).
 
 import * as vscode from 'vscode';
+import { GENERATION_DEFAULTS } from '../generate/defaults';
 import type { Device, GenerationParams, TrainOptions } from '../protocol';
+import { TRAIN_DEFAULTS } from '../train/defaults';
 
 export const SECTION = 'aligner';
 
@@ -24,13 +26,13 @@ export function adapterSetting(): string {
 
 export function trainingDefaults(): TrainOptions {
   const c = cfg();
-  const tokens = c.get<number | string>('training.tokens', 'auto');
+  const tokens = c.get<number | string>('training.tokens', TRAIN_DEFAULTS.tokens);
   const steps = c.get<number>('training.maxSteps', 0);
   return {
     tokens: tokens === 'auto' || tokens === '' || tokens === 0 ? 'auto' : Number(tokens),
-    startLayer: c.get<number>('training.startLayer', 2),
-    epochs: c.get<number>('training.epochs', 3),
-    lr: c.get<number>('training.learningRate', 9e-3),
+    startLayer: c.get<number>('training.startLayer', TRAIN_DEFAULTS.startLayer),
+    epochs: c.get<number>('training.epochs', TRAIN_DEFAULTS.epochs),
+    lr: c.get<number>('training.learningRate', TRAIN_DEFAULTS.lr.sft),
     steps: steps > 0 ? steps : undefined,
   };
 }
@@ -38,8 +40,8 @@ export function trainingDefaults(): TrainOptions {
 export function generationDefaults(): GenerationParams {
   const c = cfg();
   return {
-    maxNewTokens: c.get<number>('generation.maxNewTokens', 256),
-    temperature: c.get<number>('generation.temperature', 0.7),
-    topP: c.get<number>('generation.topP', 0.9),
+    maxNewTokens: c.get<number>('generation.maxNewTokens', GENERATION_DEFAULTS.maxNewTokens),
+    temperature: c.get<number>('generation.temperature', GENERATION_DEFAULTS.temperature),
+    topP: c.get<number>('generation.topP', GENERATION_DEFAULTS.topP),
   };
 }

@@ -11,7 +11,7 @@ import { WorkerClient } from './worker';
 
 let worker: WorkerClient | null = null;
 
-export function activate(context: vscode.ExtensionContext): { worker: WorkerClient; library: AdapterLibrary } {
+export function activate(context: vscode.ExtensionContext): void {
   worker = new WorkerClient(context);
   const w = worker;
   const library = new AdapterLibrary(context, w);
@@ -61,7 +61,6 @@ export function activate(context: vscode.ExtensionContext): { worker: WorkerClie
     w.onModel(() => status.update()),
     library.onDidChange(() => status.update()),
   );
-  return { worker: w, library };
 }
 
 export function deactivate(): Thenable<void> | undefined {

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { AdapterImportRequest, AdapterListRequest, type AdapterInfo } from '../protocol';
+import { expandHome } from '../util/paths';
 import { adapterSetting } from './config';
 import type { WorkerClient } from './worker';
 
@@ -46,7 +47,7 @@ export class AdapterLibrary {
     if (!value) return null;
     const looksLikePath = /[\\/]/.test(value) || value.toLowerCase().endsWith('.safetensors');
     if (looksLikePath) {
-      let p = value.startsWith('~') ? path.join(process.env.HOME ?? '', value.slice(1)) : value;
+      let p = expandHome(value);
       if (!path.isAbsolute(p)) {
         const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
         p = roots.map((r) => path.join(r, p)).find((c) => fs.existsSync(c)) ?? path.join(roots[0] ?? '', p);

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { ErrorCodes, isValidAdapterName, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
+import { formatDuration } from '../util/duration';
 import { trainingDefaults } from './config';
 import type { AdapterLibrary } from './library';
 import { pickSource, type SourceChoice } from './sourcePicker';
@@ -55,9 +56,10 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
       token.onCancellationRequested(() => cts.cancel());
       let lastPct = 0;
       const sub = worker.onProgress(jobId, (p: TrainProgress) => {
-        view.post({ type: 'progress', p });
+        const timeLeft = p.etaSec > 0 ? formatDuration(p.etaSec) : null;
+        view.post({ type: 'progress', p, timeLeft });
         const pct = p.totalSteps ? (100 * p.step) / p.totalSteps : 0;
-        const eta = p.etaSec > 0 ? ` · ${formatEta(p.etaSec)} left` : '';
+        const eta = timeLeft ? ` · ${timeLeft} left` : '';
         progress.report({ increment: Math.max(0, pct - lastPct), message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}${p.valLoss !== undefined ? ` · val ${p.valLoss.toFixed(3)}` : ''}${eta}` });
         lastPct = pct;
       });
@@ -96,10 +98,4 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
       if (a === 'Use in This Workspace') void use();
     });
   return result;
-}
-
-function formatEta(sec: number): string {
-  if (sec < 60) return `${Math.ceil(sec)} s`;
-  const m = Math.floor(sec / 60);
-  return m < 60 ? `${m} min ${Math.round(sec % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }

@@ -26,6 +26,7 @@ import {
   type StatusResult,
   type TrainProgress,
 } from '../protocol';
+import { expandHome } from '../util/paths';
 import { baseModelSetting, deviceSetting } from './config';
 
 
@@ -204,7 +205,7 @@ export class WorkerClient implements vscode.Disposable {
 /** A base model setting is a folder path; `~` and relative paths (to the first workspace folder) are allowed. */
 export function resolveModelDir(value: string): string {
   let v = value;
-  if (v.startsWith('~')) v = path.join(process.env.HOME ?? '', v.slice(1));
+  v = expandHome(v);
   if (!path.isAbsolute(v)) {
     const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     if (root) v = path.join(root, v);

@@ -2,16 +2,18 @@
 // finish reason. The decoding loop (one request in generate.ts, many batched in
 // batcher.ts) feeds it each step's logits and gets back the next token to feed.
 
+import { GENERATION_DEFAULTS } from './defaults';
 import type { BaseModel, TextTokenizer } from '../model/types';
 import { Sampler } from './sampler';
 import { StopMatcher, stopTokenIds } from './stop';
 
 export interface GenerateOptions {
-  /** Default: generation_config's max_new_tokens, else 256; never past the model's context. */
+  /** Default: generation_config's max_new_tokens, else GENERATION_DEFAULTS'; never past the model's context. */
   maxNewTokens?: number;
-  /** 0 = greedy. Default: generation_config's temperature, else 0. */
+  /** 0 = greedy. Default: generation_config's temperature, else GENERATION_DEFAULTS'. */
   temperature?: number;
   topK?: number;
+  /** Default: generation_config's top_p, else GENERATION_DEFAULTS'. */
   topP?: number;
   repetitionPenalty?: number;
   seed?: number;
@@ -54,11 +56,11 @@ export class Sequence {
     const context = model.config.maxPositions;
     if (promptIds.length === 0) throw new RangeError('the prompt is empty');
     if (promptIds.length >= context) throw new RangeError(`the prompt has ${promptIds.length} tokens; the model's context is ${context}`);
-    this.limit = Math.min(opts.maxNewTokens ?? model.generation.maxNewTokens ?? 256, context - promptIds.length);
+    this.limit = Math.min(opts.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens, context - promptIds.length);
     this.sampler = new Sampler({
-      temperature: opts.temperature ?? model.generation.temperature ?? 0,
+      temperature: opts.temperature ?? model.generation.temperature ?? GENERATION_DEFAULTS.temperature,
       topK: opts.topK ?? model.generation.topK,
-      topP: opts.topP ?? model.generation.topP,
+      topP: opts.topP ?? model.generation.topP ?? GENERATION_DEFAULTS.topP,
       repetitionPenalty: opts.repetitionPenalty ?? model.generation.repetitionPenalty,
       seed: opts.seed ?? 0,
     });

@@ -12,8 +12,10 @@ import type { AdapterWeights } from '../adapter/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
+import { TRAIN_DEFAULTS } from './defaults';
 import { makeSchedule } from './schedule';
 
+/** Absent fields take TRAIN_DEFAULTS (src/train/defaults.ts). */
 export interface TrainOptions {
   method?: 'sft' | 'dpo';
   /** Prefix vectors N (SPEC §2 "auto" by default). */
@@ -96,19 +98,19 @@ interface Prepared {
 export async function train(engine: Engine, source: RecordSet, opts: TrainOptions = {}, hooks: TrainHooks = {}) {
   const method = opts.method ?? (source.form === 'preference' ? 'dpo' : 'sft');
   const cfg = engine.model.config;
-  const seed = opts.seed ?? 0;
-  const epochs = opts.epochs ?? 1;
+  const seed = opts.seed ?? TRAIN_DEFAULTS.seed;
+  const epochs = opts.epochs ?? TRAIN_DEFAULTS.epochs;
   const data = prepare(engine, source, method, opts, seed, await endTokenId(engine, plainTexts(source)));
   const perEpoch = data.train(0).length;
   const totalSteps = opts.steps ?? perEpoch * epochs;
   if (totalSteps < 1) throw new Error(`${source.file}: no training batches (${data.counts.trainExamples} training examples)`);
 
-  const adapter = opts.init ? copyAdapter(opts.init) : newAdapter(cfg, opts.tokens ?? 'auto', opts.startLayer ?? 2, seed);
-  const lr = opts.lr ?? (method === 'sft' ? 9e-3 : 1e-4);
-  const optimizer = new AdamW([adapter.prefix, adapter.gates], { lr, weightDecay: opts.weightDecay ?? 0.02 });
+  const adapter = opts.init ? copyAdapter(opts.init) : newAdapter(cfg, opts.tokens ?? TRAIN_DEFAULTS.tokens, opts.startLayer ?? TRAIN_DEFAULTS.startLayer, seed);
+  const lr = opts.lr ?? TRAIN_DEFAULTS.lr[method];
+  const optimizer = new AdamW([adapter.prefix, adapter.gates], { lr, weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay });
   const warmup = opts.warmup ?? Math.min(100, Math.ceil(totalSteps * 0.05));
-  const schedule = makeSchedule({ kind: opts.schedule ?? 'cosine', peakLr: lr, warmupSteps: warmup, totalSteps });
-  const beta = opts.beta ?? 0.1;
+  const schedule = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, peakLr: lr, warmupSteps: warmup, totalSteps });
+  const beta = opts.beta ?? TRAIN_DEFAULTS.beta;
   const reference = opts.reference ?? null;
   const evaluate = () => validationLoss(engine, data.validation, adapter, method, reference, beta);
 
@@ -135,7 +137,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
         break outer;
       }
       const good = copyAdapter(adapter);
-      clipGradNorm([r.gradPrefix, r.gradGates], opts.clip ?? 1);
+      clipGradNorm([r.gradPrefix, r.gradGates], opts.clip ?? TRAIN_DEFAULTS.clip);
       const rate = schedule.lrAt(step);
       optimizer.update([r.gradPrefix, r.gradGates], rate);
       if (!allFinite([adapter.prefix, adapter.gates])) {
@@ -181,9 +183,9 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
 /** Tokenises, holds out the validation split and batches every epoch with its own shuffle. */
 function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts: TrainOptions, seed: number, endId: number | null): Prepared {
   const { tokenizer, config } = engine.model;
-  const maxLen = Math.min(opts.maxLen ?? 512, config.maxPositions);
+  const maxLen = Math.min(opts.maxLen ?? TRAIN_DEFAULTS.maxLen, config.maxPositions);
   const shape = { maxLen, endId };
-  const batchSize = opts.batchSize ?? 8;
+  const batchSize = opts.batchSize ?? TRAIN_DEFAULTS.batchSize;
   const padId = 0;
   const shuffle = opts.shuffle ?? true;
   if (method === 'dpo') {

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
 import type { BaseModel } from '../model/types';
-import type { ModelInfo, TrainProgress, TrainResult } from '../protocol';
+import type { ModelInfo, TrainResult } from '../protocol';
 import { ErrorCodes } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage, type GenerateOutcome } from './messages';
 import { adapterInfo } from './adapters';
@@ -129,15 +129,15 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
   const adapter = adapters.get(job.adapter, model);
   const promptIds = job.messages ? chatPromptIds(model, job.messages) : model.tokenizer.encode(job.prompt ?? '');
   const p = job.params;
-  const g = model.generation;
   const cancel = cancellation();
   try {
     const out = await generate(engine, promptIds, adapter, {
-      maxNewTokens: p.maxNewTokens ?? g.maxNewTokens ?? 256,
-      temperature: p.temperature ?? g.temperature ?? 0.8,
-      topK: p.topK ?? g.topK ?? 0,
-      topP: p.topP ?? g.topP ?? 0.95,
-      repetitionPenalty: p.repetitionPenalty ?? g.repetitionPenalty ?? 1,
+      // Unset fields fall to the model's generation_config, then GENERATION_DEFAULTS (in generate()).
+      maxNewTokens: p.maxNewTokens,
+      temperature: p.temperature,
+      topK: p.topK,
+      topP: p.topP,
+      repetitionPenalty: p.repetitionPenalty,
       seed: p.seed ?? Math.floor(Math.random() * 2 ** 31),
       stop: p.stop ?? [],
       stopAtBos: true,
@@ -174,17 +174,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
       { ...job.options, method, steps: job.options.steps || undefined },
       {
         onProgress: (p) => {
-          const progress: TrainProgress = {
-            jobId: job.id,
-            step: p.step,
-            totalSteps: p.totalSteps,
-            epoch: p.epoch,
-            loss: p.loss,
-            valLoss: p.valLoss,
-            tokensPerSec: p.tokensPerSec,
-            etaSec: p.etaSec,
-          };
-          post({ type: 'progress', id: job.id, progress });
+          post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
           cancel.poll();
         },
         signal: cancel.signal,
@@ -211,14 +201,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
     adapters.forget(file);
     return {
       adapter: adapterInfo(file, model),
-      summary: {
-        examples: result.summary.examples,
-        epochs: result.summary.epochs,
-        trainLoss: result.summary.trainLoss,
-        valLoss: result.summary.valLoss,
-        steps: result.summary.steps,
-        stoppedEarly: result.summary.stoppedEarly,
-      },
+      summary: result.summary,
       ms: Date.now() - started,
     };
   } catch (err) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { chunkText, commitMessagesToRecords } from '../../src/data/text';
+import { chunkText } from '../../src/data/text';
 
 test('packs paragraphs up to the budget', () => {
   const chunks = chunkText('aaaa\n\nbbbb\n\n\ncccc\r\n\r\ndddd', { maxChars: 10 });
@@ -22,11 +22,4 @@ test('splits an over-long paragraph at line boundaries, keeping fences whole', (
 test('a paragraph within budget stays whole', () => {
   assert.deepEqual(chunkText('one\ntwo\n'), [{ text: 'one\ntwo' }]);
   assert.deepEqual(chunkText('\n\n'), []);
-});
-
-test('commit messages become text items', () => {
-  assert.deepEqual(commitMessagesToRecords(['Fix bug\r\n\r\nDetails.\n', '  ', 'Add x']), [
-    { text: 'Fix bug\n\nDetails.' },
-    { text: 'Add x' },
-  ]);
 });

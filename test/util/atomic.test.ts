@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../src/util/atomic';
-import { tempDir } from './paths';
+import { tempDir } from '../model/paths';
 
 test('replaces the file and leaves no temporary file behind', () => {
   const dir = tempDir();
