@@ -119,7 +119,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   let tokens = 0;
   let step = 0;
   let valLoss = initialValLoss;
-  let epochLosses: number[] = [];
+  let epochLosses: number[];
   let lastEpochLoss: number | null = null;
   let stoppedEarly: string | undefined;
   let epoch = 0;

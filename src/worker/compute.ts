@@ -101,7 +101,7 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
   engine = nextEngine;
   adapters.clear();
   const c = next.config;
-  let hasChatTemplate = false;
+  let hasChatTemplate: boolean;
   try {
     hasChatTemplate = next.tokenizer.applyChatTemplate([{ role: 'user', content: 'x' }], { addGenerationPrompt: true }) !== null;
   } catch {

@@ -148,7 +148,7 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps, threads: numb
   log(`ours: loaded ${model.name} in ${loadS.toFixed(2)}s (rss ${rssAfterLoad.toFixed(0)} MB), mode ${mode}`);
   const adapter = randomAdapter(c.hiddenSize, c.numLayers, c.numHeads, 1234);
   const times: number[] = [];
-  let tokens = 0;
+  let tokens: number;
   const extra: Record<string, unknown> = {};
   try {
     if (mode === 'train') {
