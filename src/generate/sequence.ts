@@ -5,7 +5,8 @@
 import { GENERATION_DEFAULTS } from './defaults';
 import type { BaseModel, TextTokenizer } from '../model/types';
 import { Sampler } from './sampler';
-import { StopMatcher, stopTokenIds } from './stop';
+import { stopTokenIds } from '../model/generation';
+import { StopMatcher } from './stop';
 
 export interface GenerateOptions {
   /** Default: generation_config's max_new_tokens, else GENERATION_DEFAULTS'; never past the model's context. */

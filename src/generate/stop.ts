@@ -1,7 +1,5 @@
-// Stop conditions for streamed generation: stop strings in the decoded text,
-// and the token ids that end a generation.
-
-import type { GenerationDefaults } from '../model/types';
+// Stop strings for streamed generation (the token ids that end a text are
+// src/model/generation.ts's).
 
 /**
  * Filters streamed text so that no stop string (nor any part of it) is ever
@@ -65,15 +63,4 @@ export class StopMatcher {
     }
     return longest;
   }
-}
-
-/**
- * The ids that end a generation: generation_config's EOS ids, plus BOS when
- * asked, for models such as llama2.c's stories that end a story by emitting BOS
- * (see datasets/stories-style/README.md).
- */
-export function stopTokenIds(generation: GenerationDefaults, opts: { stopOnBos?: boolean } = {}): ReadonlySet<number> {
-  const ids = new Set(generation.eosTokenIds);
-  if (opts.stopOnBos && generation.bosTokenId !== null) ids.add(generation.bosTokenId);
-  return ids;
 }

@@ -7,7 +7,7 @@
 // single candidate needs no forward pass.
 
 import type { Engine } from '../engine/engine';
-import { stopTokenIds } from '../generate/stop';
+import { stopTokenIds } from '../model/generation';
 
 /** Texts probed: enough to outvote one odd text, cheap even for a large model. */
 const PROBES = 4;

@@ -4,8 +4,6 @@
 // rope scaling, and KV-cache decoding equal to a full forward pass for each.
 
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { Engine } from '../../src/engine/engine';

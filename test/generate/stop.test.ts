@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { StopMatcher, stopTokenIds } from '../../src/generate/stop';
+import { StopMatcher } from '../../src/generate/stop';
 
 function stream(stops: string[], deltas: string[]): { out: string[]; stopped: boolean; rest: string } {
   const m = new StopMatcher(stops);
@@ -39,11 +39,4 @@ test('one-character deltas', () => {
 test('no stop strings passes text straight through', () => {
   assert.deepEqual(stream([], ['a', 'b']).out, ['a', 'b']);
   assert.throws(() => new StopMatcher(['']), /must not be empty/);
-});
-
-test('stop token ids: EOS ids, plus BOS on request', () => {
-  const gen = { bosTokenId: 1, eosTokenIds: [2, 7] };
-  assert.deepEqual([...stopTokenIds(gen)].sort(), [2, 7]);
-  assert.deepEqual([...stopTokenIds(gen, { stopOnBos: true })].sort(), [1, 2, 7]);
-  assert.deepEqual([...stopTokenIds({ bosTokenId: null, eosTokenIds: [] }, { stopOnBos: true })], []);
 });
