@@ -10,12 +10,12 @@
 
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { Device } from './engine/types';
-import type { GenerateOptions } from './generate/generate';
+import type { FinishReason, GenerateOptions } from './generate/generate';
 import type { ChatMessage } from './model/types';
 import type { TrainOptions as EngineTrainOptions, TrainProgress as EngineTrainProgress, TrainSummary } from './train/trainer';
 import type { TrainSource } from './data/source';
 
-export type { ChatMessage, Device };
+export type { ChatMessage, Device, FinishReason };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -153,7 +153,7 @@ export interface GenerateParams {
 export interface ChatResult {
   requestId: string;
   text: string;
-  finishReason: 'eos' | 'length' | 'stop' | 'cancelled';
+  finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
   ms: number;
@@ -201,11 +201,6 @@ export interface AdapterInfo {
 export interface AdapterListParams {
   /** Folders to scan for *.safetensors (missing folders are skipped). */
   dirs: string[];
-}
-
-/** An adapter's library name (its file name without .safetensors): what import, delete and training accept. */
-export function isValidAdapterName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/.test(name) && !name.includes('..');
 }
 
 export const AdapterListRequest = new RequestType<AdapterListParams, AdapterInfo[], void>('aligner/adapters/list');

@@ -1,9 +1,14 @@
+// @ts-check
 // Aligner chat panel (webview side). Bundled by esbuild into dist/media/chat.js.
 // Markdown via marked, sanitised by DOMPurify, code highlighted by highlight.js.
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/lib/common';
 
+/** @typedef {import('../../src/extension/webviewMessages').ChatFromWebview} FromPage */
+/** @typedef {import('../../src/extension/webviewMessages').ChatToWebview} ToPage */
+
+/** @type {WebviewApi<FromPage>} */
 const vscode = acquireVsCodeApi();
 const marked = new Marked({ gfm: true, breaks: true });
 
@@ -35,15 +40,15 @@ app.innerHTML = `
 
 const $ = (id) => document.getElementById(id);
 const transcript = $('transcript');
-const input = $('input');
+const input = /** @type {HTMLTextAreaElement} */ ($('input'));
 const sendBtn = $('send');
 const stopBtn = $('stop');
-const compareBox = $('compare');
+const compareBox = /** @type {HTMLInputElement} */ ($('compare'));
 const turns = new Map();
 let busy = false;
 
 function renderMarkdown(el, text) {
-  const html = DOMPurify.sanitize(marked.parse(text), { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'img'] });
+  const html = DOMPurify.sanitize(marked.parse(text, { async: false }), { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'img'] });
   el.innerHTML = html;
   for (const a of el.querySelectorAll('a')) {
     a.removeAttribute('target');
@@ -164,6 +169,7 @@ function col(turnId, column) {
 }
 
 window.addEventListener('message', (event) => {
+  /** @type {ToPage} */
   const m = event.data;
   if (!m || typeof m !== 'object') return;
   switch (m.type) {

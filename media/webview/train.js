@@ -1,5 +1,10 @@
+// @ts-check
 // Aligner training view (webview side): progress and the live loss curve (train and
 // validation) drawn as inline SVG. Bundled by esbuild into dist/media/train.js.
+/** @typedef {import('../../src/extension/webviewMessages').TrainFromWebview} FromPage */
+/** @typedef {import('../../src/extension/webviewMessages').TrainToWebview} ToPage */
+
+/** @type {WebviewApi<FromPage>} */
 const vscode = acquireVsCodeApi();
 const app = document.getElementById('app');
 app.innerHTML = `
@@ -59,6 +64,7 @@ function draw() {
 }
 
 window.addEventListener('message', (event) => {
+  /** @type {ToPage} */
   const m = event.data;
   if (!m || typeof m !== 'object') return;
   switch (m.type) {

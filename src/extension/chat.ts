@@ -6,51 +6,13 @@ import * as vscode from 'vscode';
 import { ChatRequest, ErrorCodes, type ChatMessage, type ChatResult } from '../protocol';
 import { adapterSetting, generationDefaults } from './config';
 import type { AdapterLibrary } from './library';
-import { showPage, validate, webviewOptions } from './webview';
+import { showPage, webviewOptions } from './webview';
+import { CHAT_FROM_WEBVIEW, validate, type ChatToWebview, type Column, type Turn } from './webviewMessages';
 import type { WorkerClient } from './worker';
 
 const HISTORY_KEY = 'aligner.chat.history';
 const COMPARE_KEY = 'aligner.chat.compare';
 const MAX_TURNS = 200;
-
-type Column = 'adapter' | 'base';
-
-interface Answer {
-  text: string;
-  adapter: string | null;
-  finishReason?: string;
-  error?: string;
-  ms?: number;
-  tokens?: number;
-}
-
-interface Turn {
-  id: string;
-  prompt: string;
-  time: number;
-  answers: Partial<Record<Column, Answer>>;
-}
-
-type FromWebview =
-  | { type: 'ready' }
-  | { type: 'send'; text: string; compare: boolean }
-  | { type: 'stop' }
-  | { type: 'copy'; text: string }
-  | { type: 'insert'; text: string }
-  | { type: 'clear' }
-  | { type: 'pickAdapter' }
-  | { type: 'setCompare'; compare: boolean };
-
-const SCHEMAS = {
-  ready: {},
-  send: { text: 'string', compare: 'boolean' },
-  stop: {},
-  copy: { text: 'string' },
-  insert: { text: 'string' },
-  clear: {},
-  pickAdapter: {},
-  setCompare: { compare: 'boolean' },
-} as const;
 
 export class ChatPanel implements vscode.Disposable {
   static readonly viewType = 'aligner.chat';
@@ -114,7 +76,7 @@ export class ChatPanel implements vscode.Disposable {
     await this.ctx.workspaceState.update(HISTORY_KEY, h.slice(-MAX_TURNS));
   }
 
-  private post(msg: unknown): void {
+  private post(msg: ChatToWebview): void {
     void this.panel.webview.postMessage(msg);
   }
 
@@ -137,7 +99,7 @@ export class ChatPanel implements vscode.Disposable {
   }
 
   private onMessage(raw: unknown): void {
-    const msg = validate<FromWebview>(raw, SCHEMAS as never);
+    const msg = validate(raw, CHAT_FROM_WEBVIEW);
     if (!msg) {
       this.worker.output.warn(`chat panel: ignored an invalid message ${JSON.stringify(raw)?.slice(0, 200)}`);
       return;
@@ -192,7 +154,7 @@ export class ChatPanel implements vscode.Disposable {
 
   private failInflight(message: string): void {
     for (const [key, cts] of this.inflight) {
-      const [turnId, column] = key.split('|');
+      const [turnId, column] = key.split('|') as [string, Column];
       this.post({ type: 'error', turnId, column, message });
       cts.dispose();
     }

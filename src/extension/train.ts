@@ -6,7 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { ErrorCodes, isValidAdapterName, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
+import { isValidAdapterName } from '../adapter/names';
+import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
 import { formatDuration } from '../util/duration';
 import { trainingDefaults } from './config';
 import type { AdapterLibrary } from './library';

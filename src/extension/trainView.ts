@@ -2,7 +2,8 @@
 // (or last) training run, and its Cancel and "Use in this workspace" buttons.
 
 import * as vscode from 'vscode';
-import { showPage, validate, webviewOptions } from './webview';
+import { showPage, webviewOptions } from './webview';
+import { TRAIN_FROM_WEBVIEW, validate, type TrainToWebview } from './webviewMessages';
 
 /** The training view: progress and the live loss curve of the current (or last) run. */
 export class TrainView implements vscode.Disposable {
@@ -10,7 +11,7 @@ export class TrainView implements vscode.Disposable {
   private static current: TrainView | null = null;
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
-  private backlog: unknown[] = [];
+  private backlog: TrainToWebview[] = [];
   onCancel: (() => void) | null = null;
   onUse: (() => void) | null = null;
 
@@ -43,7 +44,7 @@ export class TrainView implements vscode.Disposable {
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((raw) => {
-        const msg = validate<{ type: 'ready' | 'cancel' | 'use' }>(raw, { ready: {}, cancel: {}, use: {} });
+        const msg = validate(raw, TRAIN_FROM_WEBVIEW);
         if (!msg) return;
         if (msg.type === 'ready') {
           this.ready = true;
@@ -54,7 +55,7 @@ export class TrainView implements vscode.Disposable {
     );
   }
 
-  post(msg: unknown): void {
+  post(msg: TrainToWebview): void {
     if (this.ready) void this.panel.webview.postMessage(msg);
     else this.backlog.push(msg);
   }

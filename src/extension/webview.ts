@@ -1,6 +1,5 @@
-// Shared webview plumbing: a strict Content-Security-Policy with a fresh nonce, local
-// resources only, and a small validator so that every message from a webview is
-// checked before the extension acts on it.
+// Shared webview plumbing: a strict Content-Security-Policy with a fresh nonce and
+// local resources only. Messages are declared and validated in webviewMessages.ts.
 
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -65,32 +64,4 @@ ${opts.body}
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-// ------------------------------------------------------------ message validation
-
-type FieldSpec = 'string' | 'boolean' | 'number' | 'string?' | 'boolean?';
-
-/** Accepts `msg` only if it is `{ type }` with exactly the listed fields of the listed types (strings bounded). */
-export function validate<T>(msg: unknown, schemas: Record<string, Record<string, FieldSpec>>, maxString = 200_000): T | null {
-  if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return null;
-  const m = msg as Record<string, unknown>;
-  if (typeof m.type !== 'string' || !Object.prototype.hasOwnProperty.call(schemas, m.type)) return null;
-  const schema = schemas[m.type];
-  for (const key of Object.keys(m)) {
-    if (key !== 'type' && !(key in schema)) return null;
-  }
-  for (const [key, spec] of Object.entries(schema)) {
-    const optional = spec.endsWith('?');
-    const kind = optional ? spec.slice(0, -1) : spec;
-    const v = m[key];
-    if (v === undefined) {
-      if (optional) continue;
-      return null;
-    }
-    if (typeof v !== kind) return null;
-    if (kind === 'string' && (v as string).length > maxString) return null;
-    if (kind === 'number' && !Number.isFinite(v)) return null;
-  }
-  return m as T;
 }

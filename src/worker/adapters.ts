@@ -6,7 +6,8 @@ import * as path from 'path';
 import { ResponseError } from 'vscode-languageserver/node';
 import { readSafetensors } from '../model/safetensors';
 import type { BaseModel } from '../model/types';
-import { ErrorCodes, isValidAdapterName, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
+import { isValidAdapterName } from '../adapter/names';
+import { ErrorCodes, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
 
 export interface ModelShape {
   name: string;

@@ -24,7 +24,6 @@ import {
   ChatRequest,
   ErrorCodes,
   GenerateRequest,
-  isValidAdapterName,
   LoadModelRequest,
   LogNotification,
   PROTOCOL_VERSION,
@@ -39,6 +38,7 @@ import {
   type StatusResult,
   type TrainResult,
 } from '../protocol';
+import { isValidAdapterName } from '../adapter/names';
 import { deleteAdapter, importAdapter, inspectAdapter, listAdapters } from './adapters';
 import { JobQueue } from './jobs';
 import type { ComputeJob, GenerateOutcome } from './messages';

@@ -1,0 +1,122 @@
+// The messages between the extension host and its webviews (chat, training), both
+// directions, declared once. A webview is untrusted: what it sends is declared as a
+// schema that `validate()` checks at run time, and the message types are
+// derived from those schemas. What the host sends is a typed union. The page scripts
+// (media/webview/*.js, `// @ts-check`) are type-checked against these same types.
+
+import type { FinishReason, TrainOptions, TrainProgress, TrainResult } from '../protocol';
+
+// ------------------------------------------------------------ schema → type
+
+type FieldKind = 'string' | 'boolean' | 'number';
+/** One field of a message from a webview; a trailing `?` makes it optional. */
+export type FieldSpec = FieldKind | `${FieldKind}?`;
+/** Message type → its fields (besides `type`). */
+export type Schemas = Record<string, Record<string, FieldSpec>>;
+
+interface KindType {
+  string: string;
+  boolean: boolean;
+  number: number;
+}
+type Required<S> = { [F in keyof S as S[F] extends FieldKind ? F : never]: S[F] extends FieldKind ? KindType[S[F]] : never };
+type Optional<S> = { [F in keyof S as S[F] extends `${FieldKind}?` ? F : never]?: S[F] extends `${infer K extends FieldKind}?` ? KindType[K] : never };
+type Flat<T> = { [K in keyof T]: T[K] };
+/** The union of messages a schema table accepts: `{ type: 'send'; text: string; compare: boolean } | …`. */
+export type MessageOf<T extends Schemas> = { [K in keyof T & string]: Flat<{ type: K } & Required<T[K]> & Optional<T[K]>> }[keyof T & string];
+
+/**
+ * Accepts `msg` only if it is `{ type }` with exactly the fields its schema lists, of the listed types
+ * (strings bounded, numbers finite); the result is typed by the same schema (webviewMessages.ts).
+ */
+export function validate<T extends Schemas>(msg: unknown, schemas: T, maxString = 200_000): MessageOf<T> | null {
+  if (!msg || typeof msg !== 'object' || Array.isArray(msg)) return null;
+  const m = msg as Record<string, unknown>;
+  if (typeof m.type !== 'string' || !Object.prototype.hasOwnProperty.call(schemas, m.type)) return null;
+  const schema = schemas[m.type];
+  for (const key of Object.keys(m)) {
+    if (key !== 'type' && !(key in schema)) return null;
+  }
+  for (const [key, spec] of Object.entries(schema)) {
+    const optional = spec.endsWith('?');
+    const kind = optional ? spec.slice(0, -1) : spec;
+    const v = m[key];
+    if (v === undefined) {
+      if (optional) continue;
+      return null;
+    }
+    if (typeof v !== kind) return null;
+    if (kind === 'string' && (v as string).length > maxString) return null;
+    if (kind === 'number' && !Number.isFinite(v)) return null;
+  }
+  return m as MessageOf<T>;
+}
+
+// ------------------------------------------------------------ chat
+
+export type Column = 'adapter' | 'base';
+
+export interface Answer {
+  text: string;
+  /** The adapter file, or null for the base model. */
+  adapter: string | null;
+  finishReason?: FinishReason;
+  error?: string;
+  ms?: number;
+  tokens?: number;
+}
+
+/** One prompt and its answers, as kept in the workspace's history. */
+export interface Turn {
+  id: string;
+  prompt: string;
+  time: number;
+  answers: Partial<Record<Column, Answer>>;
+}
+
+/** A turn being answered: which columns stream, and their headings. */
+export interface LiveTurn extends Turn {
+  columns: Column[];
+  labels: Record<Column, string>;
+}
+
+export const CHAT_FROM_WEBVIEW = {
+  ready: {},
+  send: { text: 'string', compare: 'boolean' },
+  stop: {},
+  copy: { text: 'string' },
+  insert: { text: 'string' },
+  clear: {},
+  pickAdapter: {},
+  setCompare: { compare: 'boolean' },
+} as const satisfies Schemas;
+
+export type ChatFromWebview = MessageOf<typeof CHAT_FROM_WEBVIEW>;
+
+export type ChatToWebview =
+  | { type: 'init'; history: Turn[]; compare: boolean }
+  | { type: 'adapter'; label: string; active: boolean; problem?: string; model: string }
+  | { type: 'turn'; turn: LiveTurn }
+  | { type: 'busy'; busy: boolean }
+  | { type: 'delta'; turnId: string; column: Column; delta: string }
+  | { type: 'done'; turnId: string; column: Column; text: string; finishReason: FinishReason; ms?: number; tokens?: number }
+  | { type: 'error'; turnId: string; column: Column; message: string };
+
+// ------------------------------------------------------------ training
+
+export const TRAIN_FROM_WEBVIEW = {
+  ready: {},
+  cancel: {},
+  use: {},
+} as const satisfies Schemas;
+
+export type TrainFromWebview = MessageOf<typeof TRAIN_FROM_WEBVIEW>;
+
+export type TrainToWebview =
+  | { type: 'start'; name: string; source: string; model: string; options: TrainOptions }
+  /** `timeLeft`: formatted by the host (src/util/duration.ts), null while unknown. */
+  | { type: 'progress'; p: TrainProgress; timeLeft: string | null }
+  | { type: 'cancelled' }
+  | { type: 'error'; message: string }
+  | { type: 'done'; result: TrainResult }
+  | { type: 'used' };
