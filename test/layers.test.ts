@@ -1,11 +1,12 @@
 // Imports point down the layers of CONTRIBUTING.md, never up or sideways:
 //
 //   kernels/ < src/util < src/model < src/adapter, src/data < src/engine
-//     < src/train, src/generate < src/protocol.ts < src/worker, src/cli, src/extension
+//     < src/train, src/generate < src/protocol.ts, src/server < src/worker, src/cli, src/extension
 //
 // A folder may import itself and any lower rank; folders of the same rank do not
 // import each other (the worker, the CLI and the extension are separate
 // programs, and the extension talks to the worker only through protocol.ts).
+// Every file under kernels/ and src/ must belong to a layer.
 // A few packages belong to one layer: onnxruntime to the engine, VS Code's API
 // to the extension, and kernels/ uses nothing but ONNX.
 
@@ -27,6 +28,7 @@ const RANKS: ReadonlyArray<readonly [layer: string, rank: number]> = [
   ['src/train', 5],
   ['src/generate', 5],
   ['src/protocol.ts', 6],
+  ['src/server', 6],
   ['src/worker', 7],
   ['src/cli', 7],
   ['src/extension', 7],
@@ -54,7 +56,10 @@ export function layerViolations(files: ReadonlyMap<string, string>): string[] {
   const out: string[] = [];
   for (const [file, source] of files) {
     const from = layerOf(file);
-    if (!from) continue;
+    if (!from) {
+      out.push(`${file} is in no layer: give its folder a rank in test/layers.test.ts and CONTRIBUTING.md`);
+      continue;
+    }
     for (const { fileName: spec } of ts.preProcessFile(source, true, true).importedFiles) {
       if (spec.startsWith('.')) {
         const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
@@ -95,6 +100,7 @@ test('upward, sideways and misplaced-package imports are reported', () => {
     ['src/extension/train.ts', "import { isValidAdapterName } from '../worker/adapters';\nimport * as vscode from 'vscode';"],
     ['src/protocol.ts', "export type { Device } from './engine/types';"],
     ['src/data/batches.ts', "const a = require('../adapter/new'); import('onnxruntime-node');"],
+    ['src/plugins/x.ts', ''],
   ]);
   assert.deepEqual(layerViolations(files), [
     'kernels/llama.ts imports ../src/model/types: kernels (rank 0) may not import src/model (rank 2)',
@@ -103,5 +109,6 @@ test('upward, sideways and misplaced-package imports are reported', () => {
     'src/extension/train.ts imports ../worker/adapters: src/extension (rank 7) may not import src/worker (rank 7)',
     'src/data/batches.ts imports ../adapter/new: src/data (rank 3) may not import src/adapter (rank 3)',
     'src/data/batches.ts imports onnxruntime-node, which only src/engine may use',
+    'src/plugins/x.ts is in no layer: give its folder a rank in test/layers.test.ts and CONTRIBUTING.md',
   ]);
 });
