@@ -7,6 +7,7 @@ export const SHARED = path.resolve(__dirname, '..', '..', '..', '..', 'shared');
 export const STORIES = path.join(SHARED, 'models', 'stories260K');
 export const LLAMA2C_BIN = path.join(STORIES, 'llama2c', 'stories260K.bin');
 export const LLAMA2C_TOKENIZER = path.join(STORIES, 'llama2c', 'tok512.bin');
+export const STYLE_DIR = path.join(SHARED, 'datasets', 'stories-style');
 
 /** A fresh temporary directory, removed when the process exits. */
 export function tempDir(): string {

@@ -1,0 +1,123 @@
+// stories-style adherence (../shared/datasets/stories-style/README.md, "Measuring
+// adherence"), implemented from that text, and seeded batch sampling of stories
+// from one prompt. Shared by `npm run stylebench`, its reduced test and the DPO test.
+
+import type { Engine } from '../../src/engine/engine';
+import type { AdapterWeights } from '../../src/engine/types';
+import { Sampler } from '../../src/generate/sampler';
+import { stopTokenIds } from '../../src/generate/stop';
+
+export type Style = 'zoe' | 'moral' | 'shout';
+
+export const ZOE_NAMES = (
+  'Lily Timmy Tim Max Tom Spot Sue Amy Jack Tommy Benny Bob Ben Sally Lucy Billy Daisy Tweety Fluffy Mia Fin Sam Kitty ' +
+  'Anna Fred Whiskers Bella Bobby Bobo Sammy Andy Joe Mittens Ducky Ellie Pinky Polly Remy'
+).split(' ');
+
+const TITLE = /(?:^|[^A-Za-z])(?:Mr|Mrs|Ms|Dr)$/;
+
+/** Complete sentences of a text, by the README's segmentation (paragraphs, quotes, Mr./Dr. and what follows an end). */
+export function completeSentences(text: string): string[] {
+  const out: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let inQuote = false;
+    let start = 0;
+    let i = 0;
+    while (i < paragraph.length) {
+      const c = paragraph[i];
+      if (c === '"') {
+        inQuote = !inQuote;
+        i++;
+        continue;
+      }
+      if (c !== '.' && c !== '!' && c !== '?') {
+        i++;
+        continue;
+      }
+      let end = i;
+      while (end < paragraph.length && '.!?'.includes(paragraph[end])) end++;
+      const title = end - i === 1 && c === '.' && TITLE.test(paragraph.slice(0, i));
+      if (!title && inQuote && paragraph[end] === '"') {
+        inQuote = false;
+        end++;
+      }
+      const rest = paragraph.slice(end);
+      if (!title && !inQuote && (/^ *$/.test(rest) || /^ +[A-Z"]/.test(rest))) {
+        out.push(paragraph.slice(start, end).trim());
+        start = end;
+      }
+      i = end;
+    }
+    const tail = paragraph.slice(start).trim();
+    if (tail && /[.!?]"?$/.test(tail)) out.push(tail);
+  }
+  return out;
+}
+
+/** The fraction of a text's complete sentences that end in "!" (0 without any). */
+export function bangShare(text: string): number {
+  const sentences = completeSentences(text);
+  if (sentences.length === 0) return 0;
+  return sentences.filter((s) => s.replace(/"$/, '').endsWith('!')).length / sentences.length;
+}
+
+const wordRe = (w: string) => new RegExp(`(?<![A-Za-z0-9_])${w}(?![A-Za-z0-9_])`);
+const NAME_RES = ZOE_NAMES.map(wordRe);
+const ZOE_RE = wordRe('Zoe');
+
+export interface Adherence {
+  adherence: number;
+  /** shout only: mean "!" share. */
+  meanBang?: number;
+}
+
+export function adherence(style: Style, samples: string[]): Adherence {
+  const frac = (ok: (s: string) => boolean) => samples.filter(ok).length / samples.length;
+  if (style === 'zoe') return { adherence: frac((s) => ZOE_RE.test(s) && !NAME_RES.some((r) => r.test(s))) };
+  if (style === 'moral') return { adherence: frac((s) => s.includes('The moral of the story is')) };
+  const shares = samples.map(bangShare);
+  return { adherence: shares.filter((x) => x > 0.8).length / samples.length, meanBang: shares.reduce((a, b) => a + b, 0) / samples.length };
+}
+
+export interface SampleOptions {
+  count: number;
+  temperature: number;
+  topP: number;
+  /** Sample i draws from seed + i, so a sample does not depend on the batch it ran in. */
+  seed: number;
+  /** Rows decoded together. */
+  batch?: number;
+}
+
+/**
+ * `count` samples of prompt + continuation up to the model's context, each ending
+ * at the first stop id (EOS, or BOS for llama2.c stories), with the prompt's text included.
+ */
+export async function sampleStories(engine: Engine, prompt: string, adapter: AdapterWeights | null, opts: SampleOptions): Promise<string[]> {
+  const { tokenizer, config, generation } = engine.model;
+  const ends = stopTokenIds(generation, { stopOnBos: true });
+  const promptIds = tokenizer.encode(prompt);
+  const texts: string[] = [];
+  const width = opts.batch ?? 50;
+  for (let first = 0; first < opts.count; first += width) {
+    const rows = Math.min(width, opts.count - first);
+    const samplers = Array.from({ length: rows }, (_, b) => new Sampler({ temperature: opts.temperature, topP: opts.topP, seed: opts.seed + first + b }));
+    const ids: number[][] = Array.from({ length: rows }, () => []);
+    const done = Array<boolean>(rows).fill(false);
+    const prefilled = await engine.prefill(Array(rows).fill(promptIds), Array(rows).fill(adapter));
+    const state = prefilled.state;
+    let logits = prefilled.logits;
+    for (let t = promptIds.length; t < config.maxPositions; t++) {
+      const next = logits.map((l, b) => (done[b] ? 0 : samplers[b].pick(l, [])));
+      next.forEach((id, b) => {
+        if (done[b]) return;
+        if (ends.has(id)) done[b] = true;
+        else ids[b].push(id);
+      });
+      if (done.every(Boolean) || t + 1 >= config.maxPositions) break;
+      logits = await engine.decode(state, next);
+    }
+    for (const row of ids) texts.push(tokenizer.decode([...promptIds, ...row], { skipSpecialTokens: true }));
+  }
+  return texts;
+}
