@@ -87,6 +87,8 @@ export interface SampleOptions {
   seed: number;
   /** Rows decoded together. */
   batch?: number;
+  /** Default: up to the model's context. */
+  maxNewTokens?: number;
 }
 
 /**
@@ -107,14 +109,15 @@ export async function sampleStories(engine: Engine, prompt: string, adapter: Ada
     const prefilled = await engine.prefill(Array(rows).fill(promptIds), Array(rows).fill(adapter));
     const state = prefilled.state;
     let logits = prefilled.logits;
-    for (let t = promptIds.length; t < config.maxPositions; t++) {
+    const stop = Math.min(config.maxPositions, promptIds.length + (opts.maxNewTokens ?? Infinity));
+    for (let t = promptIds.length; t < stop; t++) {
       const next = logits.map((l, b) => (done[b] ? 0 : samplers[b].pick(l, [])));
       next.forEach((id, b) => {
         if (done[b]) return;
         if (ends.has(id)) done[b] = true;
         else ids[b].push(id);
       });
-      if (done.every(Boolean) || t + 1 >= config.maxPositions) break;
+      if (done.every(Boolean) || t + 1 >= stop) break;
       logits = await engine.decode(state, next);
     }
     for (const row of ids) texts.push(tokenizer.decode([...promptIds, ...row], { skipSpecialTokens: true }));
