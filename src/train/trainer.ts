@@ -108,7 +108,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const adapter = opts.init ? copyAdapter(opts.init) : newAdapter(cfg, opts.tokens ?? TRAIN_DEFAULTS.tokens, opts.startLayer ?? TRAIN_DEFAULTS.startLayer, seed);
   const lr = opts.lr ?? TRAIN_DEFAULTS.lr[method];
   const optimizer = new AdamW([adapter.prefix, adapter.gates], { lr, weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay });
-  const warmup = opts.warmup ?? Math.min(100, Math.ceil(totalSteps * 0.05));
+  const warmup = opts.warmup ?? Math.min(100, Math.ceil(totalSteps * TRAIN_DEFAULTS.warmupFraction));
   const schedule = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, peakLr: lr, warmupSteps: warmup, totalSteps });
   const beta = opts.beta ?? TRAIN_DEFAULTS.beta;
   const reference = opts.reference ?? null;
