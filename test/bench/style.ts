@@ -3,9 +3,9 @@
 // from one prompt. Shared by `npm run stylebench`, its reduced test and the DPO test.
 
 import type { Engine } from '../../src/engine/engine';
-import type { AdapterWeights } from '../../src/engine/types';
+import type { AdapterWeights } from '../../src/adapter/types';
 import { Sampler } from '../../src/generate/sampler';
-import { stopTokenIds } from '../../src/generate/stop';
+import { stopTokenIds } from '../../src/model/generation';
 
 export type Style = 'zoe' | 'moral' | 'shout';
 
