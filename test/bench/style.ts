@@ -95,7 +95,12 @@ export interface SampleOptions {
  * `count` samples of prompt + continuation up to the model's context, each ending
  * at the first stop id (EOS, or BOS for llama2.c stories), with the prompt's text included.
  */
-export async function sampleStories(engine: Engine, prompt: string, adapter: AdapterWeights | null, opts: SampleOptions): Promise<string[]> {
+export async function sampleStories(
+  engine: Engine,
+  prompt: string,
+  adapter: AdapterWeights | null,
+  opts: SampleOptions,
+): Promise<string[]> {
   const { tokenizer, config, generation } = engine.model;
   const ends = stopTokenIds(generation, { stopOnBos: true });
   const promptIds = tokenizer.encode(prompt);
@@ -103,7 +108,10 @@ export async function sampleStories(engine: Engine, prompt: string, adapter: Ada
   const width = opts.batch ?? 50;
   for (let first = 0; first < opts.count; first += width) {
     const rows = Math.min(width, opts.count - first);
-    const samplers = Array.from({ length: rows }, (_, b) => new Sampler({ temperature: opts.temperature, topP: opts.topP, seed: opts.seed + first + b }));
+    const samplers = Array.from(
+      { length: rows },
+      (_, b) => new Sampler({ temperature: opts.temperature, topP: opts.topP, seed: opts.seed + first + b }),
+    );
     const ids: number[][] = Array.from({ length: rows }, () => []);
     const done = Array<boolean>(rows).fill(false);
     const prefilled = await engine.prefill(Array(rows).fill(promptIds), Array(rows).fill(adapter));

@@ -29,8 +29,16 @@ interface Reference {
 
 /** PyTorch reference numbers from issue 11 (same protocol, 100 samples). */
 const REFERENCE: Record<string, Partial<Record<Style, Reference>>> = {
-  n1: { zoe: { valNll: 1.058, adherence: 0 }, moral: { valNll: 0.973, adherence: 0.09 }, shout: { valNll: 1.142, adherence: 0, meanBang: 0.29 } },
-  n10: { zoe: { valNll: 1.018, adherence: 0.25 }, moral: { valNll: 0.94, adherence: 0.26 }, shout: { valNll: 1.063, adherence: 0.56, meanBang: 0.82 } },
+  n1: {
+    zoe: { valNll: 1.058, adherence: 0 },
+    moral: { valNll: 0.973, adherence: 0.09 },
+    shout: { valNll: 1.142, adherence: 0, meanBang: 0.29 },
+  },
+  n10: {
+    zoe: { valNll: 1.018, adherence: 0.25 },
+    moral: { valNll: 0.94, adherence: 0.26 },
+    shout: { valNll: 1.063, adherence: 0.56, meanBang: 0.82 },
+  },
   lora: { zoe: { valNll: 0.979, adherence: 0.87 }, moral: { valNll: 0.905, adherence: 0.91 }, shout: { valNll: 1.043, adherence: 0.75 } },
 };
 
@@ -60,7 +68,10 @@ async function main(): Promise<void> {
   try {
     for (const style of styles) {
       const data = path.join(tmp, `${style}.train.jsonl`);
-      const lines = fs.readFileSync(path.join(STYLE_DIR, `${style}.train.jsonl`), 'utf8').split('\n').filter(Boolean);
+      const lines = fs
+        .readFileSync(path.join(STYLE_DIR, `${style}.train.jsonl`), 'utf8')
+        .split('\n')
+        .filter(Boolean);
       fs.writeFileSync(data, lines.slice(0, Number(v.train)).join('\n') + '\n');
       for (const row of rows) {
         for (const seed of v.seeds.split(',').map(Number)) {
@@ -68,11 +79,29 @@ async function main(): Promise<void> {
           const flags = [...ROWS[row].flags, ...(v.flags ? v.flags.split(' ') : [])];
           const started = Date.now();
           const cli = path.join(__dirname, '../../src/cli/main.js');
-          const args = ['train', '--model', STORIES, '--data', data, '--val-data', path.join(STYLE_DIR, `${style}.val.jsonl`), '--out', out, '--seed', String(seed), ...flags];
+          const args = [
+            'train',
+            '--model',
+            STORIES,
+            '--data',
+            data,
+            '--val-data',
+            path.join(STYLE_DIR, `${style}.val.jsonl`),
+            '--out',
+            out,
+            '--seed',
+            String(seed),
+            ...flags,
+          ];
           execFileSync(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
           const trainSeconds = (Date.now() - started) / 1000;
           const adapter = readAdapter(out);
-          const samples = await sampleStories(engine, 'Once upon a time', adapter, { count: Number(v.samples), temperature: 0.8, topP: 0.9, seed: 900001 + 1000 * seed });
+          const samples = await sampleStories(engine, 'Once upon a time', adapter, {
+            count: Number(v.samples),
+            temperature: 0.8,
+            topP: 0.9,
+            seed: 900001 + 1000 * seed,
+          });
           const score = adherence(style, samples);
           const ref = REFERENCE[ROWS[row].reference][style];
           console.log(

@@ -28,7 +28,13 @@ test('the default settings learn the shout style: samples end their sentences wi
   assert.equal(r.status, 0, r.stderr);
 
   const engine = await Engine.create(await loadModel(STORIES));
-  const samples = await sampleStories(engine, 'Once upon a time', readAdapter(out), { count: 20, temperature: 0.8, topP: 0.9, seed: 900001, maxNewTokens: 160 });
+  const samples = await sampleStories(engine, 'Once upon a time', readAdapter(out), {
+    count: 20,
+    temperature: 0.8,
+    topP: 0.9,
+    seed: 900001,
+    maxNewTokens: 160,
+  });
   await engine.dispose();
   const score = adherence('shout', samples);
   t.diagnostic(`mean "!" share ${score.meanBang?.toFixed(3)}, adherence ${score.adherence}`);
