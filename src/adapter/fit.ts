@@ -1,32 +1,63 @@
-import * as path from 'path';
-import { AdapterMismatchError } from './errors';
-import type { BaseModel } from '../model/types';
-import type { AdapterFile } from './types';
+// The one rule that decides whether an adapter fits a base model (SPEC §2, §5). The adapter
+// list (header only), reading an adapter for chat or training, the CLI and the engine's feed
+// check all ask fitProblem, so the picker never offers an adapter that loading then refuses.
 
-/** Refuses an adapter trained for another base model, or whose shapes do not fit this one. */
+import * as path from 'path';
+import type { BaseModel, ModelConfig } from '../model/types';
+import { AdapterMismatchError } from './errors';
+import { MAX_TOKENS, type AdapterFile, type AdapterLayout, type AdapterWeights } from './types';
+import { excerpt } from '../util/json';
+
+/** What an adapter is checked against: a model's dimensions and, when known, its identity. */
+export interface FitTarget extends Pick<ModelConfig, 'hiddenSize' | 'numLayers' | 'numHeads'> {
+  name: string;
+  fingerprint?: string;
+}
+
+/**
+ * Why the adapter described by `a` does not fit `model`, or null when it does. `label` names the
+ * adapter at the start of the message (e.g. `adapter "mine"`).
+ */
+export function fitProblem(a: AdapterLayout, model: FitTarget, label: string): string | null {
+  const { hiddenSize, numLayers, numHeads } = model;
+  if (a.base && model.fingerprint !== undefined && a.base.fingerprint !== model.fingerprint) {
+    return (
+      `${label} was trained for base model ${excerpt(a.base.model)} (fingerprint ${a.base.fingerprint.slice(0, 80)}), ` +
+      `not for "${model.name}" (fingerprint ${model.fingerprint})`
+    );
+  }
+  if (!(Number.isInteger(a.tokens) && a.tokens >= 1 && a.tokens <= MAX_TOKENS)) {
+    return `${label}: ${a.tokens} prefix tokens; an adapter has 1 to ${MAX_TOKENS}`;
+  }
+  if (!(Number.isInteger(a.startLayer) && a.startLayer >= 0 && a.startLayer < numLayers)) {
+    return `${label}: start layer ${a.startLayer} is beyond the model's ${numLayers} layers`;
+  }
+  const [tokens, columns] = a.prefixShape;
+  if (tokens !== a.tokens || columns !== hiddenSize) {
+    return `${label}: tensor "prefix" has shape [${a.prefixShape}], but "${model.name}" needs [${a.tokens}, ${hiddenSize}] (hidden size ${hiddenSize})`;
+  }
+  const rows = numLayers - a.startLayer;
+  if (a.gatesShape[0] !== rows || a.gatesShape[1] !== numHeads) {
+    return (
+      `${label}: tensor "gates" has shape [${a.gatesShape}], expected [${rows}, ${numHeads}] ` +
+      `for "${model.name}" (${numLayers} layers from start layer ${a.startLayer}, ${numHeads} heads)`
+    );
+  }
+  return null;
+}
+
+/** Refuses an adapter file trained for another base model, or whose shapes do not fit this one. */
 export function checkAdapterFits(adapter: AdapterFile, model: BaseModel, file: string): void {
-  const label = `adapter "${path.basename(file)}"`;
-  const meta = adapter.metadata;
-  if (meta.base_fingerprint !== model.fingerprint) {
-    throw new AdapterMismatchError(
-      `${label} was trained for base model "${meta.base_model}" (fingerprint ${meta.base_fingerprint}), ` +
-        `not for "${model.name}" (fingerprint ${model.fingerprint})`,
-    );
-  }
-  const { hiddenSize, numLayers, numHeads } = model.config;
-  if (adapter.startLayer >= numLayers) {
-    throw new AdapterMismatchError(`${label}: start layer ${adapter.startLayer} is beyond the model's ${numLayers} layers`);
-  }
-  if (adapter.prefix.length !== adapter.tokens * hiddenSize) {
-    throw new AdapterMismatchError(
-      `${label}: tensor "prefix" has ${adapter.prefix.length / adapter.tokens} columns, but "${model.name}" has hidden size ${hiddenSize}`,
-    );
-  }
-  const expected = (numLayers - adapter.startLayer) * numHeads;
-  if (adapter.gates.length !== expected) {
-    throw new AdapterMismatchError(
-      `${label}: tensor "gates" has ${adapter.gates.length} values, expected [${numLayers - adapter.startLayer}, ${numHeads}] ` +
-        `for "${model.name}" (${numLayers} layers from start layer ${adapter.startLayer}, ${numHeads} heads)`,
-    );
-  }
+  const problem = fitProblem(adapter.layout, { ...model.config, name: model.name, fingerprint: model.fingerprint }, `adapter "${path.basename(file)}"`);
+  if (problem) throw new AdapterMismatchError(problem);
+}
+
+/** The layout of weights held in memory, whose flat arrays only say how many values they hold. */
+export function layoutOfWeights(a: AdapterWeights, numHeads: number): AdapterLayout {
+  return {
+    tokens: a.tokens,
+    startLayer: a.startLayer,
+    prefixShape: [a.tokens, a.prefix.length / a.tokens],
+    gatesShape: [a.gates.length / numHeads, numHeads],
+  };
 }

@@ -1,12 +1,13 @@
 import type { AdapterWeights } from './types';
 import type { ModelConfig } from '../model/types';
 import { Rng } from '../util/random';
+import { MAX_TOKENS } from './types';
 
 export const DEFAULT_START_LAYER = 2;
 
 /** SPEC §2 "auto": the paper's one-token budget on a 4096-wide model, ceil(4096 / d), clamped to [1, 64]. */
 export function defaultTokens(config: Pick<ModelConfig, 'hiddenSize'>): number {
-  return Math.min(64, Math.max(1, Math.ceil(4096 / config.hiddenSize)));
+  return Math.min(MAX_TOKENS, Math.max(1, Math.ceil(4096 / config.hiddenSize)));
 }
 
 /**
@@ -20,7 +21,7 @@ export function newAdapter(
   seed: number,
 ): AdapterWeights {
   const n = tokens === 'auto' ? defaultTokens(config) : tokens;
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`adapter tokens must be a positive integer or "auto", got ${tokens}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOKENS) throw new RangeError(`adapter tokens must be an integer from 1 to ${MAX_TOKENS} or "auto", got ${tokens}`);
   if (!Number.isInteger(startLayer) || startLayer < 0 || startLayer >= config.numLayers) {
     throw new RangeError(`adapter start layer must be in [0, ${config.numLayers - 1}], got ${startLayer}`);
   }

@@ -3,6 +3,7 @@
 // batch, so every graph is fed, never rebuilt.
 
 import * as ort from 'onnxruntime-node';
+import { fitProblem, layoutOfWeights } from '../adapter/fit';
 import type { ModelConfig } from '../model/types';
 import { ropeTables } from './rope';
 import type { AdapterWeights } from '../adapter/types';
@@ -65,15 +66,10 @@ export function targetFeeds(batch: TokenBatch): { feeds: Feeds; count: number } 
   };
 }
 
+/** The engine's own check of weights it is handed, by the same rule as adapter files (adapter/fit.ts). */
 export function checkAdapter(cfg: ModelConfig, a: AdapterWeights): void {
-  const adapted = cfg.numLayers - a.startLayer;
-  if (!(a.startLayer >= 0 && adapted >= 1)) throw new Error(`adapter start layer ${a.startLayer} is outside 0..${cfg.numLayers - 1}`);
-  if (a.tokens < 1 || a.prefix.length !== a.tokens * cfg.hiddenSize) {
-    throw new Error(`adapter prefix has ${a.prefix.length} values, expected tokens (${a.tokens}) × hidden size (${cfg.hiddenSize})`);
-  }
-  if (a.gates.length !== adapted * cfg.numHeads) {
-    throw new Error(`adapter gates have ${a.gates.length} values, expected (layers ${cfg.numLayers} − start ${a.startLayer}) × heads ${cfg.numHeads}`);
-  }
+  const problem = fitProblem(layoutOfWeights(a, cfg.numHeads), { ...cfg, name: cfg.architecture }, 'adapter');
+  if (problem) throw new Error(problem);
 }
 
 /** K_p/V_p of one adapter for every layer, [L, G, N, d_h] each. */

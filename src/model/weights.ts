@@ -47,11 +47,14 @@ export function readBytes(ref: TensorRef<GgmlType>, start: number, length: numbe
   return out;
 }
 
-/** Little-endian tensor bytes as float32. F32 input that is 4-byte aligned is viewed, not copied. */
+/**
+ * Little-endian tensor bytes as float32. F32 input that is 4-byte aligned is viewed, not copied;
+ * unaligned input is copied into a fresh Uint8Array (a Buffer's slice() would be another view).
+ */
 export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
   if (dtype === 'F32') {
     if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    return new Float32Array(bytes.slice().buffer);
+    return new Float32Array(new Uint8Array(bytes).buffer);
   }
   const n = bytes.byteLength / 2;
   const out = new Float32Array(n);

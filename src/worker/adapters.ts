@@ -4,7 +4,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-languageserver/node';
-import { readSafetensors } from '../model/safetensors';
+import { readAdapterHeader } from '../adapter/file';
+import { fitProblem } from '../adapter/fit';
+import type { AdapterMetadata } from '../adapter/types';
 import type { BaseModel } from '../model/types';
 import { isValidAdapterName } from '../adapter/names';
 import { ErrorCodes, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
@@ -26,45 +28,36 @@ export function shapeOf(m: BaseModel | ModelInfo | ModelShape | null): ModelShap
   return { name: m.name, fingerprint: m.fingerprint, hiddenSize: m.hiddenSize, numLayers: m.numLayers, numHeads: m.numHeads };
 }
 
-/** Reads an adapter's header and says whether it fits `model` (and why not). Throws on a file that is not an adapter. */
+/**
+ * Reads an adapter's header and says whether it fits `model` (and why not), by the rule loading
+ * uses (adapter/fit.ts). Throws an AdapterError on a file that is not a valid adapter.
+ */
 export function adapterInfo(file: string, model: BaseModel | ModelInfo | ModelShape | null): AdapterInfo {
   const abs = path.resolve(file);
-  const { tensors, metadata } = readSafetensors(abs);
-  const prefix = tensors.find((t) => t.name === 'prefix');
-  const gates = tensors.find((t) => t.name === 'gates');
-  if (!prefix || !gates || prefix.shape.length !== 2 || gates.shape.length !== 2) {
-    throw new Error(`${path.basename(abs)} is not an Aligner adapter (it needs tensors "prefix" [N, d] and "gates" [L - s, H])`);
-  }
-  const tokens = prefix.shape[0];
-  const startLayer = Number(metadata.start_layer ?? metadata.startLayer ?? NaN);
-  const info: AdapterInfo = {
-    name: path.basename(abs).replace(/\.safetensors$/i, ''),
+  const { metadata, layout } = readAdapterHeader(abs);
+  const name = path.basename(abs).replace(/\.safetensors$/i, '');
+  const m = shapeOf(model);
+  const problem = m ? fitProblem(layout, m, `Adapter "${name}"`) : 'No base model is loaded.';
+  return {
+    name,
     path: abs,
     bytes: fs.statSync(abs).size,
-    tokens,
-    startLayer: Number.isFinite(startLayer) ? startLayer : -1,
-    method: metadata.method ?? 'sft',
-    baseModel: metadata.base_model ?? '',
-    baseFingerprint: metadata.base_fingerprint ?? '',
-    compatible: false,
-    metadata,
+    tokens: metadata.tokens,
+    startLayer: metadata.start_layer,
+    method: metadata.method,
+    baseModel: metadata.base_model,
+    baseFingerprint: metadata.base_fingerprint,
+    compatible: problem === null,
+    ...(problem === null ? {} : { problem }),
+    metadata: rawMetadata(metadata),
   };
-  const m = shapeOf(model);
-  if (!m) {
-    info.problem = 'No base model is loaded.';
-  } else if (metadata.format && !metadata.format.startsWith('aligner/')) {
-    info.problem = `${info.name}: unknown adapter format "${metadata.format}"`;
-  } else if (info.baseFingerprint !== m.fingerprint) {
-    info.problem =
-      `Adapter "${info.name}" was trained for another base model ` +
-      `(${info.baseModel || 'unknown'}, fingerprint ${info.baseFingerprint || 'missing'}); ` +
-      `the loaded model is ${m.name} (fingerprint ${m.fingerprint}).`;
-  } else if (prefix.shape[1] !== m.hiddenSize || gates.shape[1] !== m.numHeads || gates.shape[0] + info.startLayer !== m.numLayers) {
-    info.problem = `Adapter "${info.name}" has shapes prefix [${prefix.shape}] gates [${gates.shape}] that do not fit ${m.name}.`;
-  } else {
-    info.compatible = true;
-  }
-  return info;
+}
+
+/** The file's metadata as the strings it stores, for display. */
+function rawMetadata(m: AdapterMetadata): Record<string, string> {
+  const out: Record<string, string> = { ...m.extra };
+  for (const [key, value] of Object.entries(m)) if (key !== 'extra' && value !== null) out[key] = String(value);
+  return out;
 }
 
 /** Every readable adapter in the given folders (unreadable files are reported with a problem). */
