@@ -48,7 +48,14 @@ const turns = new Map();
 let busy = false;
 
 function renderMarkdown(el, text) {
-  const html = DOMPurify.sanitize(marked.parse(text, { async: false }), { USE_PROFILES: { html: true }, FORBID_TAGS: ['style', 'form', 'input', 'img'] });
+  // Model output may not name elements: an id or name would shadow the page's own elements
+  // (getElementById returns the first match) or clobber document properties.
+  const html = DOMPurify.sanitize(marked.parse(text, { async: false }), {
+    USE_PROFILES: { html: true },
+    FORBID_TAGS: ['style', 'form', 'input', 'img'],
+    FORBID_ATTR: ['id', 'name'],
+    SANITIZE_DOM: true,
+  });
   el.innerHTML = html;
   for (const a of el.querySelectorAll('a')) {
     a.removeAttribute('target');
