@@ -110,6 +110,7 @@ async function generateCommand(args: string[]): Promise<void> {
     stopAtBos: true,
     onText: (d) => process.stdout.write(d),
     signal: controller.signal,
+    adapterName: v.adapter && path.basename(v.adapter),
   };
   if (v.prompt !== undefined) {
     process.stdout.write(v.prompt);

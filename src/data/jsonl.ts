@@ -4,6 +4,7 @@
 
 import * as fs from 'fs';
 import type { ChatMessage } from '../model/types';
+import { excerpt, parseJson } from '../util/json';
 import { DataError } from './errors';
 import type { RecordForm, RecordSet } from './records';
 
@@ -49,7 +50,7 @@ export function parseJsonl(content: string, file: string): RecordSet {
 function parseObject(raw: string, file: string, line: number): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(raw);
+    value = parseJson(raw);
   } catch (err) {
     throw new DataError(file, line, `invalid JSON: ${(err as Error).message}`);
   }
@@ -105,7 +106,7 @@ function readMessages(value: unknown, file: string, line: number): ChatMessage[]
     }
     const role = readString(m, 'role', file, line, where);
     if (!ROLES.has(role)) {
-      throw new DataError(file, line, `field "${where}.role" must be one of system, user, assistant, got "${role}"`);
+      throw new DataError(file, line, `field "${where}.role" must be one of system, user, assistant, got ${excerpt(role)}`);
     }
     const content = readString(m, 'content', file, line, where);
     return { role: role as ChatMessage['role'], content };

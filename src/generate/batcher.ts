@@ -48,7 +48,7 @@ export class Batcher {
   /** Generates like generate(); rejects with QueueFullError when the queue is full, RangeError on a bad prompt or setting. */
   submit(promptIds: number[], adapter: AdapterWeights | null, opts: GenerateOptions = {}): Promise<GenerateResult> {
     return new Promise((resolve, reject) => {
-      const seq = new Sequence(this.engine.model, promptIds, opts);
+      const seq = new Sequence(this.engine.model, promptIds, { ...opts, adapterName: adapter ? (opts.adapterName ?? 'the adapter') : undefined });
       if (this.waiting.length >= this.opts.maxQueue) throw new QueueFullError(this.opts.maxQueue);
       if (seq.done) return resolve(seq.result());
       this.waiting.push({ seq, adapter, resolve, reject });

@@ -2,6 +2,7 @@
 // finish reason. The decoding loop (one request in generate.ts, many batched in
 // batcher.ts) feeds it each step's logits and gets back the next token to feed.
 
+import { AdapterError } from '../adapter/errors';
 import { GENERATION_DEFAULTS } from './defaults';
 import type { BaseModel, TextTokenizer } from '../model/types';
 import { Sampler } from './sampler';
@@ -26,6 +27,8 @@ export interface GenerateOptions {
   stopAtBos?: boolean;
   onText?: (delta: string) => void;
   signal?: AbortSignal;
+  /** The adapter applied, named in errors (its file name); absent when there is none. */
+  adapterName?: string;
 }
 
 export type FinishReason = 'eos' | 'length' | 'stop' | 'cancelled';
@@ -86,6 +89,7 @@ export class Sequence {
   /** Takes the next-token logits; returns the token to feed back, or null once finished. */
   next(logits: Float32Array): number | null {
     if (this.checkCancelled()) return null;
+    checkFinite(logits, this.ids.length, this.opts.adapterName ?? null);
     const id = this.sampler.pick(logits, this.promptIds.concat(this.ids));
     if (this.ends.has(id)) return this.end('eos');
     this.ids.push(id);
@@ -156,4 +160,17 @@ class TextStream {
   private decode(): string {
     return this.tokenizer.decode([...this.context, ...this.ids], { skipSpecialTokens: true });
   }
+}
+
+/**
+ * Stops generation on NaN or infinite logits, which would otherwise sample garbage or blank text.
+ * With an adapter the adapter is to blame (huge but finite values overflow the attention); without
+ * one, the model's weights are.
+ */
+function checkFinite(logits: Float32Array, step: number, adapter: string | null): void {
+  const i = logits.findIndex((v) => !Number.isFinite(v));
+  if (i < 0) return;
+  const what = `the logits are not finite (${logits[i]} for token ${i}) after ${step} generated tokens`;
+  if (adapter !== null) throw new AdapterError(`adapter "${adapter}": ${what}; its values are too large for this model`);
+  throw new Error(`${what} without an adapter: the model's weights produce overflows`);
 }

@@ -1,3 +1,4 @@
+import { excerpt } from '../util/json';
 import { ModelLoadError } from './errors';
 import type { Family, Llama3RopeScaling, ModelConfig } from './types';
 
@@ -69,12 +70,12 @@ function readArchitecture(c: Json, file: string): { architecture: string; family
   const family = ARCHITECTURES[architecture];
   if (!family) {
     throw new ModelLoadError(
-      `${file}: unsupported architecture ${JSON.stringify(architecture)} (field "architectures"); supported: ${supported}`,
+      `${file}: unsupported architecture ${excerpt(architecture)} (field "architectures"); supported: ${supported}`,
     );
   }
   if (c.model_type != null && c.model_type !== family) {
     throw new ModelLoadError(
-      `${file}: field "model_type" is ${JSON.stringify(c.model_type)} but architecture ${architecture} needs "${family}"`,
+      `${file}: field "model_type" is ${excerpt(c.model_type)} but architecture ${architecture} needs "${family}"`,
     );
   }
   return { architecture, family };
@@ -110,27 +111,27 @@ function readRopeScaling(value: unknown, file: string): Llama3RopeScaling | null
 }
 
 function unsupported(file: string, field: string, value: unknown, hint: string): never {
-  throw new ModelLoadError(`${file}: unsupported ${field} ${JSON.stringify(value)} (field "${field}"); ${hint}`);
+  throw new ModelLoadError(`${file}: unsupported ${field} ${excerpt(value)} (field "${field}"); ${hint}`);
 }
 
 function positiveNumber(c: Json, name: string, file: string, prefix = ''): number {
   const v = c[name];
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new ModelLoadError(`${file}: field "${prefix}${name}" must be a positive number, found ${JSON.stringify(v)}`);
+    throw new ModelLoadError(`${file}: field "${prefix}${name}" must be a positive number, found ${excerpt(v)}`);
   }
   return v;
 }
 
 function positiveInt(c: Json, name: string, file: string): number {
   const v = c[name];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new ModelLoadError(`${file}: field "${name}" must be a positive integer, found ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw new ModelLoadError(`${file}: field "${name}" must be a positive integer, found ${excerpt(v)}`);
   }
   return v;
 }
 
 function bool(c: Json, name: string, file: string): boolean {
   const v = c[name];
-  if (typeof v !== 'boolean') throw new ModelLoadError(`${file}: field "${name}" must be true or false, found ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new ModelLoadError(`${file}: field "${name}" must be true or false, found ${excerpt(v)}`);
   return v;
 }

@@ -7,6 +7,7 @@ import { readSafetensorsFolder } from './safetensors';
 import { HfTokenizer, readJson } from './tokenizer';
 import type { BaseModel, GenerationDefaults } from './types';
 import { checkWeights, FileWeightStore } from './weights';
+import { excerpt } from '../util/json';
 
 /** Loads a Hugging Face model folder (SPEC §3), checking every weight the config implies. */
 export async function loadModel(dir: string): Promise<BaseModel> {
@@ -57,7 +58,7 @@ function readGenerationDefaults(dir: string, configJson: Record<string, unknown>
     const v = g[field];
     if (v == null) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new ModelLoadError(`${label}: field "${field}" must be a non-negative number, found ${JSON.stringify(v)}`);
+      throw new ModelLoadError(`${label}: field "${field}" must be a non-negative number, found ${excerpt(v)}`);
     }
     (defaults as unknown as Record<string, number>)[key] = v;
   }
@@ -72,7 +73,7 @@ function eosIds(value: unknown, label: string): number[] {
 
 function tokenId(value: unknown, field: string, label: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new ModelLoadError(`${label}: field "${field}" must be a token id, found ${JSON.stringify(value)}`);
+    throw new ModelLoadError(`${label}: field "${field}" must be a token id, found ${excerpt(value)}`);
   }
   return value;
 }

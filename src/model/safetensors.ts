@@ -197,7 +197,8 @@ function readEntry(name: string, entry: unknown, dataStart: number, file: string
 
 /** No two tensors may share bytes, and the file must hold every tensor's bytes. */
 function checkLayout(tensors: TensorRef[], fileSize: number, label: string): void {
-  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
+  // Empty tensors hold no bytes, so they overlap nothing.
+  const sorted = tensors.filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
     if (prev.offset + prev.byteLength > sorted[i].offset) {

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { ModelLoadError, unreadable } from './errors';
+import { readRegularFile } from '../util/files';
+import { parseJson } from '../util/json';
+import { ModelLoadError } from './errors';
 import type { ChatMessage, TextTokenizer } from './types';
 
 type Json = Record<string, unknown>;
@@ -14,20 +16,27 @@ export class HfTokenizer implements TextTokenizer {
   private readonly template: Template | null;
   private readonly specialTokens: { bos_token: string; eos_token: string };
   private readonly cleanUpSpaces: boolean;
+  private readonly templateSource: string;
 
   /** `tokenizerJson` and `config` are the parsed files; `source` and `configSource` name them in errors. */
   constructor(tokenizerJson: Json, config: Json, source: string, configSource = source) {
     try {
       this.tokenizer = new Tokenizer(tokenizerJson, config);
+      const vocab = this.tokenizer.get_vocab(true);
+      const bad = [...vocab].find(([, id]) => !Number.isSafeInteger(id) || id < 0);
+      if (bad) throw new Error(`token ${JSON.stringify(bad[0].slice(0, 40))} has id ${String(bad[1]).slice(0, 40)}, not an integer >= 0`);
+      this.vocabSize = vocab.size;
+      // A malformed file can build a tokenizer that only fails when used: try it once here.
+      this.tokenizer.decode(this.tokenizer.encode('Hello, world!').ids);
     } catch (err) {
-      throw new ModelLoadError(`${source}: cannot build the tokenizer (${(err as Error).message})`);
+      throw new ModelLoadError(`${source}: cannot build the tokenizer (${firstLine(err)})`);
     }
-    this.vocabSize = this.tokenizer.get_vocab(true).size;
     // Transformers now defaults this to false; @huggingface/tokenizers defaults it to true, which
     // would change spaces before punctuation when decoding (see the stories260K README).
     this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
     this.specialTokens = { bos_token: tokenText(config.bos_token), eos_token: tokenText(config.eos_token) };
     this.template = compileTemplate(config.chat_template, configSource);
+    this.templateSource = configSource;
   }
 
   /** Loads tokenizer.json and, when present, tokenizer_config.json from a model folder. */
@@ -43,6 +52,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: number[], opts: { skipSpecialTokens?: boolean } = {}): string {
+    if (ids.length === 0) return ''; // the library refuses an empty list
     return this.tokenizer.decode(ids, {
       skip_special_tokens: opts.skipSpecialTokens === true,
       clean_up_tokenization_spaces: this.cleanUpSpaces,
@@ -51,24 +61,31 @@ export class HfTokenizer implements TextTokenizer {
 
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string | null {
     if (!this.template) return null;
-    return this.template.render({
-      messages,
-      ...this.specialTokens,
-      add_generation_prompt: opts.addGenerationPrompt === true,
-    });
+    try {
+      return this.template.render({
+        messages,
+        ...this.specialTokens,
+        add_generation_prompt: opts.addGenerationPrompt === true,
+      });
+    } catch (err) {
+      throw new ModelLoadError(`${this.templateSource}: chat_template fails on these messages (${firstLine(err)})`);
+    }
   }
 }
 
-/** Reads a JSON file, with errors that name the file. */
+/** The largest JSON file of a model folder read (tokenizer.json of large vocabularies is ~35 MB). */
+const MAX_JSON_BYTES = 256 * 1024 * 1024;
+
+/** Reads a JSON file of a model folder (a regular file, bounded in size and depth), with errors that name the file. */
 export function readJson(file: string): Json {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file, MAX_JSON_BYTES).toString('utf8');
   } catch (err) {
-    throw unreadable(file, err);
+    throw new ModelLoadError(`${file}: ${(err as Error).message}`);
   }
   try {
-    return JSON.parse(text) as Json;
+    return parseJson(text) as Json;
   } catch (err) {
     throw new ModelLoadError(`${file}: not valid JSON (${(err as Error).message})`);
   }
@@ -90,6 +107,12 @@ function compileTemplate(value: unknown, source: string): Template | null {
   try {
     return new Template(text);
   } catch (err) {
-    throw new ModelLoadError(`${source}: chat_template does not parse (${(err as Error).message})`);
+    throw new ModelLoadError(`${source}: chat_template does not parse (${firstLine(err)})`);
   }
+}
+
+/** A library error's message as a short single line for our own message. */
+function firstLine(err: unknown): string {
+  const line = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

@@ -23,7 +23,17 @@ export function jsonDepth(text: string): number {
 export function parseJson(text: string, maxDepth = 64): unknown {
   const depth = jsonDepth(text);
   if (depth > maxDepth) throw new SyntaxError(`nested ${depth} levels deep, more than the ${maxDepth} allowed`);
-  return JSON.parse(text);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    // V8 quotes the text around the error, control characters and line breaks included.
+    throw new SyntaxError(printable((err as Error).message));
+  }
+}
+
+/** `text` with control characters and line breaks escaped, so that it stays one line. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 /** `value` as a short JSON excerpt for an error message: at most `max` characters of it. */

@@ -147,6 +147,7 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
         cancel.poll();
       },
       signal: cancel.signal,
+      adapterName: job.adapter ? path.basename(job.adapter) : undefined,
     });
     return { text: out.text, finishReason: out.finishReason, promptTokens: promptIds.length, completionTokens: out.ids.length };
   } catch (err) {

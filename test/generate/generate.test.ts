@@ -72,3 +72,14 @@ test('an adapter changes generation; a zero-gate adapter does not', async () => 
 test('prompts at or past the context are refused clearly', async () => {
   await assert.rejects(generate(engine, Array(512).fill(5), null), /512 tokens; the model's context is 512/);
 });
+
+test('defect 4: an adapter that makes the logits non-finite stops generation with an error naming it', async () => {
+  const huge = newAdapter(engine.model.config, 2, 2, 1);
+  huge.prefix.fill(3e38);
+  huge.gates.fill(1);
+  await assert.rejects(generate(engine, prompt, huge, { maxNewTokens: 8, temperature: 0, adapterName: 'huge.safetensors' }), (err: Error) => {
+    assert.equal(err.name, 'AdapterError');
+    assert.match(err.message, /^adapter "huge\.safetensors": the logits are not finite \(NaN for token \d+\) after 0 generated tokens/);
+    return true;
+  });
+});
