@@ -35,7 +35,7 @@ export function validate<T extends Schemas>(msg: unknown, schemas: T, maxString 
   if (typeof m.type !== 'string' || !Object.prototype.hasOwnProperty.call(schemas, m.type)) return null;
   const schema = schemas[m.type];
   for (const key of Object.keys(m)) {
-    if (key !== 'type' && !(key in schema)) return null;
+    if (key !== 'type' && !Object.hasOwn(schema, key)) return null; // own keys: never "constructor" or "__proto__"
   }
   for (const [key, spec] of Object.entries(schema)) {
     const optional = spec.endsWith('?');

@@ -30,9 +30,7 @@ import {
   StatusRequest,
   TrainProgressNotification,
   TrainRequest,
-  type ChatMessage,
   type ChatResult,
-  type GenerationParams,
   type JobInfo,
   type ModelInfo,
   type StatusResult,
@@ -41,6 +39,7 @@ import {
 import { isValidAdapterName } from '../adapter/names';
 import { deleteAdapter, importAdapter, inspectAdapter, listAdapters } from './adapters';
 import { JobQueue } from './jobs';
+import { adapterImportParams, adapterPathParams, chatParams, generateParams, loadModelParams, trainParams } from './params';
 import type { ComputeJob, GenerateOutcome } from './messages';
 
 const startedAt = Date.now();
@@ -107,8 +106,8 @@ connection.onRequest(StatusRequest, (): StatusResult => ({
   uptimeMs: Date.now() - startedAt,
 }));
 
-connection.onRequest(LoadModelRequest, async (params, token) => {
-  if (!params || typeof params.path !== 'string' || !params.path) throw new ResponseError(ErrorCodes.InvalidInput, 'loadModel needs a model folder path');
+connection.onRequest(LoadModelRequest, async (raw, token) => {
+  const params = loadModelParams(raw);
   const dir = path.resolve(params.path);
   if (!fs.existsSync(path.join(dir, 'config.json'))) {
     throw new ResponseError(ErrorCodes.ModelLoad, `${dir} is not a model folder (no config.json)`);
@@ -119,13 +118,9 @@ connection.onRequest(LoadModelRequest, async (params, token) => {
   return enqueue<ModelInfo>(job, 'load', token, params.workDoneToken);
 });
 
-connection.onRequest(TrainRequest, async (params, token): Promise<TrainResult> => {
+connection.onRequest(TrainRequest, async (raw, token): Promise<TrainResult> => {
   requireModel();
-  if (!params || typeof params.name !== 'string' || !isValidAdapterName(params.name)) {
-    throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${params?.name}": use letters, digits, '.', '_', '-' or spaces`);
-  }
-  if (typeof params.outDir !== 'string' || !params.outDir) throw new ResponseError(ErrorCodes.InvalidInput, 'train needs outDir');
-  if (!params.source || typeof params.source !== 'object') throw new ResponseError(ErrorCodes.InvalidInput, 'train needs a source');
+  const params = trainParams(raw, isValidAdapterName);
   if (jobs.hasOp('train')) throw new ResponseError(ErrorCodes.Busy, 'A training job is already running; cancel it or wait for it to finish.');
   const job: ComputeJob = {
     op: 'train',
@@ -139,30 +134,9 @@ connection.onRequest(TrainRequest, async (params, token): Promise<TrainResult> =
   return enqueue<TrainResult>(job, 'train', token);
 });
 
-interface GenInput {
-  requestId?: string;
-  messages?: unknown;
-  prompt?: unknown;
-  adapter?: string | null;
-  params?: GenerationParams;
-}
-
-async function generation(kind: 'chat' | 'raw', params: GenInput, token: CancellationToken): Promise<ChatResult> {
+async function generation(kind: 'chat' | 'raw', raw: unknown, token: CancellationToken): Promise<ChatResult> {
   requireModel();
-  if (kind === 'chat') {
-    const ok =
-      Array.isArray(params?.messages) &&
-      params.messages.length > 0 &&
-      params.messages.every(
-        (m: unknown) =>
-          !!m &&
-          typeof (m as { content?: unknown }).content === 'string' &&
-          ['system', 'user', 'assistant'].includes((m as { role?: string }).role ?? ''),
-      );
-    if (!ok) throw new ResponseError(ErrorCodes.InvalidInput, 'chat needs messages: [{role, content}]');
-  } else if (typeof params?.prompt !== 'string') {
-    throw new ResponseError(ErrorCodes.InvalidInput, 'generate needs a prompt string');
-  }
+  const params = kind === 'chat' ? chatParams(raw) : generateParams(raw);
   let adapter: string | null = null;
   if (params.adapter) {
     adapter = path.resolve(params.adapter);
@@ -178,10 +152,10 @@ async function generation(kind: 'chat' | 'raw', params: GenInput, token: Cancell
   const job: ComputeJob = {
     op: 'generate',
     id,
-    messages: kind === 'chat' ? (params.messages as ChatMessage[]) : undefined,
-    prompt: kind === 'raw' ? (params.prompt as string) : undefined,
+    messages: 'messages' in params ? params.messages : undefined,
+    prompt: 'prompt' in params ? params.prompt : undefined,
     adapter,
-    params: params.params ?? {},
+    params: params.params,
   };
   const out = await enqueue<GenerateOutcome>(job, 'generate', token);
   return { requestId: id, ...out, ms: Date.now() - started };
@@ -197,9 +171,9 @@ connection.onRequest(AdapterListRequest, (params) => {
   return listAdapters(dirs, jobs.model);
 });
 
-connection.onRequest(AdapterInspectRequest, (params) => inspectAdapter(params.path, jobs.model));
-connection.onRequest(AdapterImportRequest, (params) => importAdapter(params, jobs.model));
-connection.onRequest(AdapterDeleteRequest, (params) => deleteAdapter(path.resolve(String(params?.path ?? ''))));
+connection.onRequest(AdapterInspectRequest, (raw) => inspectAdapter(adapterPathParams(raw, 'adapters/inspect').path, jobs.model));
+connection.onRequest(AdapterImportRequest, (raw) => importAdapter(adapterImportParams(raw, isValidAdapterName), jobs.model));
+connection.onRequest(AdapterDeleteRequest, (raw) => deleteAdapter(path.resolve(adapterPathParams(raw, 'adapters/delete').path)));
 
 connection.onShutdown(() => jobs.shutdown());
 connection.onExit(() => process.exit(0));
