@@ -27,12 +27,13 @@ export function parseJson(text: string, maxDepth = 64): unknown {
     return JSON.parse(text);
   } catch (err) {
     // V8 quotes the text around the error, control characters and line breaks included.
-    throw new SyntaxError(printable((err as Error).message));
+    throw new SyntaxError(printable((err as Error).message), { cause: err });
   }
 }
 
 /** `text` with control characters and line breaks escaped, so that it stays one line. */
 export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 

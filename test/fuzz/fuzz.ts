@@ -84,7 +84,7 @@ export async function fuzz<T>(
   } catch (err) {
     // fast-check's report quotes the whole counterexample (megabytes for a tokenizer): keep it short.
     const report = (err as Error).message;
-    throw new Error(`${target}: ${String((failure as Error)?.stack ?? failure).slice(0, 2000)}\n${report.slice(0, 3000)}`);
+    throw new Error(`${target}: ${String((failure as Error)?.stack ?? failure).slice(0, 2000)}\n${report.slice(0, 3000)}`, { cause: err });
   }
   const grown = process.memoryUsage().rss - rss;
   assert.ok(grown < RSS_GROWTH, `resident memory grew by ${Math.round(grown / 2 ** 20)} MiB`);
