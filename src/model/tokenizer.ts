@@ -27,7 +27,10 @@ export class HfTokenizer implements TextTokenizer {
       if (bad) throw new Error(`token ${JSON.stringify(bad[0].slice(0, 40))} has id ${String(bad[1]).slice(0, 40)}, not an integer >= 0`);
       this.vocabSize = vocab.size;
       // A malformed file can build a tokenizer that only fails when used: try it once here.
-      this.tokenizer.decode(this.tokenizer.encode('Hello, world!').ids);
+      const ids = this.tokenizer.encode('Hello, world!').ids;
+      const badId = ids.find((id) => !Number.isSafeInteger(id) || id < 0);
+      if (badId !== undefined) throw new Error(`it produces token id ${String(badId).slice(0, 40)}, not an integer >= 0`);
+      this.tokenizer.decode(ids);
     } catch (err) {
       throw new ModelLoadError(`${source}: cannot build the tokenizer (${firstLine(err)})`);
     }
