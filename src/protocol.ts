@@ -81,7 +81,7 @@ export const StatusRequest = new RequestType0<StatusResult, void>('aligner/statu
 // ---------------------------------------------------------------- load model
 
 export interface LoadModelParams {
-  /** A Hugging Face model folder (SPEC §3). */
+  /** A Hugging Face model folder (SPEC §3), a GGUF file, `ollama:NAME[:TAG]` or an `org/name` in the HF cache (src/model/sources.ts). */
   path: string;
   device?: Device;
   /** Work-done progress token (LSP `$/progress`), optional. */

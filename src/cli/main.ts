@@ -18,6 +18,7 @@ import { generate, GenerateOptions } from '../generate/generate';
 import { openModel } from '../model/open';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
 import { ServedModels } from '../server/models';
+import { discoverModels, type ModelEntry } from '../model/sources';
 import type { BaseModel, ChatMessage } from '../model/types';
 import { TRAIN_DEFAULTS } from '../train/defaults';
 import { train, TrainOptions } from '../train/trainer';
@@ -36,7 +37,11 @@ const USAGE = `usage:
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
                 OpenAI-compatible server on 127.0.0.1 (default port 8321); the token defaults to $ALIGNER_SERVER_TOKEN,
                 else a random one that is printed
---model also takes a llama2.c checkpoint (.bin; --tokenizer FILE names its tokenizer .bin).
+  aligner models [--json]
+  aligner inspect-model --model MODEL
+--model takes a Hugging Face folder, a .gguf file, ollama:NAME[:TAG] (the Ollama store), org/name (the Hugging
+Face cache; \`aligner models\` lists what is found) or a llama2.c checkpoint (.bin; --tokenizer FILE names its
+tokenizer .bin).
 --device: auto, cpu (default), webgpu or cuda.
 Unless the model's generation_config sets them: --max-new-tokens ${GENERATION_DEFAULTS.maxNewTokens} --temperature ${GENERATION_DEFAULTS.temperature} --top-p ${GENERATION_DEFAULTS.topP}.
 Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.`;
@@ -322,12 +327,64 @@ async function serveCommand(args: string[]): Promise<void> {
   await engine.dispose();
 }
 
+/** Every model found in the Ollama store, LM Studio's folders and the Hugging Face cache. */
+async function modelsCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const models = await discoverModels();
+  if (v.json) return void process.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
+  if (models.length === 0) return void process.stdout.write('no models found in the Ollama store, LM Studio folders or the Hugging Face cache\n');
+  const row = (m: ModelEntry) => [m.id, m.source, m.architecture, m.parameters == null ? '?' : formatCount(m.parameters), m.quantization, formatBytes(m.sizeBytes)];
+  const rows = [['MODEL', 'SOURCE', 'ARCH', 'PARAMS', 'TYPE', 'SIZE'], ...models.map(row)];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  rows.forEach((r, i) => {
+    const line = r.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd();
+    const reason = i > 0 ? models[i - 1].unsupported : null;
+    process.stdout.write(`${line}${reason ? `  (unsupported: ${reason})` : ''}\n`);
+  });
+}
+
+/** What a base model is once loaded: its config and how each weight is stored and used. */
+async function inspectModelCommand(args: string[]): Promise<void> {
+  const { values: v } = parseArgs({ args, options: { model: { type: 'string' }, tokenizer: { type: 'string' } } });
+  const model = await openModel(required(v.model, 'model'), v.tokenizer);
+  const types: Record<string, number> = {};
+  for (const t of model.weights.tensors.values()) types[t.dtype] = (types[t.dtype] ?? 0) + 1;
+  const summary = {
+    name: model.name,
+    source: model.source,
+    fingerprint: model.fingerprint,
+    config: model.config,
+    stored_types: types,
+    // The engine runs every weight in float32 (see src/engine/weights.ts): quantized blocks are decoded once into the weights cache.
+    engine_type: 'F32',
+    vocab_size: model.tokenizer.vocabSize,
+    chat_template: model.tokenizer.applyChatTemplate([{ role: 'user', content: '{prompt}' }], { addGenerationPrompt: true }),
+    generation: model.generation,
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)}K`;
+  return String(n);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e3).toFixed(0)} KB`;
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void> | void> = {
   generate: generateCommand,
   train: trainCommand,
   score: scoreCommand,
   inspect: inspectCommand,
   serve: serveCommand,
+  models: modelsCommand,
+  'inspect-model': inspectModelCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

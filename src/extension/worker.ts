@@ -204,6 +204,8 @@ export class WorkerClient implements vscode.Disposable {
 
 /** A base model setting is a folder path; `~` and relative paths (to the first workspace folder) are allowed. */
 export function resolveModelDir(value: string): string {
+  // Ollama names are resolved by the worker through the store's manifests (src/model/sources.ts).
+  if (value.startsWith('ollama:')) return value;
   let v = value;
   v = expandHome(v);
   if (!path.isAbsolute(v)) {

@@ -1,6 +1,7 @@
 // One entry point for "the model the user named": a Hugging Face folder, a GGUF
-// file (by its magic, so Ollama's extension-less blobs count), or a llama2.c
-// checkpoint file (with its tokenizer .bin beside it or named).
+// file (by its magic, so Ollama's extension-less blobs count), a llama2.c
+// checkpoint file (with its tokenizer .bin beside it or named), or a name that
+// src/model/sources.ts resolves: `ollama:NAME[:TAG]` or an HF cache id `org/name`.
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -8,12 +9,14 @@ import { ModelLoadError } from './errors';
 import { importGguf, isGgufFile } from './gguf';
 import { importLlama2c } from './llama2c';
 import { loadModel } from './load';
+import { resolveModel, type SourceOptions } from './sources';
 import type { BaseModel } from './types';
 
-export async function openModel(location: string, tokenizer?: string): Promise<BaseModel> {
-  if (!fs.existsSync(location)) throw new ModelLoadError(`${location}: no such model folder or checkpoint`);
+export async function openModel(spec: string, tokenizer?: string, sources?: SourceOptions): Promise<BaseModel> {
+  const { location, name } = resolveModel(spec, sources);
   if (fs.statSync(location).isDirectory()) return loadModel(location);
-  if (isGgufFile(location)) return importGguf(location);
+  // Ollama blobs are named by their hash: the model name is the one the user gave.
+  if (isGgufFile(location)) return importGguf(location, spec.startsWith('ollama:') ? name : undefined);
   const tok = tokenizer ?? siblingTokenizer(location);
   return importLlama2c(location, tok);
 }

@@ -13,7 +13,7 @@ import { CANCEL_SLOT, type ComputeJob, type ComputeMessage, type GenerateOutcome
 import { adapterInfo } from './adapters';
 import { AdapterCache, AdapterNotFoundError } from './adapterCache';
 
-import { loadModel } from '../model/load';
+import { openModel } from '../model/open';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { train } from '../train/trainer';
@@ -87,7 +87,7 @@ function requireModel(): { model: BaseModel; engine: Engine } {
 async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo> {
   const started = Date.now();
   post({ type: 'loadProgress', id: job.id, message: `Reading ${path.basename(job.path)}`, percentage: 10 });
-  const next = await loadModel(job.path);
+  const next = await openModel(job.path);
   post({ type: 'loadProgress', id: job.id, message: `Starting the engine (${job.device})`, percentage: 50 });
   const nextEngine = await Engine.create(next, { device: job.device });
   if (engine) {

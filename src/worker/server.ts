@@ -108,10 +108,8 @@ connection.onRequest(StatusRequest, (): StatusResult => ({
 
 connection.onRequest(LoadModelRequest, async (raw, token) => {
   const params = loadModelParams(raw);
-  const dir = path.resolve(params.path);
-  if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    throw new ResponseError(ErrorCodes.ModelLoad, `${dir} is not a model folder (no config.json)`);
-  }
+  // Paths are made absolute; names (ollama:NAME:TAG, org/name in the HF cache) are resolved by the load job.
+  const dir = params.path.startsWith('ollama:') || !fs.existsSync(params.path) ? params.path : path.resolve(params.path);
   const model = jobs.model;
   if (model && model.path === dir && (!params.device || params.device === 'auto' || params.device === model.device)) return model;
   const job: ComputeJob = { op: 'load', id: newId('load'), path: dir, device: params.device ?? 'auto' };

@@ -1,8 +1,9 @@
 // End-to-end tests in a real VS Code: code-server 4.106.3 (VS Code 1.106.3, run on the
 // Node 22 that test/e2e/setup.sh installs beside it) with the packaged .vsix installed,
 // driven by Playwright (playwright-core + Debian's chromium), with the real worker and
-// stories260K. Install the prerequisites with test/e2e/setup.sh; without them this file
-// skips (set ALIGNER_E2E=1 to fail instead).
+// stories260K, which a newcomer picks from a fake Ollama store (a GGUF of it behind a
+// manifest) with Select Base Model. Install the prerequisites with test/e2e/setup.sh;
+// without them this file skips (set ALIGNER_E2E=1 to fail instead).
 // ALIGNER_UPDATE_SCREENSHOTS=1 writes the screenshots into media/screenshots/.
 
 import { after, before, describe, test } from 'node:test';
@@ -15,10 +16,11 @@ import * as path from 'path';
 import OpenAI from 'openai';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { CLI } from '../cli/cli';
+import { ollamaPull } from '../model/fake_stores';
+import { writeStoriesGguf } from '../model/gguf_writer';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
-const STORIES = path.join(SHARED, 'models', 'stories260K');
 const CACHE = process.env.ALIGNER_E2E_CACHE ?? '/tmp/aligner-e2e-1.106';
 const CODE_SERVER = path.join(CACHE, 'code-server', 'node_modules', '.bin', 'code-server');
 /** code-server's launcher runs `node` from PATH: Node 22 first. */
@@ -26,6 +28,8 @@ const CODE_SERVER_ENV = { ...process.env, PATH: `${path.join(CACHE, 'node22', 'n
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) ?? '';
 const SHOTS = process.env.ALIGNER_UPDATE_SCREENSHOTS ? path.join(ROOT, 'media', 'screenshots') : path.join(process.env.ALIGNER_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'aligner-e2e-artifacts'));
 const EXT_ID = 'aligner.aligner-vscode';
+/** The base model, as Select Base Model names it from the fake Ollama store. */
+const MODEL = 'ollama:stories260k:latest';
 
 const missing = [!fs.existsSync(CODE_SERVER) && `code-server (${CODE_SERVER})`, !CHROMIUM && 'chromium'].filter(Boolean);
 const skip = missing.length > 0 && !process.env.ALIGNER_E2E ? `e2e prerequisites missing: ${missing.join(', ')}; run test/e2e/setup.sh` : false;
@@ -132,12 +136,16 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     lines.forEach((l, i) => fs.writeFileSync(path.join(ws, 'texts', `story-${String(i + 1).padStart(2, '0')}.txt`), (JSON.parse(l) as { text: string }).text + '\n'));
     fs.writeFileSync(path.join(ws, 'notes.md'), '# Notes\n\nOpen the chat with **Aligner: Open Chat**.\n');
     const apiPort = await freePort();
+    // The only model this user has: stories260K pulled into an Ollama store.
+    const gguf = path.join(tmp, 'stories260K.gguf');
+    await writeStoriesGguf(gguf, 'F32', { noChatTemplate: true });
+    ollamaPull(path.join(tmp, 'ollama'), 'stories260k', 'latest', gguf);
+    fs.mkdirSync(path.join(tmp, 'hf-hub'));
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
     fs.writeFileSync(
       path.join(userData, 'User', 'settings.json'),
       JSON.stringify(
         {
-          'aligner.baseModel': STORIES,
           'aligner.device': 'cpu',
           'aligner.training.maxSteps': 40,
           'aligner.training.tokens': 4,
@@ -172,7 +180,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     server = spawn(
       CODE_SERVER,
       ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-workspace-trust', '--disable-update-check', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
-      { env: { ...CODE_SERVER_ENV, ALIGNER_WORKER_PID_FILE: pidFile, ALIGNER_TEST_TOKEN_DELAY_MS: '15' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...CODE_SERVER_ENV, OLLAMA_MODELS: path.join(tmp, 'ollama'), HF_HUB_CACHE: path.join(tmp, 'hf-hub'), ALIGNER_WORKER_PID_FILE: pidFile, ALIGNER_TEST_TOKEN_DELAY_MS: '15' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
     server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
@@ -201,6 +209,16 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     }
     if (process.env.ALIGNER_TEST_VERBOSE) process.stderr.write(serverLog);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('Select Base Model lists the Ollama store and picking its model selects it', async () => {
+    await runCommand(page, 'Aligner: Select Base Model');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: MODEL }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await shot('select-base-model.png');
+    await quickPick(page, 'ollama:stories260k', MODEL);
+    // aligner.baseModel is machine-overridable: code-server keeps it in the remote machine's settings.
+    const settings = path.join(userData, 'Machine', 'settings.json');
+    await waitFor('the baseModel setting', () => fs.existsSync(settings) && fs.readFileSync(settings, 'utf8').includes(`"aligner.baseModel": "${MODEL}"`), 15_000);
   });
 
   test('chat panel: a prompt gets a streamed answer from stories260K', async () => {
@@ -303,10 +321,13 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const ids: string[] = [];
     for await (const model of client.models.list()) ids.push(model.id);
     // The adapter trained earlier in this session is served without a restart.
-    assert.ok(ids.includes('stories260K+e2e-style'), ids.join(', '));
-    const answer = await client.completions.create({ model: 'stories260K+e2e-style', prompt: 'Once upon a time', max_tokens: 24, temperature: 0 });
+    assert.ok(ids.includes(`${MODEL}+e2e-style`), ids.join(', '));
+    const answer = await client.completions.create({ model: `${MODEL}+e2e-style`, prompt: 'Once upon a time', max_tokens: 24, temperature: 0 });
     const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
-    const cli = execFileSync(process.execPath, [CLI, 'generate', '--model', STORIES, '--adapter', adapter, '--prompt', 'Once upon a time', '--temperature', '0', '--max-new-tokens', '24'], { encoding: 'utf8' });
+    const cli = execFileSync(process.execPath, [CLI, 'generate', '--model', MODEL, '--adapter', adapter, '--prompt', 'Once upon a time', '--temperature', '0', '--max-new-tokens', '24'], {
+      encoding: 'utf8',
+      env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') },
+    });
     assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
   });
 });

@@ -161,6 +161,8 @@ export interface GgufOptions {
   arch?: string;
   extraMeta?: Meta;
   extraTensors?: GgufTensor[];
+  /** Leave tokenizer.chat_template out, as stories260K's own folder has none. */
+  noChatTemplate?: boolean;
 }
 
 /**
@@ -219,6 +221,7 @@ export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, o
     ...storiesTokenizerMeta(),
     ...opts.extraMeta,
   };
+  if (opts.noChatTemplate) delete meta['tokenizer.chat_template'];
   writeGguf(file, meta, tensors, opts.version ?? 3);
 }
 
