@@ -12,14 +12,20 @@ import { onnx } from 'onnx-proto';
 /** A dimension: a fixed size, or a symbolic name bound at run time ("batch", "seq"). */
 export type Dim = number | string;
 
-export type ElemType = 'float' | 'double' | 'int64' | 'bool';
+export type ElemType = 'float' | 'double' | 'int64' | 'bool' | 'uint8';
 
 const ONNX_ELEM: Record<ElemType, number> = {
   float: onnx.TensorProto.DataType.FLOAT,
   double: onnx.TensorProto.DataType.DOUBLE,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  uint8: onnx.TensorProto.DataType.UINT8,
 };
+
+const BYTES: Partial<Record<ElemType, number>> = { float: 4, uint8: 1 };
+
+/** onnxruntime's contrib-op domain (MatMulNBits and friends). */
+export const MS_DOMAIN = 'com.microsoft';
 
 /** The ONNX TensorProto data type code of an element type (for Cast's `to`, ConstantOfShape's `value`). */
 export function onnxType(type: ElemType): number {
@@ -55,6 +61,8 @@ export interface WeightInit {
   shape: number[];
   /** Byte offset in the external weights file. */
   offset: number;
+  /** float32 (the default) or uint8 (packed quantized blocks). */
+  type: 'float' | 'uint8';
 }
 
 export class Graph {
@@ -86,11 +94,11 @@ export class Graph {
   }
 
   /** A frozen weight, stored once in the external-data file and shared by every session. */
-  weight(name: string, shape: number[], offset: number): Value {
+  weight(name: string, shape: number[], offset: number, type: 'float' | 'uint8' = 'float'): Value {
     const known = this.weights.get(name);
     if (known) return known.value;
-    const value = new Value(this, name, shape, this.float, false);
-    this.weights.set(name, { value, init: { name, shape, offset } });
+    const value = new Value(this, name, shape, type === 'float' ? this.float : type, false);
+    this.weights.set(name, { value, init: { name, shape, offset, type } });
     return value;
   }
 
@@ -115,11 +123,11 @@ export class Graph {
   }
 
   /** Emits one raw ONNX node with a single output; records no gradient. */
-  node(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, shape: readonly Dim[], type: ElemType, name?: string): Value {
+  node(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, shape: readonly Dim[], type: ElemType, name?: string, domain = ''): Value {
     const out = new Value(this, name ?? this.fresh(op.toLowerCase()), shape, type, false);
     this.nodes.push({
       opType: op,
-      domain: '',
+      domain,
       name: out.name,
       input: inputs.map((v) => (v ? v.name : '')),
       output: [out.name],
@@ -151,19 +159,22 @@ export class Graph {
       ...this.weightInits().map((w) => ({
         name: w.name,
         dims: w.shape,
-        dataType: ONNX_ELEM.float,
+        dataType: ONNX_ELEM[w.type],
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
           { key: 'location', value: weightsPath },
           { key: 'offset', value: String(w.offset) },
-          { key: 'length', value: String(4 * w.shape.reduce((a, b) => a * b, 1)) },
+          { key: 'length', value: String(BYTES[w.type]! * w.shape.reduce((a, b) => a * b, 1)) },
         ],
       })),
     ];
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'aligner-kernels',
-      opsetImport: [{ domain: '', version: 17 }],
+      opsetImport: [
+        { domain: '', version: 17 },
+        { domain: MS_DOMAIN, version: 1 },
+      ],
       graph: {
         name: 'aligner',
         node: this.nodes,

@@ -5,12 +5,29 @@
 
 import type { DecoderConfig } from './config';
 import { Dim, Graph, Value } from './graph';
-import { add, gatherRows, linear, matmul, mul, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
+import { add, gatherRows, linear, matmul, mul, NBitsMatrix, QuantizedLinear, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
 
 /** Where each frozen weight sits in the shared external-data file. */
 export interface WeightIndex {
-  get(name: string): { shape: number[]; offset: number };
+  get(name: string): { shape: number[]; offset: number; type?: 'float' | 'uint8' };
   has(name: string): boolean;
+  /**
+   * Set when the linear layers are quantized: a quantized W [out, in] is stored as
+   * the entries named by nbitsEntries(W) (the float32 W stays only where a Gather needs it).
+   */
+  nbits?: { blockSize: number; accuracyLevel: number };
+}
+
+/** The weights-file entries of a quantized matrix W and of its separately quantized transpose. */
+export function nbitsEntries(name: string) {
+  return {
+    data: `${name}.nbits`,
+    scales: `${name}.scales`,
+    zeroPoints: `${name}.zeros`,
+    transposedData: `${name}.t.nbits`,
+    transposedScales: `${name}.t.scales`,
+    transposedZeroPoints: `${name}.t.zeros`,
+  };
 }
 
 /** The Aligner branch of one layer: prefix keys/values and the per-head gates. */
@@ -62,8 +79,34 @@ export class Llama {
   }
 
   w(name: string): Value {
-    const { shape, offset } = this.index.get(name);
-    return this.g.weight(name, shape, offset);
+    const { shape, offset, type } = this.index.get(name);
+    return this.g.weight(name, shape, offset, type);
+  }
+
+  /** The weight of a linear layer: quantized when the weights file holds it so, else float32. */
+  private lin(name: string): Value | QuantizedLinear {
+    const q = this.index.nbits;
+    const e = nbitsEntries(name);
+    if (!q || !this.index.has(e.data)) return this.w(name);
+    // W [rows, cols] is stored as [rows, blocks, bytes] and Wᵀ as [cols, blocks, bytes].
+    const rows = this.index.get(e.data).shape[0];
+    const cols = this.index.get(e.transposedData).shape[0];
+    // Bits per weight differ by layer; the blocks' byte width says which.
+    const bits = ((this.index.get(e.data).shape[2] * 8) / q.blockSize) as 4 | 8;
+    const matrix = (data: string, scales: string, zeros: string, n: number, k: number): NBitsMatrix => ({
+      data: this.w(data),
+      scales: this.w(scales),
+      zeroPoints: this.index.has(zeros) ? this.w(zeros) : undefined,
+      bits,
+      blockSize: q.blockSize,
+      rows: n,
+      cols: k,
+    });
+    return {
+      weight: matrix(e.data, e.scales, e.zeroPoints, rows, cols),
+      transposed: () => matrix(e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows),
+      accuracyLevel: q.accuracyLevel,
+    };
   }
 
   private maybe(name: string): Value | undefined {
@@ -74,7 +117,7 @@ export class Llama {
   prefixKV(prefix: Value, layer: number): { keys: Value; values: Value } {
     const at = `model.layers.${layer}.self_attn`;
     const project = (w: string, b: string) => {
-      const rows = linear(prefix, this.w(`${at}.${w}.weight`), this.maybe(`${at}.${b}.bias`));
+      const rows = linear(prefix, this.lin(`${at}.${w}.weight`), this.maybe(`${at}.${b}.bias`));
       const split = reshape(rows, [1, -1, this.kvHeads, this.headDim], [1, prefix.shape[0], this.kvHeads, this.headDim]);
       return transpose(split, [0, 2, 1, 3]);
     };
@@ -108,7 +151,7 @@ export class Llama {
   head(rows: Value): Value {
     const normed = rmsNorm(rows, this.w('model.norm.weight'), this.cfg.rmsNormEps);
     const head = this.cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    return linear(normed, this.w(head));
+    return linear(normed, this.lin(head));
   }
 
   /** Logits at the flat row positions `index` [K] of the hidden [B·T, d]. */
@@ -118,9 +161,9 @@ export class Llama {
 
   private mlp(x: Value, layer: number): Value {
     const at = `model.layers.${layer}.mlp`;
-    const gate = silu(linear(x, this.w(`${at}.gate_proj.weight`)));
-    const up = linear(x, this.w(`${at}.up_proj.weight`));
-    return linear(mul(gate, up), this.w(`${at}.down_proj.weight`));
+    const gate = silu(linear(x, this.lin(`${at}.gate_proj.weight`)));
+    const up = linear(x, this.lin(`${at}.up_proj.weight`));
+    return linear(mul(gate, up), this.lin(`${at}.down_proj.weight`));
   }
 
   private attention(
@@ -136,7 +179,7 @@ export class Llama {
     const at = `model.layers.${layer}.self_attn`;
     const split = (rows: Value, n: number) =>
       reshape(rows, g.node('Concat', [bt, g.ints([n, headDim])], { axis: 0 }, [4], 'int64'), [B, T, n, headDim]);
-    const proj = (name: string, n: number) => split(linear(x, this.w(`${at}.${name}.weight`), this.maybe(`${at}.${name}.bias`)), n);
+    const proj = (name: string, n: number) => split(linear(x, this.lin(`${at}.${name}.weight`), this.maybe(`${at}.${name}.bias`)), n);
 
     // Queries: [B, T, H, d_h] → [B, G, R·T, d_h], heads of one kv group side by side.
     const q = rope(proj('q_proj', heads), inp.cos, inp.sin, cfg.ropeLayout);
@@ -153,7 +196,7 @@ export class Llama {
     if (branch) out = add(out, this.alignerBranch(qg, branch, B, T));
 
     const merged = reshape(transpose(reshape(out, [0, heads, -1, headDim], [B, heads, T, headDim]), [0, 2, 1, 3]), [-1, heads * headDim], [rowsDim(B, T), heads * headDim]);
-    return { out: linear(merged, this.w(`${at}.o_proj.weight`)), present: past ? { keys, values } : undefined };
+    return { out: linear(merged, this.lin(`${at}.o_proj.weight`)), present: past ? { keys, values } : undefined };
   }
 
   /** gates[h] · softmax_j(q·K_p[j] / √d_h) V_p: its own softmax over the N prefix slots, no causal mask. */

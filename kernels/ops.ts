@@ -4,7 +4,7 @@
 // supported: frozen weights (linear, rmsNorm) never receive one.
 
 import type { RopeLayout } from './config';
-import { Dim, onnxType, Value } from './graph';
+import { Dim, MS_DOMAIN, onnxType, Value } from './graph';
 
 // ---- shape helpers (nodes without gradient) ----
 
@@ -138,11 +138,53 @@ export function matmul(a: Value, b: Value): Value {
   ]);
 }
 
-/** y = x Wᵀ (+ bias) for x [M, in] and a frozen W [out, in] (Hugging Face layout). */
-export function linear(x: Value, w: Value, bias?: Value): Value {
+/** A frozen matrix W [rows, cols] as MatMulNBits' inputs (layout: src/engine/quantize.ts). */
+export interface NBitsMatrix {
+  /** uint8 [rows, ⌈cols/blockSize⌉, blockSize·bits/8]. */
+  data: Value;
+  /** float [rows · ⌈cols/blockSize⌉]. */
+  scales: Value;
+  /** Absent: symmetric (2^(bits−1)). */
+  zeroPoints?: Value;
+  bits: 4 | 8;
+  blockSize: number;
+  rows: number;
+  cols: number;
+}
+
+/**
+ * A quantized frozen linear layer. `transposed` is Wᵀ quantized on its own
+ * (blocks along W's rows), registered only when a backward pass asks for it,
+ * so inference graphs never load it.
+ */
+export interface QuantizedLinear {
+  weight: NBitsMatrix;
+  transposed: () => NBitsMatrix;
+  /** MatMulNBits' accuracy_level: 0 computes in float32, 4 quantises activations to int8 per block. */
+  accuracyLevel: number;
+}
+
+/** x [.., cols] · dequant(W)ᵀ → [.., rows]: one MatMulNBits node, no gradient. */
+export function matMulNBits(x: Value, w: NBitsMatrix, accuracyLevel: number): Value {
+  const inputs = [x, w.data, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : [])];
+  const attrs = { K: w.cols, N: w.rows, bits: w.bits, block_size: w.blockSize, accuracy_level: accuracyLevel };
+  return x.graph.node('MatMulNBits', inputs, attrs, [...x.shape.slice(0, -1), w.rows], x.type, undefined, MS_DOMAIN);
+}
+
+/**
+ * y = x Wᵀ (+ bias) for x [M, in] and a frozen W [out, in] (Hugging Face layout),
+ * float32 (Gemm) or quantized (MatMulNBits). VJP dX = dY·W: only activations get
+ * gradients; for a quantized W it runs over the separately quantized Wᵀ.
+ */
+export function linear(x: Value, w: Value | QuantizedLinear, bias?: Value): Value {
   const g = x.graph;
-  const out = g.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: 1 }, [x.shape[0], w.shape[0]], x.type);
-  return g.record([x], out, (gy) => [g.node('Gemm', [gy, w], {}, x.shape, x.type)]);
+  if (w instanceof Value) {
+    const out = g.node('Gemm', bias ? [x, w, bias] : [x, w], { transB: 1 }, [x.shape[0], w.shape[0]], x.type);
+    return g.record([x], out, (gy) => [g.node('Gemm', [gy, w], {}, x.shape, x.type)]);
+  }
+  const product = matMulNBits(x, w.weight, w.accuracyLevel);
+  const out = bias ? noGrad('Add', product, bias) : product;
+  return g.record([x], out, (gy) => [matMulNBits(gy, w.transposed(), w.accuracyLevel)]);
 }
 
 // ---- normalisation and attention pieces ----

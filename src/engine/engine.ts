@@ -25,9 +25,10 @@ import { inverseFrequencies } from './rope';
 import type { AdapterWeights } from '../adapter/types';
 import type { TokenBatch } from '../data/batches';
 import type { DpoStepResult, SftStepResult } from './types';
-import { weightsFile, WEIGHTS_FILE } from './weights';
+import type { Quantization } from './quantize';
+import { StorageOptions, weightsFile, WEIGHTS_FILE } from './weights';
 
-export interface EngineOptions extends RuntimeOptions {
+export interface EngineOptions extends RuntimeOptions, StorageOptions {
   /** Where the converted weights and graph files are cached (default: see defaultCacheDir). */
   cacheDir?: string;
 }
@@ -62,19 +63,21 @@ export class Engine {
     private readonly index: WeightIndex,
     private readonly stepSession: ort.InferenceSession,
     private readonly prefixSession: ort.InferenceSession,
+    /** How the frozen linear layers are stored (adapters record it). */
+    readonly quantization: Quantization,
   ) {
     this.inv = inverseFrequencies(model.config);
     this.group = model.config.numHeads / model.config.numKvHeads;
   }
 
   static async create(model: BaseModel, opts: EngineOptions = {}): Promise<Engine> {
-    const { dir, index } = weightsFile(model, opts.cacheDir);
+    const { dir, index } = weightsFile(model, opts.cacheDir, opts);
     const runtime = await Runtime.create(dir, opts);
     const [step, prefix] = await Promise.all([
       runtime.session(stepGraph(model.config, index).toModel(WEIGHTS_FILE), 'step'),
       runtime.session(prefixGraph(model.config, index).toModel(WEIGHTS_FILE), 'prefix'),
     ]);
-    return new Engine(model, runtime, index, step, prefix);
+    return new Engine(model, runtime, index, step, prefix, opts.quantization ?? 'f32');
   }
 
   /** The execution provider actually in use. */

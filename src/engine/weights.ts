@@ -1,16 +1,18 @@
-// The frozen weights as one float32 file in a cache folder. onnxruntime
-// memory-maps it as the external data of every graph, so the weights are
-// converted once per model, read from disk by the OS, and never held in a
-// JavaScript buffer.
+// The frozen weights as one file in a cache folder, float32 or with the linear
+// layers quantized (src/engine/quantize.ts), one folder per model and
+// quantization. onnxruntime memory-maps it as the external data of every graph,
+// so the weights are converted once per model, read from disk by the OS, and
+// never held in a JavaScript buffer.
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { WeightIndex } from '../../kernels/llama';
+import { nbitsEntries, WeightIndex } from '../../kernels/llama';
 import { expectedWeights } from '../model/weights';
 import type { BaseModel } from '../model/types';
 import { writeFileAtomic } from '../util/atomic';
+import { bitsFor, DEFAULT_BLOCK_SIZE, Quantization, quantizedSizes, quantizeMatrix, quantizeTransposed, QUANTIZER_VERSION } from './quantize';
 
 /** The file name the graphs' external-data entries point at, relative to their folder. */
 export const WEIGHTS_FILE = 'weights.bin';
@@ -24,80 +26,155 @@ export interface WeightsFile {
   index: WeightIndex;
 }
 
+/** How the linear layers are stored; f32 when absent. */
+export interface StorageOptions {
+  quantization?: Quantization;
+  /** Weights per quantisation block (default DEFAULT_BLOCK_SIZE). */
+  blockSize?: number;
+}
+
+/**
+ * MatMulNBits' accuracy_level. 4 (int8 activations, per block) is about twice as
+ * fast as 0 on this CPU at a loss of quality well inside the q8/q4 tolerances
+ * (measured: test/engine/quantized.test.ts, `npm run bench`).
+ */
+const ACCURACY_LEVEL = 4;
+
 /** `ALIGNER_CACHE_DIR`, else `$XDG_CACHE_HOME/aligner`, else `~/.cache/aligner`. */
 export function defaultCacheDir(): string {
   if (process.env.ALIGNER_CACHE_DIR) return process.env.ALIGNER_CACHE_DIR;
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'aligner');
 }
 
-export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir()): WeightsFile {
-  const layout = layoutOf(model);
-  const dir = path.join(cacheDir, 'weights', cacheKey(model));
+export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), storage: StorageOptions = {}): WeightsFile {
+  const quantization = storage.quantization ?? 'f32';
+  const blockSize = storage.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const layout = layoutOf(model, quantization, blockSize);
+  const dir = path.join(cacheDir, 'weights', cacheKey(model, quantization, blockSize));
   const file = path.join(dir, WEIGHTS_FILE);
   // The file is renamed into place only once complete, so the right size means a finished conversion.
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
     fs.mkdirSync(dir, { recursive: true });
     writeFileAtomic(file, tensorChunks(model, layout));
-    writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify({ source: path.resolve(model.source) }));
-    removeStaleCopies(path.dirname(dir), dir, model.source);
+    const record: SourceRecord = { source: path.resolve(model.source), quantization, blockSize };
+    writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify(record));
+    removeStaleCopies(path.dirname(dir), dir, record);
   }
-  return { dir, index: indexOf(model, layout.entries) };
+  const nbits = quantization === 'f32' ? undefined : { blockSize, accuracyLevel: ACCURACY_LEVEL };
+  return { dir, index: indexOf(model, layout.entries, nbits) };
 }
 
 const SOURCE_FILE = 'source.json';
 
-/** Earlier conversions of the same model folder (it changed since) would only fill the disk. */
-function removeStaleCopies(root: string, keep: string, source: string): void {
+interface SourceRecord {
+  source: string;
+  quantization: Quantization;
+  blockSize: number;
+}
+
+/** Earlier conversions of the same model folder to the same storage (it changed since) would only fill the disk. */
+function removeStaleCopies(root: string, keep: string, record: SourceRecord): void {
   for (const name of fs.readdirSync(root)) {
     const dir = path.join(root, name);
     if (dir === keep) continue;
     try {
-      const recorded = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8')).source;
-      if (recorded === path.resolve(source)) fs.rmSync(dir, { recursive: true, force: true });
+      const recorded: Partial<SourceRecord> = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8'));
+      const same = recorded.source === record.source && (recorded.quantization ?? 'f32') === record.quantization && (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
+      if (same) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // Not ours to judge: no readable record of where it came from.
     }
   }
 }
 
+interface Entry {
+  shape: number[];
+  offset: number;
+  type: 'float' | 'uint8';
+}
+
 interface Layout {
-  entries: Map<string, { shape: number[]; offset: number }>;
+  entries: Map<string, Entry>;
+  /** Per source tensor, in file order: keep its float32 copy, quantize it, or both. */
+  plan: { name: string; float: boolean; bits?: 4 | 8; blockSize: number }[];
   size: number;
 }
 
-function layoutOf(model: BaseModel): Layout {
-  const entries = new Map<string, { shape: number[]; offset: number }>();
+/** Linear layers that can be quantized: every projection and the LM head. */
+const LINEAR = /(\.(q|k|v|o|gate|up|down)_proj\.weight|^lm_head\.weight)$/;
+
+function layoutOf(model: BaseModel, quantization: Quantization, blockSize: number): Layout {
+  const entries = new Map<string, Entry>();
+  const plan: Layout['plan'] = [];
   let size = 0;
+  const add = (name: string, shape: number[], type: Entry['type'], bytes: number) => {
+    entries.set(name, { shape, offset: size, type });
+    size += Math.ceil(bytes / ALIGN) * ALIGN;
+  };
+  const tiedHead = model.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : null;
   for (const [name, shape] of expectedWeights(model.config)) {
-    entries.set(name, { shape, offset: size });
-    size += Math.ceil((4 * shape.reduce((a, b) => a * b, 1)) / ALIGN) * ALIGN;
+    const quantized = quantization !== 'f32' && (LINEAR.test(name) || name === tiedHead);
+    // The embedding table is also gathered from, which needs its float32 rows.
+    const float = !quantized || name === tiedHead;
+    const bits = quantized ? bitsFor(name, quantization) : undefined;
+    plan.push({ name, float, bits, blockSize });
+    if (float) add(name, shape, 'float', 4 * shape.reduce((a, b) => a * b, 1));
+    if (bits === undefined) continue;
+    const e = nbitsEntries(name);
+    const [rows, cols] = shape;
+    for (const [data, scales, zeros, n, k] of [
+      [e.data, e.scales, e.zeroPoints, rows, cols],
+      [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows],
+    ] as const) {
+      const sizes = quantizedSizes(n, k, bits, blockSize);
+      add(data, [n, Math.ceil(k / blockSize), (blockSize * bits) / 8], 'uint8', sizes.data);
+      add(scales, [sizes.scales / 4], 'float', sizes.scales);
+      if (sizes.zeroPoints) add(zeros, [sizes.zeroPoints], 'uint8', sizes.zeroPoints);
+    }
   }
-  return { entries, size };
+  return { entries, plan, size };
 }
 
-/** One tensor at a time, zero-padded to its aligned slot: the model is never in memory whole. */
+/** One tensor at a time, each piece zero-padded to its aligned slot: the model is never in memory whole. */
 function* tensorChunks(model: BaseModel, layout: Layout): Generator<Uint8Array> {
   let at = 0;
-  for (const [name, { offset }] of layout.entries) {
+  function* put(name: string, bytes: ArrayBufferView): Generator<Uint8Array> {
+    const { offset } = layout.entries.get(name)!;
     if (offset > at) yield new Uint8Array(offset - at);
+    yield new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    at = offset + bytes.byteLength;
+  }
+  for (const { name, float, bits, blockSize } of layout.plan) {
     const data = model.weights.f32(name);
-    yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    at = offset + data.byteLength;
+    if (float) yield* put(name, data);
+    if (bits === undefined) continue;
+    const [rows, cols] = expectedWeights(model.config).get(name)!;
+    const e = nbitsEntries(name);
+    const q = quantizeMatrix(data, rows, cols, bits, blockSize);
+    yield* put(e.data, q.data);
+    yield* put(e.scales, q.scales);
+    if (q.zeroPoints) yield* put(e.zeroPoints, q.zeroPoints);
+    const t = quantizeTransposed(data, rows, cols, bits, blockSize);
+    yield* put(e.transposedData, t.data);
+    yield* put(e.transposedScales, t.scales);
+    if (t.zeroPoints) yield* put(e.transposedZeroPoints, t.zeroPoints);
   }
   if (layout.size > at) yield new Uint8Array(layout.size - at);
 }
 
-/** Changes whenever the config or any source weight file changes (path, size or modification time). */
-function cacheKey(model: BaseModel): string {
+/** Changes whenever the config, the storage or any source weight file changes (path, size or modification time). */
+function cacheKey(model: BaseModel, quantization: Quantization, blockSize: number): string {
   const sources = [...model.weights.tensors.values()].map((t) => {
     const st = fs.statSync(t.file);
     return [t.name, t.dtype, t.shape, path.resolve(t.file), t.offset, st.size, st.mtimeMs];
   });
-  const json = JSON.stringify({ config: model.config, sources, layout: ALIGN });
-  return `${model.name.replace(/[^\w.-]/g, '_')}-${createHash('sha256').update(json).digest('hex').slice(0, 16)}`;
+  const storage = quantization === 'f32' ? {} : { quantization, blockSize, quantizer: QUANTIZER_VERSION };
+  const json = JSON.stringify({ config: model.config, sources, layout: ALIGN, ...storage });
+  const label = quantization === 'f32' ? '' : `-${quantization}`;
+  return `${model.name.replace(/[^\w.-]/g, '_')}${label}-${createHash('sha256').update(json).digest('hex').slice(0, 16)}`;
 }
 
-function indexOf(model: BaseModel, entries: Layout['entries']): WeightIndex {
+function indexOf(model: BaseModel, entries: Map<string, Entry>, nbits: WeightIndex['nbits']): WeightIndex {
   return {
     has: (name) => entries.has(name),
     get: (name) => {
@@ -105,5 +182,6 @@ function indexOf(model: BaseModel, entries: Layout['entries']): WeightIndex {
       if (!e) throw new Error(`model ${model.name} has no weight "${name}"`);
       return e;
     },
+    nbits,
   };
 }

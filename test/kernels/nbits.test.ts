@@ -1,0 +1,149 @@
+// The quantized linear layer (MatMulNBits) and its VJP: against finite
+// differences where forward and backward hold the same matrix exactly, against
+// the dequantized reference in JS, and against the float32 VJP.
+
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { grad } from '../../kernels/autodiff';
+import { Graph } from '../../kernels/graph';
+import * as op from '../../kernels/ops';
+import { dequantize, QuantizedMatrix, quantizeMatrix, quantizeTransposed } from '../../src/engine/quantize';
+import { Rng } from '../../src/util/random';
+
+const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
+const u8 = (data: Uint8Array) => new ort.Tensor('uint8', data, [data.length]);
+
+/** loss = Σ linear(x, W)·r and its gradient d loss/dx, W quantized; the quantized tensors are inputs. */
+async function quantizedLinear(w: QuantizedMatrix, t: QuantizedMatrix, m: number, accuracyLevel: number) {
+  const g = new Graph();
+  const x = g.input('x', 'float', [m, w.cols], true);
+  const r = g.input('r', 'float', [m, w.rows]);
+  const matrix = (q: QuantizedMatrix, prefix: string): op.NBitsMatrix => ({
+    data: g.input(`${prefix}data`, 'uint8', [q.rows, Math.ceil(q.cols / q.blockSize), (q.blockSize * q.bits) / 8]),
+    scales: g.input(`${prefix}scales`, 'float', [q.scales.length]),
+    zeroPoints: q.zeroPoints ? g.input(`${prefix}zeros`, 'uint8', [q.zeroPoints.length]) : undefined,
+    bits: q.bits,
+    blockSize: q.blockSize,
+    rows: q.rows,
+    cols: q.cols,
+  });
+  const y = op.linear(x, { weight: matrix(w, 'w_'), transposed: () => matrix(t, 't_'), accuracyLevel });
+  const loss = op.sum(op.mul(y, r));
+  const [dx] = grad(loss, [x]);
+  g.output(y, 'y');
+  g.output(loss, 'loss');
+  g.output(dx, 'dx');
+  const session = await ort.InferenceSession.create(g.toModel('none.bin'));
+  const weights: Record<string, ort.Tensor> = {};
+  for (const [q, prefix] of [[w, 'w_'], [t, 't_']] as const) {
+    weights[`${prefix}data`] = new ort.Tensor('uint8', q.data, [q.rows, Math.ceil(q.cols / q.blockSize), (q.blockSize * q.bits) / 8]);
+    weights[`${prefix}scales`] = f32(q.scales, [q.scales.length]);
+    if (q.zeroPoints) weights[`${prefix}zeros`] = u8(q.zeroPoints);
+  }
+  return async (xs: Float32Array, rs: Float32Array) => {
+    const out = await session.run({ ...weights, x: f32(xs, [m, w.cols]), r: f32(rs, [m, w.rows]) });
+    return { y: out.y.data as Float32Array, loss: (out.loss.data as Float32Array)[0], dx: out.dx.data as Float32Array };
+  };
+}
+
+/** a [m, k] · bᵀ for b [n, k], in float64. */
+function matmulT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let l = 0; l < k; l++) out[i * n + j] += a[i * k + l] * b[j * k + l];
+  return out;
+}
+
+function transposed(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = w[i * cols + j];
+  return out;
+}
+
+const relError = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+};
+
+const randoms = (rng: Rng, n: number) => Float32Array.from({ length: n }, () => rng.normal());
+
+/**
+ * Integer multiples of one power-of-two scale, every 32-block of every row and every column
+ * holding both ends of the range: the row-wise and the column-wise
+ * quantisations then both reproduce W exactly, so the VJP must be the exact
+ * gradient of the forward pass.
+ */
+function exactlyQuantizable(n: number, bits: 4 | 8, rng: Rng): Float32Array {
+  const [lo, hi] = bits === 4 ? [-8, 7] : [-127, 127];
+  const w = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const inner = lo + 1 + Math.floor(rng.next() * (hi - lo - 1));
+      w[i * n + j] = 2 ** -6 * (j % 32 === i % 32 ? lo : (j + 31) % 32 === i % 32 ? hi : inner);
+    }
+  }
+  return w;
+}
+
+for (const bits of [8, 4] as const) {
+  test(`q${bits} linear: the VJP is the finite-difference gradient when both quantisations are exact`, async () => {
+    const rng = new Rng(bits);
+    const n = 64;
+    const w = exactlyQuantizable(n, bits, rng);
+    const q = quantizeMatrix(w, n, n, bits);
+    const t = quantizeTransposed(w, n, n, bits);
+    assert.deepEqual(dequantize(q), w);
+    assert.deepEqual(dequantize(t), transposed(w, n, n));
+    const run = await quantizedLinear(q, t, 3, 0);
+    const x = randoms(rng, 3 * n);
+    const r = randoms(rng, 3 * n);
+    const { dx } = await run(x, r);
+    // The loss is linear in x, so a large step loses nothing but rounding.
+    const h = 0.05;
+    for (let j = 0; j < x.length; j++) {
+      const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
+      const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
+      assert.ok(Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)), `dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`);
+    }
+  });
+
+  test(`q${bits} linear with a partial last block: forward and VJP match the dequantized matrices and the f32 VJP`, async () => {
+    const rng = new Rng(10 + bits);
+    const [rows, cols, m] = [40, 72, 5]; // 72 = 2 blocks of 32 + 8: MatMulNBits pads K
+    const w = randoms(rng, rows * cols);
+    const q = quantizeMatrix(w, rows, cols, bits);
+    const t = quantizeTransposed(w, rows, cols, bits);
+    const x = randoms(rng, m * cols);
+    const r = randoms(rng, m * rows);
+    for (const level of [0, 4]) {
+      const { y, dx } = await run(q, t, m, level, x, r);
+      // Level 0 computes in float32; level 4 rounds activations to int8 per block.
+      const tolerance = level === 0 ? 1e-5 : 2e-2;
+      assert.ok(relError(y, matmulT(x, dequantize(q), m, cols, rows)) < tolerance, `level ${level}: forward`);
+      assert.ok(relError(dx, matmulT(r, dequantize(t), m, rows, cols)) < tolerance, `level ${level}: VJP`);
+      // Against the float32 gradient dX = r·W: only the quantisation error of Wᵀ.
+      const exact = matmulT(r, transposed(w, rows, cols), m, rows, cols);
+      const bound = bits === 8 ? 0.01 : 0.1;
+      assert.ok(relError(dx, exact) < bound, `level ${level}: ${relError(dx, exact)} from the f32 VJP`);
+    }
+  });
+}
+
+async function run(q: QuantizedMatrix, t: QuantizedMatrix, m: number, level: number, x: Float32Array, r: Float32Array) {
+  return (await quantizedLinear(q, t, m, level))(x, r);
+}
+
+test('quantisation round trip: 8-bit error under 1 % of the weights, 4-bit under 10 %; zeros stay zero', () => {
+  const rng = new Rng(5);
+  const w = randoms(rng, 16 * 96);
+  w.fill(0, 0, 96); // a row of zeros: scale 0 must not produce NaN
+  assert.ok(relError(dequantize(quantizeMatrix(w, 16, 96, 8)), w) < 0.01);
+  assert.ok(relError(dequantize(quantizeMatrix(w, 16, 96, 4)), w) < 0.1);
+  assert.deepEqual(dequantize(quantizeMatrix(w, 16, 96, 4)).subarray(0, 96), new Float32Array(96));
+  assert.throws(() => quantizeMatrix(w, 16, 96, 4, 24), /block size must be a power of two ≥ 16, got 24/);
+});
