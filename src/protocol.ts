@@ -49,6 +49,8 @@ export interface ModelInfo {
   architecture: string;
   /** What actually runs: 'cpu', 'webgpu' or 'cuda'. */
   device: string;
+  /** How the linear layers are stored: 'f32', 'q8' or 'q4'. */
+  quantization: string;
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -84,9 +86,13 @@ export interface LoadModelParams {
   /** A Hugging Face model folder (SPEC §3), a GGUF file, `ollama:NAME[:TAG]` or an `org/name` in the HF cache (src/model/sources.ts). */
   path: string;
   device?: Device;
+  /** 'auto' (default): q4 from 300M parameters, f32 below. */
+  quantization?: QuantizationSetting;
   /** Work-done progress token (LSP `$/progress`), optional. */
   workDoneToken?: string | number;
 }
+
+export type QuantizationSetting = 'auto' | 'f32' | 'q8' | 'q4';
 
 export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('aligner/loadModel');
 

@@ -18,7 +18,7 @@ import { ADAPTER_FORMAT, MAX_TOKENS, type AdapterFile, type AdapterHeader, type 
 export const ADAPTER_LIMITS: SafetensorsLimits = { maxHeader: 256 * 1024, maxFile: 64 * 1024 * 1024 };
 
 /** Metadata keys with a typed meaning; `extra` may not reuse them. */
-const TYPED_KEYS = ['format', 'base_model', 'base_fingerprint', 'tokens', 'start_layer', 'method', 'examples', 'epochs', 'train_loss', 'val_loss', 'date'];
+const TYPED_KEYS = ['format', 'base_model', 'base_fingerprint', 'quantization', 'tokens', 'start_layer', 'method', 'examples', 'epochs', 'train_loss', 'val_loss', 'date'];
 
 /** The model dimensions an adapter's tensors are shaped by (a ModelConfig will do). */
 export type AdapterShape = Pick<ModelConfig, 'hiddenSize' | 'numLayers' | 'numHeads'>;
@@ -50,6 +50,7 @@ export function writeAdapter(file: string, adapter: AdapterWeights, meta: Adapte
     epochs: String(meta.epochs),
     date: meta.date,
   };
+  if (meta.quantization) metadata.quantization = meta.quantization;
   if (meta.train_loss !== null) metadata.train_loss = String(meta.train_loss);
   if (meta.val_loss !== null) metadata.val_loss = String(meta.val_loss);
   writeSafetensors(file, [
@@ -145,6 +146,7 @@ function parseMetadata(raw: Record<string, string>, label: string): AdapterMetad
     format: ADAPTER_FORMAT,
     base_model: field('base_model'),
     base_fingerprint: field('base_fingerprint'),
+    ...(raw.quantization ? { quantization: raw.quantization } : {}),
     tokens: int('tokens', 1, MAX_TOKENS),
     start_layer: int('start_layer', 0),
     method,

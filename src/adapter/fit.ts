@@ -61,3 +61,14 @@ export function layoutOfWeights(a: AdapterWeights, numHeads: number): AdapterLay
     gatesShape: [a.gates.length / numHeads, numHeads],
   };
 }
+
+/**
+ * The one-line notice for an adapter trained on another storage of the same
+ * model (say q4, served at f32): it loads, since the fingerprint names the model,
+ * but its outputs shift by the quantization error. Null when nothing to say.
+ */
+export function quantizationNotice(adapter: AdapterFile, quantization: string, file: string): string | null {
+  const trained = adapter.metadata.quantization;
+  if (!trained || trained === quantization) return null;
+  return `adapter "${path.basename(file)}" was trained on the ${trained} base; using it with the ${quantization} base`;
+}

@@ -8,6 +8,8 @@ export interface AdapterMetadata {
   format: typeof ADAPTER_FORMAT;
   base_model: string;
   base_fingerprint: string;
+  /** Storage of the base it was trained on (f32, q8, q4); absent in files from before quantization. */
+  quantization?: string;
   tokens: number;
   start_layer: number;
   method: 'sft' | 'dpo';

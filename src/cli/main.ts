@@ -7,11 +7,12 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { parseArgs } from 'util';
 import { readAdapter, writeAdapter } from '../adapter/file';
-import { checkAdapterFits } from '../adapter/fit';
+import { checkAdapterFits, quantizationNotice } from '../adapter/fit';
 import { readTrainingFile } from '../data/source';
 import { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import type { Device } from '../engine/types';
+import { parseQuantization } from '../engine/quantize';
 import { chatPromptIds } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
@@ -31,7 +32,7 @@ const USAGE = `usage:
   aligner train --model DIR --data FILE --out FILE.safetensors [--method sft|dpo] [--tokens N|auto] [--start-layer S]
                 [--epochs E] [--steps N] [--lr X] [--batch B] [--max-len T] [--val-split F] [--val-data FILE] [--seed K]
                 [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
-                [--beta B] [--reference FILE] [--device D]
+                [--beta B] [--reference FILE] [--micro-batch ROWS] [--device D] [--quant Q]
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
@@ -44,7 +45,9 @@ Face cache; \`aligner models\` lists what is found) or a llama2.c checkpoint (.b
 tokenizer .bin).
 --device: auto, cpu (default), webgpu or cuda.
 Unless the model's generation_config sets them: --max-new-tokens ${GENERATION_DEFAULTS.maxNewTokens} --temperature ${GENERATION_DEFAULTS.temperature} --top-p ${GENERATION_DEFAULTS.topP}.
-Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.`;
+Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.
+--micro-batch: rows per training pass (gradients are summed over passes; default: from model size and free memory).
+--quant: how the base's linear layers are stored: auto (default: q4 from 300M parameters, else f32), f32, q8 or q4.`;
 
 const COMMON = {
   model: { type: 'string' },
@@ -52,6 +55,7 @@ const COMMON = {
   adapter: { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
+  quant: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,17 +73,31 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
-async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string }): Promise<Engine> {
+async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string; quant?: string; 'micro-batch'?: string }): Promise<Engine> {
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
   const device = (v.device ?? 'cpu') as Device;
   if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu, webgpu or cuda, got "${device}"`);
-  return Engine.create(model, { device, threads: num(v.threads, 'threads'), log: (m) => process.stderr.write(`aligner: ${m}\n`) });
+  let quantization;
+  try {
+    quantization = parseQuantization(v.quant, model.config, '--quant');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const microBatch = num(v['micro-batch'], 'micro-batch');
+  if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch >= 1)) throw new UsageError(`--micro-batch: expected a whole number ≥ 1, got "${v['micro-batch']}"`);
+  return Engine.create(model, { device, quantization, microBatch, threads: num(v.threads, 'threads'), log });
 }
 
-function loadAdapterFor(file: string | undefined, model: BaseModel): AdapterWeights | null {
+function log(message: string): void {
+  process.stderr.write(`aligner: ${message}\n`);
+}
+
+function loadAdapterFor(file: string | undefined, engine: Engine): AdapterWeights | null {
   if (!file) return null;
   const adapter = readAdapter(file);
-  checkAdapterFits(adapter, model, file);
+  checkAdapterFits(adapter, engine.model, file);
+  const notice = quantizationNotice(adapter, engine.quantization, file);
+  if (notice) log(notice);
   return adapter;
 }
 
@@ -101,7 +119,7 @@ async function generateCommand(args: string[]): Promise<void> {
   });
   if ((v.prompt === undefined) === !v.chat) throw new UsageError('give either --prompt TEXT or --chat');
   const engine = await openEngine(v);
-  const adapter = loadAdapterFor(v.adapter, engine.model);
+  const adapter = loadAdapterFor(v.adapter, engine);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const opts: GenerateOptions = {
@@ -169,6 +187,7 @@ async function trainCommand(args: string[]): Promise<void> {
       'weight-decay': { type: 'string' },
       beta: { type: 'string' },
       reference: { type: 'string' },
+      'micro-batch': { type: 'string' },
     },
   });
   const out = required(v.out, 'out');
@@ -180,7 +199,7 @@ async function trainCommand(args: string[]): Promise<void> {
   const data = readTrainingFile(required(v.data, 'data'));
   const validation = v['val-data'] ? readTrainingFile(v['val-data']) : undefined;
   const engine = await openEngine(v);
-  const init = loadAdapterFor(v.init, engine.model) ?? undefined;
+  const init = loadAdapterFor(v.init, engine) ?? undefined;
   const opts: TrainOptions = {
     method,
     tokens: v.tokens === 'auto' ? 'auto' : num(v.tokens, 'tokens'),
@@ -200,7 +219,7 @@ async function trainCommand(args: string[]): Promise<void> {
     shuffle: !v['no-shuffle'],
     weightDecay: num(v['weight-decay'], 'weight-decay'),
     beta: num(v.beta, 'beta'),
-    reference: loadAdapterFor(v.reference, engine.model),
+    reference: loadAdapterFor(v.reference, engine),
   };
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
@@ -216,6 +235,7 @@ async function trainCommand(args: string[]): Promise<void> {
     {
       base_model: engine.model.name,
       base_fingerprint: engine.model.fingerprint,
+      quantization: engine.quantization,
       method: summary.method,
       examples: summary.examples,
       epochs: summary.epochs,
@@ -241,7 +261,7 @@ async function scoreCommand(args: string[]): Promise<void> {
   const { values: v } = parseArgs({ args, options: { ...COMMON, text: { type: 'string' } } });
   const text = required(v.text, 'text');
   const engine = await openEngine(v);
-  const adapter = loadAdapterFor(v.adapter, engine.model);
+  const adapter = loadAdapterFor(v.adapter, engine);
   const ids = engine.model.tokenizer.encode(text);
   if (ids.length < 2) throw new UsageError('--text: needs at least one token after BOS to score');
   const T = ids.length;

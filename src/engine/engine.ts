@@ -3,11 +3,12 @@
 // layer and method); adapters, prompts and batch shapes only change inputs.
 
 import * as ort from 'onnxruntime-node';
+import * as os from 'os';
 import { prefixGraph, scoreGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
 import type { Graph } from '../../kernels/graph';
 import type { WeightIndex } from '../../kernels/llama';
 import { Runtime, RuntimeOptions } from './runtime';
-import type { BaseModel } from '../model/types';
+import type { BaseModel, ModelConfig } from '../model/types';
 import {
   adapterFeeds,
   cachedBias,
@@ -31,6 +32,28 @@ import { StorageOptions, weightsFile, WEIGHTS_FILE } from './weights';
 export interface EngineOptions extends RuntimeOptions, StorageOptions {
   /** Where the converted weights and graph files are cached (default: see defaultCacheDir). */
   cacheDir?: string;
+  /**
+   * Rows (DPO: pairs) per training pass; a step runs its batch in passes and sums the
+   * gradients, so its memory is that of one pass. Default: from the model's size and the
+   * free memory (see microBatchRows).
+   */
+  microBatch?: number;
+}
+
+/** What one pass may take on top of the weights: a quarter of the free memory, within these bounds. */
+const PASS_MEMORY = { min: 512 * 2 ** 20, max: 2 * 2 ** 30 };
+
+/**
+ * Rows of T tokens per training pass. A row's transient memory is dominated by
+ * its [T, vocabulary] logits (kept, log-softmaxed, exponentiated and scattered
+ * back: about four copies) and the activations each layer keeps for the
+ * backward pass, the attention scores growing with T.
+ */
+export function microBatchRows(config: ModelConfig, length: number, freeBytes = os.freemem()): number {
+  const { vocabSize: V, numLayers: L, hiddenSize: d, intermediateSize: f, numHeads: H } = config;
+  const perToken = 4 * (4 * V + L * (12 * d + 4 * f + 3 * H * length));
+  const budget = Math.min(PASS_MEMORY.max, Math.max(PASS_MEMORY.min, freeBytes / 4));
+  return Math.max(1, Math.floor(budget / (perToken * length)));
 }
 
 /** A batch being generated: its key/value cache and per-row adapters. */
@@ -65,6 +88,7 @@ export class Engine {
     private readonly prefixSession: ort.InferenceSession,
     /** How the frozen linear layers are stored (adapters record it). */
     readonly quantization: Quantization,
+    private readonly microBatch: number | undefined,
   ) {
     this.inv = inverseFrequencies(model.config);
     this.group = model.config.numHeads / model.config.numKvHeads;
@@ -77,7 +101,10 @@ export class Engine {
       runtime.session(stepGraph(model.config, index).toModel(WEIGHTS_FILE), 'step'),
       runtime.session(prefixGraph(model.config, index).toModel(WEIGHTS_FILE), 'prefix'),
     ]);
-    return new Engine(model, runtime, index, step, prefix, opts.quantization ?? 'f32');
+    if (opts.microBatch !== undefined && !(Number.isInteger(opts.microBatch) && opts.microBatch >= 1)) {
+      throw new Error(`micro-batch must be a whole number of rows ≥ 1, got ${opts.microBatch}`);
+    }
+    return new Engine(model, runtime, index, step, prefix, opts.quantization ?? 'f32', opts.microBatch);
   }
 
   /** The execution provider actually in use. */
@@ -88,29 +115,52 @@ export class Engine {
   // ---- training ----
 
   async sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult> {
-    const { feeds, count } = targetFeeds(batch);
+    const { count } = targetFeeds(batch);
     if (count === 0) throw new Error('training batch has no target tokens');
-    const out = await this.runTrain('sft', batch, adapter, { ...feeds, inv_count: scalar(1 / count) });
-    return { ...out, targets: count };
+    const rows = this.passRows(batch.length);
+    const passes = [];
+    for (let start = 0; start < batch.rows; start += rows) {
+      const picked = range(start, Math.min(batch.rows, start + rows));
+      const part = pickRows(batch, picked);
+      const { feeds, count: partCount } = targetFeeds(part);
+      if (partCount === 0) continue; // rows without targets add nothing (their log-probabilities are 0)
+      const out = await this.runTrain('sft', part, adapter, { ...feeds, inv_count: scalar(1 / count) });
+      passes.push({ out, picked });
+    }
+    return { ...sumPasses(passes, batch.rows, adapter), targets: count };
   }
 
   /** DPO step (SPEC §2); `refLogps` are the reference model's log-probabilities of the same rows. */
   async dpoStep(batch: TokenBatch, adapter: AdapterWeights, refLogps: Float32Array, beta: number): Promise<DpoStepResult> {
     const pairs = batch.rows / 2;
     if (!Number.isInteger(pairs) || pairs < 1) throw new Error('a DPO batch holds chosen rows then rejected rows: an even, non-zero row count');
-    const sign = new Float32Array(pairs * batch.rows);
-    for (let i = 0; i < pairs; i++) {
-      sign[i * batch.rows + i] = 1;
-      sign[i * batch.rows + pairs + i] = -1;
+    // A pass takes whole pairs: the loss couples each chosen row with its rejected one.
+    const perPass = Math.max(1, Math.floor(this.passRows(batch.length) / 2));
+    const passes = [];
+    for (let start = 0; start < pairs; start += perPass) {
+      const p = Math.min(pairs, start + perPass) - start;
+      const picked = [...range(start, start + p), ...range(pairs + start, pairs + start + p)];
+      const sign = new Float32Array(p * 2 * p);
+      for (let i = 0; i < p; i++) {
+        sign[i * 2 * p + i] = 1;
+        sign[i * 2 * p + p + i] = -1;
+      }
+      const part = pickRows(batch, picked);
+      const extra = {
+        ...targetFeeds(part).feeds,
+        ref_logps: f32(Float32Array.from(picked, (r) => refLogps[r]), [2 * p]),
+        pairs: f32(sign, [p, 2 * p]),
+        beta: scalar(beta),
+        inv_pairs: scalar(1 / pairs),
+      };
+      passes.push({ out: await this.runTrain('dpo', part, adapter, extra), picked });
     }
-    const extra = {
-      ...targetFeeds(batch).feeds,
-      ref_logps: f32(refLogps, [batch.rows]),
-      pairs: f32(sign, [pairs, batch.rows]),
-      beta: scalar(beta),
-      inv_pairs: scalar(1 / pairs),
-    };
-    return this.runTrain('dpo', batch, adapter, extra);
+    return sumPasses(passes, batch.rows, adapter);
+  }
+
+  /** Rows per training pass: the forced micro-batch, else what the memory allows. */
+  private passRows(length: number): number {
+    return this.microBatch ?? microBatchRows(this.model.config, length);
   }
 
   private async runTrain(method: TrainMethod, batch: TokenBatch, a: AdapterWeights, extra: Feeds) {
@@ -393,6 +443,36 @@ export class Engine {
     const sessions = [this.stepSession, this.prefixSession, ...(await Promise.all(this.lazySessions.values()))];
     await Promise.all(sessions.map((s) => s.release()));
   }
+}
+
+function range(start: number, end: number): number[] {
+  return Array.from({ length: end - start }, (_, i) => start + i);
+}
+
+/** The rows `picked` of a batch, same length. */
+function pickRows(batch: TokenBatch, picked: number[]): TokenBatch {
+  const T = batch.length;
+  const take = <A extends Int32Array | Uint8Array>(src: A, out: A) => {
+    picked.forEach((r, i) => out.set(src.subarray(r * T, (r + 1) * T), i * T));
+    return out;
+  };
+  const n = picked.length * T;
+  return { rows: picked.length, length: T, inputIds: take(batch.inputIds, new Int32Array(n)), targets: take(batch.targets, new Int32Array(n)), mask: take(batch.mask, new Uint8Array(n)) };
+}
+
+/** One step's result from its passes: losses and gradients summed (each pass is already scaled by the whole batch), log-probabilities put back in row order. */
+function sumPasses(passes: { out: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array; logps: Float32Array }; picked: number[] }[], rows: number, a: AdapterWeights) {
+  const gradPrefix = new Float32Array(a.prefix.length);
+  const gradGates = new Float32Array(a.gates.length);
+  const logps = new Float32Array(rows);
+  let loss = 0;
+  for (const { out, picked } of passes) {
+    loss += out.loss;
+    out.gradPrefix.forEach((g, i) => (gradPrefix[i] += g));
+    out.gradGates.forEach((g, i) => (gradGates[i] += g));
+    picked.forEach((r, i) => (logps[r] = out.logps[i]));
+  }
+  return { loss, gradPrefix, gradGates, logps };
 }
 
 function sameValues(a: Float32Array, b: Float32Array): boolean {

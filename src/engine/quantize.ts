@@ -3,6 +3,9 @@
 // layer uses, and the one GGUF's Q8_0/Q4_0 blocks map onto (same block size,
 // symmetric, one scale per block; only the nibble order differs).
 
+import { expectedWeights } from '../model/weights';
+import type { ModelConfig } from '../model/types';
+
 /** How the frozen linear layers are stored: float32, or 8-/4-bit blocks. */
 export type Quantization = 'f32' | 'q8' | 'q4';
 export const QUANTIZATIONS: readonly Quantization[] = ['f32', 'q8', 'q4'];
@@ -12,6 +15,20 @@ export const DEFAULT_BLOCK_SIZE = 32;
 
 /** Below this many parameters f32 is fast and small enough; at and above, 4-bit is the default. */
 export const QUANTIZE_FROM_PARAMS = 300e6;
+
+/** The quantization a model gets when the user names none: q4 from 300M parameters, f32 below. */
+export function defaultQuantization(config: ModelConfig): Quantization {
+  let params = 0;
+  for (const shape of expectedWeights(config).values()) params += shape.reduce((a, b) => a * b, 1);
+  return params >= QUANTIZE_FROM_PARAMS ? 'q4' : 'f32';
+}
+
+/** 'auto' (or nothing) picks defaultQuantization; anything else must be a known name. `where` names the flag or setting. */
+export function parseQuantization(value: string | undefined, config: ModelConfig, where: string): Quantization {
+  if (value === undefined || value === 'auto') return defaultQuantization(config);
+  if (!(QUANTIZATIONS as readonly string[]).includes(value)) throw new Error(`${where}: expected auto, f32, q8 or q4, got "${value}"`);
+  return value as Quantization;
+}
 
 /** Bumped whenever quantizeMatrix changes its output, so cached quantized weights are redone. */
 export const QUANTIZER_VERSION = 3;

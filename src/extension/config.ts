@@ -2,7 +2,7 @@
 
 import * as vscode from 'vscode';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
-import type { Device, GenerationParams, TrainOptions } from '../protocol';
+import type { Device, GenerationParams, QuantizationSetting, TrainOptions } from '../protocol';
 import { TRAIN_DEFAULTS } from '../train/defaults';
 
 export const SECTION = 'aligner';
@@ -18,6 +18,11 @@ export function baseModelSetting(): string {
 export function deviceSetting(): Device {
   const d = cfg().get<string>('device') ?? 'auto';
   return (['auto', 'cpu', 'webgpu', 'cuda'] as const).includes(d as Device) ? (d as Device) : 'auto';
+}
+
+export function quantizationSetting(): QuantizationSetting {
+  const q = cfg().get<string>('quantization') ?? 'auto';
+  return (['auto', 'f32', 'q8', 'q4'] as const).includes(q as QuantizationSetting) ? (q as QuantizationSetting) : 'auto';
 }
 
 export function adapterSetting(): string {

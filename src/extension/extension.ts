@@ -51,7 +51,7 @@ export function activate(context: vscode.ExtensionContext): void {
       deserializeWebviewPanel: async (panel) => TrainView.revive(panel, context),
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('aligner.baseModel') || e.affectsConfiguration('aligner.device')) w.invalidateModel();
+      if (['aligner.baseModel', 'aligner.device', 'aligner.quantization'].some((s) => e.affectsConfiguration(s))) w.invalidateModel();
       if (['aligner.server', 'aligner.baseModel', 'aligner.device'].some((s) => e.affectsConfiguration(s))) void server.update();
       if (e.affectsConfiguration('aligner')) {
         status.update();

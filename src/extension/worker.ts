@@ -27,7 +27,7 @@ import {
   type TrainProgress,
 } from '../protocol';
 import { expandHome } from '../util/paths';
-import { baseModelSetting, deviceSetting } from './config';
+import { baseModelSetting, deviceSetting, quantizationSetting } from './config';
 
 
 export class WorkerClient implements vscode.Disposable {
@@ -142,7 +142,9 @@ export class WorkerClient implements vscode.Disposable {
     }
     const dir = resolveModelDir(wanted);
     const device = deviceSetting();
-    if (this.model && this.model.path === dir && (device === 'auto' || this.model.device === device)) return this.model;
+    const quantization = quantizationSetting();
+    const sameStorage = quantization === 'auto' || this.model?.quantization === quantization;
+    if (this.model && this.model.path === dir && (device === 'auto' || this.model.device === device) && sameStorage) return this.model;
     if (this.loading) {
       const m = await this.loading;
       if (m.path === dir) return m;
@@ -152,8 +154,8 @@ export class WorkerClient implements vscode.Disposable {
       return vscode.window.withProgress(
         { location: vscode.ProgressLocation.Window, title: `Aligner: loading ${path.basename(dir)}` },
         async () => {
-          const m = await client.sendRequest(LoadModelRequest, { path: dir, device });
-          this.output.info(`model ${m.name} loaded on ${m.device} in ${m.loadMs} ms`);
+          const m = await client.sendRequest(LoadModelRequest, { path: dir, device, quantization });
+          this.output.info(`model ${m.name} (${m.quantization}) loaded on ${m.device} in ${m.loadMs} ms`);
           return m;
         },
       );

@@ -14,6 +14,7 @@ import { adapterInfo } from './adapters';
 import { AdapterCache, AdapterNotFoundError } from './adapterCache';
 
 import { openModel } from '../model/open';
+import { parseQuantization } from '../engine/quantize';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { train } from '../train/trainer';
@@ -89,7 +90,8 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
   post({ type: 'loadProgress', id: job.id, message: `Reading ${path.basename(job.path)}`, percentage: 10 });
   const next = await openModel(job.path);
   post({ type: 'loadProgress', id: job.id, message: `Starting the engine (${job.device})`, percentage: 50 });
-  const nextEngine = await Engine.create(next, { device: job.device });
+  const quantization = parseQuantization(job.quantization, next.config, 'aligner.quantization');
+  const nextEngine = await Engine.create(next, { device: job.device, quantization });
   if (engine) {
     try {
       await engine.dispose();
@@ -113,6 +115,7 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
     fingerprint: next.fingerprint,
     architecture: c.architecture,
     device: String(nextEngine.device),
+    quantization: nextEngine.quantization,
     hiddenSize: c.hiddenSize,
     numLayers: c.numLayers,
     numHeads: c.numHeads,
@@ -189,6 +192,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
       {
         base_model: model.name,
         base_fingerprint: model.fingerprint,
+        quantization: engine.quantization,
         method,
         examples: result.summary.examples,
         epochs: result.summary.epochs,

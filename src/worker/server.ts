@@ -111,8 +111,10 @@ connection.onRequest(LoadModelRequest, async (raw, token) => {
   // Paths are made absolute; names (ollama:NAME:TAG, org/name in the HF cache) are resolved by the load job.
   const dir = params.path.startsWith('ollama:') || !fs.existsSync(params.path) ? params.path : path.resolve(params.path);
   const model = jobs.model;
-  if (model && model.path === dir && (!params.device || params.device === 'auto' || params.device === model.device)) return model;
-  const job: ComputeJob = { op: 'load', id: newId('load'), path: dir, device: params.device ?? 'auto' };
+  const quantization = params.quantization ?? 'auto';
+  const sameStorage = quantization === 'auto' || quantization === model?.quantization;
+  if (model && model.path === dir && (!params.device || params.device === 'auto' || params.device === model.device) && sameStorage) return model;
+  const job: ComputeJob = { op: 'load', id: newId('load'), path: dir, device: params.device ?? 'auto', quantization };
   return enqueue<ModelInfo>(job, 'load', token, params.workDoneToken);
 });
 

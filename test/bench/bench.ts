@@ -1,13 +1,18 @@
 // `npm run bench`: tokens/s and peak RSS of our engine against a PyTorch CPU reference
 // (test/bench/torch_ref.py) for an Aligner training step (batch 8 x 256), prefill (512 tokens,
-// last-position logits) and greedy decode (128 new tokens after a 16-token prompt).
+// last-position logits) and greedy decode (128 new tokens after a 16-token prompt), with the
+// base in f32, q8 and q4 (our q8/q4 rows compare against PyTorch f32: it has no int4 CPU path);
+// and ours alone: decode tok/s after 128, 1,024 and 4,096 tokens of context ("context" mode).
 //
 // stdout: one JSON object per line (results, skips, errors); progress goes to stderr.
 // Each (implementation, model, mode) runs in its own child process so that peak RSS is its own.
 //
 // Environment:
-//   BENCH_MODELS=stories260K,tiny15m,smol135m   models to run (default all three)
-//   BENCH_MODES=train,prefill,decode            modes to run (default all three)
+//   BENCH_MODELS=stories260K,tiny15m,smol135m,qwen05b   models to run (default all four)
+//   BENCH_MODES=train,prefill,decode,context    modes to run (default all four)
+//   BENCH_QUANTS=f32,q8,q4                      our base's storage (default all three)
+//   BENCH_CONTEXTS=128,1024,4096                context lengths of the "context" mode
+//   BENCH_DEVICE=cpu|webgpu|cuda                our execution provider (default cpu)
 //   BENCH_THREADS=n                             torch threads (default: the machine's cores)
 //   BENCH_QUICK=1                               one timed rep everywhere (smoke test)
 //   BENCH_SKIP_TORCH=1 / BENCH_SKIP_OURS=1      run one side only
@@ -22,13 +27,14 @@ import * as path from 'path';
 import { Engine, EngineOptions } from '../../src/engine/engine';
 import type { AdapterWeights } from '../../src/adapter/types';
 import type { TokenBatch } from '../../src/data/batches';
+import { Quantization, QUANTIZATIONS } from '../../src/engine/quantize';
 import { generate } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';
 import { AdamW } from '../../src/train/adamw';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
 
-type Mode = 'train' | 'prefill' | 'decode';
-const MODES: Mode[] = ['train', 'prefill', 'decode'];
+type Mode = 'train' | 'prefill' | 'decode' | 'context';
+const MODES: Mode[] = ['train', 'prefill', 'decode', 'context'];
 
 /** Repository root: this file runs as out/test/bench/bench.js. */
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -41,6 +47,8 @@ const TRAIN_SEQ = 256;
 const PREFILL_LEN = 512;
 const PROMPT_LEN = 16;
 const NEW_TOKENS = 128;
+/** Tokens decoded (and timed) after each context of the "context" mode. */
+const CONTEXT_NEW_TOKENS = 32;
 const ADAPTER_TOKENS = 1;
 const START_LAYER = 2;
 
@@ -52,13 +60,15 @@ interface Reps {
 /** Warm-up and timed repetitions per model and mode (smol135m gets fewer: ~15 min for the whole bench). */
 function repsFor(model: string, mode: Mode): Reps {
   if (process.env.BENCH_QUICK === '1') return { warmup: mode === 'decode' ? 0 : 1, reps: 1 };
-  const big = model === 'smol135m';
+  const big = model === 'smol135m' || model === 'qwen05b';
   const small = model === 'stories260K';
   switch (mode) {
     case 'train':
       return { warmup: 1, reps: big ? 3 : 5 };
     case 'prefill':
       return { warmup: 1, reps: big ? 3 : 5 };
+    case 'context':
+      return { warmup: 0, reps: 1 };
     case 'decode':
       // decode: a short warm-up generation, then 128 tokens (once on the bigger models).
       return { warmup: 1, reps: small ? 3 : 1 };
@@ -135,17 +145,27 @@ function argmax(xs: Float32Array): number {
 
 // ------------------------------------------------------------------ our engine (child side)
 
-async function childOurs(modelDir: string, mode: Mode, reps: Reps, threads: number): Promise<Record<string, unknown>> {
+interface ChildSpec {
+  dir: string;
+  mode: Mode;
+  reps: Reps;
+  threads: number;
+  quantization: Quantization;
+  device: 'cpu' | 'webgpu' | 'cuda';
+  contexts: number[];
+}
+
+async function childOurs({ dir: modelDir, mode, reps, threads, quantization, device, contexts }: ChildSpec): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const model = await loadModel(modelDir);
-  const opts: EngineOptions = { device: 'cpu', threads, log };
+  const opts: EngineOptions = { device, threads, log, quantization };
   // onnxruntime's per-op profile (chrome trace JSON, written to the cwd = repo root).
   if (process.env.BENCH_PROFILE === '1') opts.profile = true;
   const engine = await Engine.create(model, opts);
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = process.resourceUsage().maxRSS / 1024;
   const c = model.config;
-  log(`ours: loaded ${model.name} in ${loadS.toFixed(2)}s (rss ${rssAfterLoad.toFixed(0)} MB), mode ${mode}`);
+  log(`ours: loaded ${model.name} (${quantization}) in ${loadS.toFixed(2)}s (rss ${rssAfterLoad.toFixed(0)} MB), mode ${mode}`);
   const adapter = randomAdapter(c.hiddenSize, c.numLayers, c.numHeads, 1234);
   const times: number[] = [];
   let tokens: number;
@@ -179,6 +199,21 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps, threads: numb
       }
       tokens = PREFILL_LEN;
       extra.prefill_len = PREFILL_LEN;
+    } else if (mode === 'context') {
+      // Decode cost at growing context: prefill (not timed), then CONTEXT_NEW_TOKENS greedy steps.
+      const perContext: Record<string, number> = {};
+      for (const context of contexts.filter((n) => n + CONTEXT_NEW_TOKENS <= c.maxPositions)) {
+        const { state, logits } = await engine.prefill([randomIds(context, c.vocabSize, 13)], [adapter]);
+        let next = argmax(logits[0]);
+        const t = performance.now();
+        for (let i = 0; i < CONTEXT_NEW_TOKENS; i++) next = argmax((await engine.decode(state, [next]))[0]);
+        const dt = (performance.now() - t) / 1000;
+        perContext[context] = CONTEXT_NEW_TOKENS / dt;
+        times.push(dt);
+        log(`ours decode after ${context} tokens: ${(CONTEXT_NEW_TOKENS / dt).toFixed(2)} tok/s`);
+      }
+      tokens = CONTEXT_NEW_TOKENS;
+      Object.assign(extra, { decode_tokens_per_s_at_context: perContext, new_tokens: CONTEXT_NEW_TOKENS });
     } else {
       const prompt = randomIds(PROMPT_LEN, c.vocabSize, 11);
       for (let i = 0; i < reps.warmup; i++) {
@@ -204,6 +239,7 @@ async function childOurs(modelDir: string, mode: Mode, reps: Reps, threads: numb
     impl: 'ours',
     model: model.name,
     mode,
+    quantization,
     tokens_per_s: tokens / med,
     median_s: med,
     times_s: times,
@@ -290,6 +326,9 @@ async function main(): Promise<void> {
   const timeoutS = Number(process.env.BENCH_TIMEOUT_S) || 900;
   const models = list(process.env.BENCH_MODELS, ['stories260K', ...RANDOM_MODELS.map((m) => m.name)]);
   const modes = list(process.env.BENCH_MODES, MODES) as Mode[];
+  const quants = list(process.env.BENCH_QUANTS, [...QUANTIZATIONS]) as Quantization[];
+  const device = (process.env.BENCH_DEVICE || 'cpu') as ChildSpec['device'];
+  const contexts = (process.env.BENCH_CONTEXTS || '128,1024,4096').split(',').map(Number);
 
   const dirs = new Map<string, string>();
   if (models.includes('stories260K')) dirs.set('stories260K', STORIES);
@@ -310,19 +349,9 @@ async function main(): Promise<void> {
       const reps = repsFor(name, mode);
       const loadAvg = os.loadavg()[0];
       log(`== ${name} ${mode} (warm-up ${reps.warmup}, timed ${reps.reps})`);
-      let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
-      let profileDir: string | null = null;
-      if (!oursWhy) {
-        // onnxruntime writes its profile into the cwd: give each child its own folder outside the repo.
-        if (process.env.BENCH_PROFILE === '1') {
-          profileDir = path.join(os.tmpdir(), 'aligner-bench-profile', `${name}-${mode}`);
-          fs.rmSync(profileDir, { recursive: true, force: true });
-          fs.mkdirSync(profileDir, { recursive: true });
-        }
-        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify({ dir, mode, reps, threads })], timeoutS, profileDir ?? ROOT);
-      }
+      // PyTorch runs f32 once per model and mode; every quantization of ours is compared with it.
       let tr: ChildResult = { ok: false, error: torch.why ?? 'skipped' };
-      if (torch.ok) {
+      if (torch.ok && mode !== 'context') {
         tr = await runChild(
           PYTHON,
           [TORCH_REF, '--model', dir, '--mode', mode, '--threads', String(threads), '--warmup', String(reps.warmup),
@@ -331,6 +360,19 @@ async function main(): Promise<void> {
             '--tokens', String(ADAPTER_TOKENS), '--start-layer', String(START_LAYER)],
           timeoutS,
         );
+      }
+      for (const quantization of quants) {
+      let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
+      let profileDir: string | null = null;
+      if (!oursWhy) {
+        // onnxruntime writes its profile into the cwd: give each child its own folder outside the repo.
+        if (process.env.BENCH_PROFILE === '1') {
+          profileDir = path.join(os.tmpdir(), 'aligner-bench-profile', `${name}-${mode}-${quantization}`);
+          fs.rmSync(profileDir, { recursive: true, force: true });
+          fs.mkdirSync(profileDir, { recursive: true });
+        }
+        const spec: ChildSpec = { dir, mode, reps, threads, quantization, device, contexts };
+        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify(spec)], timeoutS, profileDir ?? ROOT);
       }
       const o = ours.result ?? {};
       const t = tr.result ?? {};
@@ -341,6 +383,8 @@ async function main(): Promise<void> {
       const line: Record<string, unknown> = {
         model: name,
         mode,
+        quantization,
+        device,
         ours_tokens_per_s: round(oTps, 2),
         torch_tokens_per_s: round(tTps, 2),
         ratio: oTps && tTps ? round(oTps / tTps, 3) : null,
@@ -357,6 +401,7 @@ async function main(): Promise<void> {
         load_avg_1m: round(loadAvg, 2),
       };
       // Both sides get the same ids and adapter, so their results must agree (a wrong fast engine is no win).
+      if (o.decode_tokens_per_s_at_context) line.decode_tokens_per_s_at_context = o.decode_tokens_per_s_at_context;
       if (ours.ok && tr.ok) {
         if (mode === 'train') {
           line.loss_first_ours = round(o.loss_first, 5);
@@ -378,15 +423,17 @@ async function main(): Promise<void> {
       if (t.omp_wait_policy) line.torch_omp_wait_policy = t.omp_wait_policy;
       if (profileDir) line.ours_profile_files = fs.readdirSync(profileDir).map((f) => path.join(profileDir as string, f));
       emit(line);
+      }
     }
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)}s`);
 }
 
 async function childMain(spec: string): Promise<void> {
-  const { dir, mode, reps, threads } = JSON.parse(spec) as { dir: string; mode: Mode; reps: Reps; threads: number };
+  const parsed = JSON.parse(spec) as ChildSpec;
+  const mode = parsed.mode;
   try {
-    emit(await childOurs(dir, mode, reps, threads));
+    emit(await childOurs(parsed));
   } catch (e) {
     const err = e as Error;
     emit({ impl: 'ours', mode, error: `${err.name}: ${err.message}` });
