@@ -56,7 +56,7 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
     fs.mkdirSync(dir, { recursive: true });
     writeFileAtomic(file, tensorChunks(model, layout));
-    const record: SourceRecord = { source: path.resolve(model.source), quantization, blockSize };
+    const record: SourceRecord = { source: path.resolve(model.source), files: sourceStamp(model), quantization, blockSize };
     writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify(record));
     removeStaleCopies(path.dirname(dir), dir, record);
   }
@@ -68,19 +68,26 @@ const SOURCE_FILE = 'source.json';
 
 interface SourceRecord {
   source: string;
+  /** Hash of the source weight files' paths, sizes and modification times. */
+  files: string;
   quantization: Quantization;
   blockSize: number;
 }
 
-/** Earlier conversions of the same model folder to the same storage (it changed since) would only fill the disk. */
+/**
+ * Earlier conversions of the same model folder to the same storage, made before its
+ * files changed, would only fill the disk. Copies of unchanged files stay: they
+ * differ by the code that wrote them, and another process (another version of
+ * the extension, the CLI) may be using them right now.
+ */
 function removeStaleCopies(root: string, keep: string, record: SourceRecord): void {
   for (const name of fs.readdirSync(root)) {
     const dir = path.join(root, name);
     if (dir === keep) continue;
     try {
       const recorded: Partial<SourceRecord> = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8'));
-      const same = recorded.source === record.source && (recorded.quantization ?? 'f32') === record.quantization && (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
-      if (same) fs.rmSync(dir, { recursive: true, force: true });
+      const sameStorage = recorded.source === record.source && (recorded.quantization ?? 'f32') === record.quantization && (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
+      if (sameStorage && recorded.files && recorded.files !== record.files) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // Not ours to judge: no readable record of where it came from.
     }
@@ -164,14 +171,19 @@ function* tensorChunks(model: BaseModel, layout: Layout): Generator<Uint8Array> 
 
 /** Changes whenever the config, the storage or any source weight file changes (path, size or modification time). */
 function cacheKey(model: BaseModel, quantization: Quantization, blockSize: number): string {
-  const sources = [...model.weights.tensors.values()].map((t) => {
-    const st = fs.statSync(t.file);
-    return [t.name, t.dtype, t.shape, path.resolve(t.file), t.offset, st.size, st.mtimeMs];
-  });
+  const sources = sourceStamp(model);
   const storage = quantization === 'f32' ? {} : { quantization, blockSize, quantizer: QUANTIZER_VERSION };
   const json = JSON.stringify({ config: model.config, sources, layout: ALIGN, ...storage });
   const label = quantization === 'f32' ? '' : `-${quantization}`;
   return `${model.name.replace(/[^\w.-]/g, '_')}${label}-${createHash('sha256').update(json).digest('hex').slice(0, 16)}`;
+}
+
+function sourceStamp(model: BaseModel): string {
+  const sources = [...model.weights.tensors.values()].map((t) => {
+    const st = fs.statSync(t.file);
+    return [t.name, t.dtype, t.shape, path.resolve(t.file), t.offset, st.size, st.mtimeMs];
+  });
+  return createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16);
 }
 
 function indexOf(model: BaseModel, entries: Map<string, Entry>, nbits: WeightIndex['nbits']): WeightIndex {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { writeAdapter } from '../../src/adapter/file';
 import { loadModel } from '../../src/model/load';
-import { copyOfStories, STORIES, tempDir } from '../model/paths';
+import { copyOfStories, SHARED, STORIES, tempDir } from '../model/paths';
 import { aligner } from './cli';
 
 function assertOneLineError(r: ReturnType<typeof aligner>, pattern: RegExp): void {
@@ -77,4 +77,7 @@ test('an adapter made for another base model is refused', async () => {
 test('a bad flag value is a usage error', () => {
   assertOneLineError(aligner('generate', '--model', STORIES, '--prompt', 'x', '--top-p', 'abc'), /--top-p: expected a number, got "abc"/);
   assertOneLineError(aligner('train', '--model', STORIES, '--data', 'x.jsonl', '--out', 'x.bin'), /--out: the adapter file must end in \.safetensors/);
+  assertOneLineError(aligner('generate', '--model', STORIES, '--quant', 'q3', '--prompt', 'x'), /--quant: expected auto, f32, q8 or q4, got "q3"/);
+  const data = path.join(SHARED, 'datasets', 'stories-style', 'shout.val.jsonl');
+  assertOneLineError(aligner('train', '--model', STORIES, '--data', data, '--out', 'x.safetensors', '--micro-batch', '0'), /--micro-batch: expected a whole number ≥ 1, got "0"/);
 });

@@ -93,19 +93,17 @@ test('generate --chat reads messages from stdin and streams answers', () => {
 
 test('train --quant q4: lower validation loss than the base, tagged q4, loads at f32 with a one-line notice', () => {
   const dir = tempDir();
+  // Its own cache folder: the conversions this test makes are its own.
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ALIGNER_CACHE_DIR: path.join(dir, 'cache') } });
   const out = path.join(dir, 'shout-q4.safetensors');
-  const r = aligner('train', '--model', STORIES, '--quant', 'q4', '--data', path.join(DATA, 'shout.train.jsonl'), '--val-data', VAL,
+  const r = run('train', '--model', STORIES, '--quant', 'q4', '--data', path.join(DATA, 'shout.train.jsonl'), '--val-data', VAL,
     '--out', out, '--tokens', '4', '--steps', '30', '--batch', '8', '--seed', '7');
   assert.equal(r.status, 0, r.stderr);
   const [, before, after] = /validation loss (\d+\.\d+) -> (\d+\.\d+)/.exec(r.stderr) ?? [];
   assert.ok(Number(after) < Number(before) - 0.01, r.stderr);
   assert.equal(readAdapter(out).metadata.quantization, 'q4');
 
-  const gen = aligner('generate', '--model', STORIES, '--quant', 'f32', '--adapter', out, '--prompt', 'Once upon a time', '--max-new-tokens', '10');
+  const gen = run('generate', '--model', STORIES, '--quant', 'f32', '--adapter', out, '--prompt', 'Once upon a time', '--max-new-tokens', '10');
   assert.equal(gen.status, 0, gen.stderr);
   assert.equal(gen.stderr.trim(), 'aligner: adapter "shout-q4.safetensors" was trained on the q4 base; using it with the f32 base');
-
-  const bad = aligner('generate', '--model', STORIES, '--quant', 'q3', '--prompt', 'x');
-  assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /--quant: expected auto, f32, q8 or q4, got "q3"/);
 });

@@ -16,7 +16,7 @@ import { generate } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { train } from '../../src/train/trainer';
-import { SHARED, STORIES } from '../model/paths';
+import { SHARED, STORIES, tempDir } from '../model/paths';
 
 const STYLE = `${SHARED}/datasets/stories-style`;
 const engines = new Map<Quantization, Engine>();
@@ -24,7 +24,9 @@ let model: BaseModel;
 
 before(async () => {
   model = await loadModel(STORIES);
-  for (const q of ['f32', 'q8', 'q4'] as const) engines.set(q, await Engine.create(model, { quantization: q }));
+  // Its own cache folder: the conversions this test makes are its own.
+  const cacheDir = tempDir();
+  for (const q of ['f32', 'q8', 'q4'] as const) engines.set(q, await Engine.create(model, { quantization: q, cacheDir }));
 });
 after(() => Promise.all([...engines.values()].map((e) => e.dispose())));
 
@@ -46,11 +48,12 @@ function validationBatches(file: string, examples: number): TokenBatch[] {
   return makeBatches(items, { batchSize: 8, seed: 0, shuffle: false, padId: 0 });
 }
 
-test('per-token validation NLL: q8 within 1 % of f32, q4 within 5 %', async () => {
+test('per-token validation NLL: q8 within 1 % of f32, q4 within 5 %', async (t) => {
   const batches = validationBatches(`${STYLE}/base.val.jsonl`, 64);
   const f32 = await meanNll(engines.get('f32')!, batches);
   for (const [q, tolerance] of [['q8', 0.01], ['q4', 0.05]] as const) {
     const nll = await meanNll(engines.get(q)!, batches);
+    t.diagnostic(`${q}: NLL ${nll.toFixed(4)} vs f32 ${f32.toFixed(4)} (${((100 * (nll - f32)) / f32).toFixed(2)} %)`);
     assert.ok(Math.abs(nll - f32) <= tolerance * f32, `${q}: NLL ${nll.toFixed(4)} vs f32 ${f32.toFixed(4)}`);
   }
 });
@@ -66,7 +69,7 @@ test('greedy continuations at q8 match f32 for at least the first 20 tokens', as
   }
 });
 
-test('an adapter trained through the q4 base lowers validation loss within 10 % of the f32 improvement', async () => {
+test('an adapter trained through the q4 base lowers validation loss within 10 % of the f32 improvement', async (t) => {
   const data = readJsonl(`${STYLE}/shout.train.jsonl`);
   const validation = readJsonl(`${STYLE}/shout.val.jsonl`);
   const small = (set: typeof data, n: number) => ({ ...set, records: set.records.slice(0, n) }) as typeof data;
@@ -77,6 +80,7 @@ test('an adapter trained through the q4 base lowers validation loss within 10 % 
   };
   const f32 = await gain('f32');
   const q4 = await gain('q4');
+  t.diagnostic(`validation loss gain: f32 ${f32.toFixed(4)}, q4 ${q4.toFixed(4)}`);
   assert.ok(f32 > 0, `f32 training improved validation loss by ${f32}`);
   assert.ok(q4 >= 0.9 * f32, `q4 improvement ${q4.toFixed(4)} vs f32 ${f32.toFixed(4)}`);
 });
