@@ -171,19 +171,23 @@ function* tensorChunks(model: BaseModel, layout: Layout): Generator<Uint8Array> 
 
 /** Changes whenever the config, the storage or any source weight file changes (path, size or modification time). */
 function cacheKey(model: BaseModel, quantization: Quantization, blockSize: number): string {
-  const sources = sourceStamp(model);
+  const sources = sourceList(model);
   const storage = quantization === 'f32' ? {} : { quantization, blockSize, quantizer: QUANTIZER_VERSION };
   const json = JSON.stringify({ config: model.config, sources, layout: ALIGN, ...storage });
   const label = quantization === 'f32' ? '' : `-${quantization}`;
   return `${model.name.replace(/[^\w.-]/g, '_')}${label}-${createHash('sha256').update(json).digest('hex').slice(0, 16)}`;
 }
 
-function sourceStamp(model: BaseModel): string {
-  const sources = [...model.weights.tensors.values()].map((t) => {
+/** Every source tensor with its file's path, size and modification time. */
+function sourceList(model: BaseModel): unknown[] {
+  return [...model.weights.tensors.values()].map((t) => {
     const st = fs.statSync(t.file);
     return [t.name, t.dtype, t.shape, path.resolve(t.file), t.offset, st.size, st.mtimeMs];
   });
-  return createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16);
+}
+
+function sourceStamp(model: BaseModel): string {
+  return createHash('sha256').update(JSON.stringify(sourceList(model))).digest('hex').slice(0, 16);
 }
 
 function indexOf(model: BaseModel, entries: Map<string, Entry>, nbits: WeightIndex['nbits']): WeightIndex {
