@@ -13,6 +13,7 @@ import {
   type CancelParams,
   type ChatMessage,
   type Device,
+  type QuantizationSetting,
   type GenerationParams,
   type LoadModelParams,
   type TrainOptions,
@@ -82,6 +83,7 @@ export function loadModelParams(p: unknown): LoadModelParams {
   return {
     path: filePath(o.path, 'loadModel params.path'),
     device: optional(o, 'device', 'loadModel params', oneOf<Device>(['auto', 'cpu', 'webgpu', 'cuda'])),
+    quantization: optional(o, 'quantization', 'loadModel params', oneOf<QuantizationSetting>(['auto', 'f32', 'q8', 'q4'])),
     workDoneToken: optional(o, 'workDoneToken', 'loadModel params', (v, n) => (typeof v === 'number' ? int(0)(v, n) : string(v, n, 200))),
   };
 }
