@@ -1,7 +1,36 @@
-// Adapter names: what people may call an adapter (it becomes `<name>.safetensors`
-// in a library folder). The worker checks them on import, delete and training; the
-// extension checks them as they are typed.
+// Adapter names: what people may call an adapter (it becomes `<name>.safetensors` in a
+// library folder), and the next free name when one is taken. The worker checks them on
+// import, delete and training; the extension checks them as they are typed.
 
+import * as fs from 'fs';
+import * as path from 'path';
+
+/**
+ * Names people type: letters of any script, digits, spaces and punctuation such as
+ * "my-style (1)" or "team's v2", up to 100 characters; not a path (no / \ or "..") and
+ * nothing a file system refuses (control characters, < > : " | ? *, a leading dot or
+ * space, a trailing dot or space).
+ */
 export function isValidAdapterName(name: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/.test(name) && !name.includes('..');
+  return (
+    typeof name === 'string' &&
+    name.length >= 1 &&
+    name.length <= 100 &&
+    !/[\u0000-\u001f\u007f/\\<>:"|?*]/.test(name) &&
+    !/^[. ]|[. ]$/.test(name) &&
+    !name.includes('..')
+  );
+}
+
+export const ADAPTER_NAME_RULE = 'a name of up to 100 characters without / \\ < > : " | ? * or "..", not starting or ending with a dot or a space';
+
+/** `name` if no adapter of that name is in `dir`, else the first free "name (2)", "name (3)", … */
+export function freeAdapterName(dir: string, name: string): string {
+  const taken = (n: string): boolean => fs.existsSync(path.join(dir, `${n}.safetensors`));
+  if (!taken(name)) return name;
+  const base = name.replace(/ \(\d+\)$/, '');
+  for (let i = 2; ; i++) {
+    const candidate = `${base} (${i})`;
+    if (!taken(candidate)) return candidate;
+  }
 }

@@ -13,14 +13,15 @@ import { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import type { Device } from '../engine/types';
 import { parseQuantization } from '../engine/quantize';
-import { chatPromptIds } from '../generate/chat';
+import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
+import { checkPrompt, PromptError } from '../generate/sequence';
 import { openModel } from '../model/open';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
 import { ServedModels } from '../server/models';
 import { discoverModels, type ModelEntry } from '../model/sources';
-import type { BaseModel, ChatMessage } from '../model/types';
+import type { ChatMessage } from '../model/types';
 import { TRAIN_DEFAULTS } from '../train/defaults';
 import { train, TrainOptions } from '../train/trainer';
 import { formatDuration } from '../util/duration';
@@ -136,8 +137,10 @@ async function generateCommand(args: string[]): Promise<void> {
     adapterName: v.adapter && path.basename(v.adapter),
   };
   if (v.prompt !== undefined) {
+    const ids = engine.model.tokenizer.encode(v.prompt);
+    checkPrompt(engine.model, ids); // before echoing: a prompt that cannot run is not printed back
     process.stdout.write(v.prompt);
-    await generate(engine, engine.model.tokenizer.encode(v.prompt), adapter, opts);
+    await generate(engine, ids, adapter, opts);
     process.stdout.write('\n');
   } else {
     await chatLoop(engine, adapter, opts);
@@ -152,8 +155,17 @@ async function chatLoop(engine: Engine, adapter: AdapterWeights | null, opts: Ge
   rl.prompt();
   for await (const line of rl) {
     if (line.trim()) {
+      let ids: number[];
+      try {
+        ids = fitConversation(engine.model, [...history, { role: 'user', content: line }], opts.maxNewTokens ?? engine.model.generation.maxNewTokens ?? 256).ids;
+      } catch (err) {
+        if (!(err instanceof PromptError)) throw err;
+        process.stderr.write(`aligner: ${err.message}\n`);
+        rl.prompt();
+        continue;
+      }
       history.push({ role: 'user', content: line });
-      const out = await generate(engine, chatPromptIds(engine.model, history), adapter, opts);
+      const out = await generate(engine, ids, adapter, opts);
       history.push({ role: 'assistant', content: out.text });
       process.stdout.write('\n');
     }

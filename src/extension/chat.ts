@@ -13,6 +13,8 @@ import type { WorkerClient } from './worker';
 const HISTORY_KEY = 'aligner.chat.history';
 const COMPARE_KEY = 'aligner.chat.compare';
 const MAX_TURNS = 200;
+/** Turns sent as context at most; the worker keeps those that fit the model's context. */
+const CONTEXT_TURNS = 32;
 
 export class ChatPanel implements vscode.Disposable {
   static readonly viewType = 'aligner.chat';
@@ -22,6 +24,8 @@ export class ChatPanel implements vscode.Disposable {
   private readonly inflight = new Map<string, vscode.CancellationTokenSource>();
   private lastEditor: vscode.TextEditor | undefined = vscode.window.activeTextEditor;
   private seq = 0;
+  /** How many times "New chat" was pressed. */
+  private clears = 0;
 
   static show(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary): ChatPanel {
     if (ChatPanel.current) {
@@ -70,7 +74,9 @@ export class ChatPanel implements vscode.Disposable {
     return this.ctx.workspaceState.get<Turn[]>(HISTORY_KEY, []);
   }
 
-  private async saveTurn(turn: Turn): Promise<void> {
+  /** Saves a turn unless "New chat" was pressed since it was sent (`clears` then moved on). */
+  private async saveTurn(turn: Turn, clears: number): Promise<void> {
+    if (clears !== this.clears) return;
     const h = this.history.filter((t) => t.id !== turn.id);
     h.push(turn);
     await this.ctx.workspaceState.update(HISTORY_KEY, h.slice(-MAX_TURNS));
@@ -122,6 +128,7 @@ export class ChatPanel implements vscode.Disposable {
         void this.insert(msg.text);
         return;
       case 'clear':
+        this.clears++; // turns still streaming belong to the cleared chat: they are not saved
         this.stop();
         void this.ctx.workspaceState.update(HISTORY_KEY, []);
         return;
@@ -162,17 +169,16 @@ export class ChatPanel implements vscode.Disposable {
     this.post({ type: 'busy', busy: false });
   }
 
-  /** Earlier turns as context (a bounded window), then the new prompt. */
+  /**
+   * Earlier turns as context, then the new prompt. The worker drops the oldest turns that
+   * do not fit the model's context, counting tokens; this only bounds the message size.
+   */
   private conversation(prompt: string, column: Column): ChatMessage[] {
     const msgs: ChatMessage[] = [];
-    let budget = 6000 - prompt.length;
-    for (const t of [...this.history].reverse()) {
+    for (const t of this.history.slice(-CONTEXT_TURNS)) {
       const a = t.answers[column] ?? t.answers.adapter;
       if (!a || a.error || !a.text) continue;
-      const cost = t.prompt.length + a.text.length;
-      if (cost > budget) break;
-      budget -= cost;
-      msgs.unshift({ role: 'user', content: t.prompt }, { role: 'assistant', content: a.text });
+      msgs.push({ role: 'user', content: t.prompt }, { role: 'assistant', content: a.text });
     }
     msgs.push({ role: 'user', content: prompt });
     return msgs;
@@ -180,6 +186,7 @@ export class ChatPanel implements vscode.Disposable {
 
   private async send(prompt: string, compare: boolean): Promise<void> {
     const turn: Turn = { id: `t${Date.now().toString(36)}${++this.seq}`, prompt, time: Date.now(), answers: {} };
+    const clears = this.clears;
     const value = adapterSetting();
     let adapterFile: string | null = null;
     const columns: Column[] = compare ? ['adapter', 'base'] : ['adapter'];
@@ -192,7 +199,7 @@ export class ChatPanel implements vscode.Disposable {
     } catch (err) {
       for (const c of columns) this.post({ type: 'error', turnId: turn.id, column: c, message: (err as Error).message });
       turn.answers.adapter = { text: '', adapter: value || null, error: (err as Error).message };
-      await this.saveTurn(turn);
+      await this.saveTurn(turn, clears);
       this.post({ type: 'busy', busy: false });
       return;
     }
@@ -235,7 +242,7 @@ export class ChatPanel implements vscode.Disposable {
       }
     };
     await Promise.all(columns.map(run));
-    await this.saveTurn(turn);
+    await this.saveTurn(turn, clears);
     if (this.inflight.size === 0) this.post({ type: 'busy', busy: false });
   }
 

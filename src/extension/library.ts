@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { freeAdapterName } from '../adapter/names';
 import { AdapterImportRequest, AdapterListRequest, type AdapterInfo } from '../protocol';
 import { expandHome } from '../util/paths';
 import { adapterSetting } from './config';
@@ -146,7 +147,9 @@ export class AdapterLibrary {
       if (!uri?.[0]) return;
       try {
         await this.worker.ensureModel();
-        const info = await this.worker.request(AdapterImportRequest, { path: uri[0].fsPath, toDir: this.globalDir, overwrite: true });
+        const target = await this.importName(uri[0].fsPath);
+        if (!target) return;
+        const info = await this.worker.request(AdapterImportRequest, { path: uri[0].fsPath, toDir: this.globalDir, ...target });
         await this.setActive(this.settingFor(info.path));
         this.changed();
         void vscode.window.showInformationMessage(`Aligner: using adapter "${info.name}" in this workspace.`);
@@ -161,6 +164,19 @@ export class AdapterLibrary {
       return;
     }
     await this.setActive(chosen.value);
+  }
+
+  /** The name an imported file gets: its own, or, when the library has one by that name, what the user chooses. */
+  private async importName(file: string): Promise<{ name: string; overwrite: boolean } | undefined> {
+    const name = path.basename(file).replace(/\.safetensors$/i, '');
+    const free = freeAdapterName(this.globalDir, name);
+    if (free === name || path.resolve(this.globalDir, `${name}.safetensors`) === path.resolve(file)) return { name, overwrite: false };
+    const replace = `Replace "${name}"`;
+    const keep = `Import as "${free}"`;
+    const answer = await vscode.window.showWarningMessage(`Aligner: the adapter library already has an adapter named "${name}".`, { modal: true }, keep, replace);
+    if (answer === replace) return { name, overwrite: true };
+    if (answer === keep) return { name: free, overwrite: false };
+    return undefined;
   }
 
   dispose(): void {

@@ -63,7 +63,7 @@ await esbuild.build({ ...common, entryPoints: [rel('src/extension/extension.ts')
 await esbuild.build({ ...common, entryPoints: [rel('src/cli/main.ts')], outfile: path.join(stage, 'out/src/cli/main.js') });
 await esbuild.build({
   ...common,
-  entryPoints: { server: rel('src/worker/server.ts'), compute: rel('src/worker/compute.ts') },
+  entryPoints: { server: rel('src/worker/server.ts'), compute: rel('src/worker/compute.ts'), templateThread: rel('src/model/templateThread.ts') },
   outdir: path.join(stage, 'out/src/worker'),
 });
 log(`bundled in ${Date.now() - t0} ms`);

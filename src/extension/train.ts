@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { isValidAdapterName } from '../adapter/names';
+import { ADAPTER_NAME_RULE, freeAdapterName, isValidAdapterName } from '../adapter/names';
 import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
 import { formatDuration } from '../util/duration';
 import { trainingDefaults } from './config';
@@ -26,13 +26,13 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
   if (!choice) return undefined;
   const outDir = library.globalDir;
   const taken = (n: string): boolean => fs.existsSync(path.join(outDir, `${n}.safetensors`));
-  let suggested = choice.suggestedName.replace(/[^A-Za-z0-9._ -]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'my-style';
-  for (let i = 2; taken(suggested); i++) suggested = `${choice.suggestedName}-${i}`;
+  const clean = choice.suggestedName.replace(/[\u0000-\u001f\u007f/\\<>:"|?*]/g, '-').replace(/^[. ]+|[. ]+$/g, '');
+  const suggested = freeAdapterName(outDir, isValidAdapterName(clean) ? clean : 'my-style');
   const name = await vscode.window.showInputBox({
     title: 'Aligner: Train My Style (2/2): name',
     prompt: `Name the adapter trained on ${choice.describe}`,
     value: suggested,
-    validateInput: (v) => (!isValidAdapterName(v) ? 'Use letters, digits, spaces, ".", "_" or "-".' : taken(v) ? `An adapter named "${v}" already exists.` : undefined),
+    validateInput: (v) => (!isValidAdapterName(v) ? `Use ${ADAPTER_NAME_RULE}.` : taken(v) ? `An adapter named "${v}" already exists.` : undefined),
   });
   if (!name) return undefined;
 

@@ -1,6 +1,8 @@
-// Turns a conversation into prompt token ids for generation.
+// Turns a conversation into prompt token ids for generation, dropping the oldest
+// turns that do not fit the model's context.
 
 import type { BaseModel, ChatMessage } from '../model/types';
+import { checkPrompt, PromptError } from './sequence';
 
 /**
  * With a chat template: the rendered conversation plus the generation prompt
@@ -9,10 +11,30 @@ import type { BaseModel, ChatMessage } from '../model/types';
  * is continued as text.
  */
 export function chatPromptIds(model: BaseModel, messages: ChatMessage[]): number[] {
-  if (messages.length === 0) throw new Error('the conversation is empty');
+  if (messages.length === 0) throw new PromptError('the conversation is empty');
   const rendered = model.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
   if (rendered !== null) return model.tokenizer.encode(rendered, { addSpecialTokens: false });
   const last = [...messages].reverse().find((m) => m.role === 'user');
-  if (!last) throw new Error('the conversation has no user message');
+  if (!last) throw new PromptError('the conversation has no user message');
   return model.tokenizer.encode(last.content);
+}
+
+/**
+ * The prompt ids of the longest recent part of the conversation that leaves `reserve`
+ * tokens of the context for the answer: system messages stay, the oldest other messages
+ * go first (whole turns), and the last message always stays (a PromptError when it alone is too long).
+ * Counted in tokens, as the model sees them.
+ */
+export function fitConversation(model: BaseModel, messages: ChatMessage[], reserve: number): { ids: number[]; dropped: number } {
+  const room = model.config.maxPositions - Math.max(1, Math.min(reserve, Math.floor(model.config.maxPositions / 2)));
+  const system = messages.filter((m) => m.role === 'system');
+  const rest = messages.filter((m) => m.role !== 'system');
+  for (let first = 0; first < rest.length - 1; first++) {
+    if (rest[first].role !== 'user') continue; // templates expect a conversation to open with the user
+    const ids = chatPromptIds(model, [...system, ...rest.slice(first)]);
+    if (ids.length <= room) return { ids, dropped: first };
+  }
+  const ids = chatPromptIds(model, [...system, ...rest.slice(-1)]);
+  checkPrompt(model, ids);
+  return { ids, dropped: rest.length - 1 };
 }

@@ -41,6 +41,23 @@ export interface GenerateResult {
   finishReason: FinishReason;
 }
 
+/** A prompt the model cannot continue: empty, or as long as its context or longer (a RangeError, as bad settings are). */
+export class PromptError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PromptError';
+  }
+}
+
+/** Throws a PromptError unless `promptIds` leaves room in `model`'s context for at least one new token. */
+export function checkPrompt(model: BaseModel, promptIds: number[]): void {
+  const context = model.config.maxPositions;
+  if (promptIds.length === 0) throw new PromptError('the prompt is empty');
+  if (promptIds.length >= context) {
+    throw new PromptError(`the prompt has ${promptIds.length} tokens; the model's context is ${context} tokens (${model.name}), so shorten the prompt`);
+  }
+}
+
 export class Sequence {
   readonly ids: number[] = [];
   private text = '';
@@ -58,8 +75,7 @@ export class Sequence {
     private readonly opts: GenerateOptions = {},
   ) {
     const context = model.config.maxPositions;
-    if (promptIds.length === 0) throw new RangeError('the prompt is empty');
-    if (promptIds.length >= context) throw new RangeError(`the prompt has ${promptIds.length} tokens; the model's context is ${context}`);
+    checkPrompt(model, promptIds);
     this.limit = Math.min(opts.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens, context - promptIds.length);
     this.sampler = new Sampler({
       temperature: opts.temperature ?? model.generation.temperature ?? GENERATION_DEFAULTS.temperature,

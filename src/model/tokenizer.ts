@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { Template } from '@huggingface/jinja';
 import { readRegularFile } from '../util/files';
 import { parseJson } from '../util/json';
 import { ModelLoadError } from './errors';
+import { ChatTemplate } from './template';
 import type { ChatMessage, TextTokenizer } from './types';
 
 type Json = Record<string, unknown>;
@@ -13,7 +13,7 @@ type Json = Record<string, unknown>;
 export class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   private readonly tokenizer: Tokenizer;
-  private readonly template: Template | null;
+  private readonly template: ChatTemplate | null;
   private readonly specialTokens: { bos_token: string; eos_token: string };
   private readonly cleanUpSpaces: boolean;
   private readonly templateSource: string;
@@ -102,16 +102,12 @@ function tokenText(token: unknown): string {
 }
 
 /** chat_template is a string, or a list of named templates of which "default" is the chat one. */
-function compileTemplate(value: unknown, source: string): Template | null {
+function compileTemplate(value: unknown, source: string): ChatTemplate | null {
   let text: unknown = value;
   if (Array.isArray(value)) text = value.find((t) => t && t.name === 'default')?.template;
   if (text == null) return null;
   if (typeof text !== 'string') throw new ModelLoadError(`${source}: field "chat_template" must be a string or a list of {name, template}`);
-  try {
-    return new Template(text);
-  } catch (err) {
-    throw new ModelLoadError(`${source}: chat_template does not parse (${firstLine(err)})`);
-  }
+  return new ChatTemplate(text, source);
 }
 
 /** A library error's message as a short single line for our own message. */

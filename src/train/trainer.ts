@@ -6,6 +6,7 @@
 import { newAdapter } from '../adapter/new';
 import { makeBatches, makePairBatches, splitValidation, type TokenBatch } from '../data/batches';
 import { Example, PreferencePair, toExamples, toPreferencePairs } from '../data/examples';
+import { EmptyDataError } from '../data/errors';
 import type { RecordSet } from '../data/records';
 import type { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
@@ -101,6 +102,13 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const seed = opts.seed ?? TRAIN_DEFAULTS.seed;
   const epochs = opts.epochs ?? TRAIN_DEFAULTS.epochs;
   const data = prepare(engine, source, method, opts, seed, await endTokenId(engine, plainTexts(source)));
+  if (data.counts.trainExamples === 0) {
+    const maxLen = Math.min(opts.maxLen ?? 512, cfg.maxPositions);
+    throw new EmptyDataError(
+      `${source.file}: no example to train on: none of the ${data.counts.dropped} records has a target token ` +
+        `(an answer, a completion, text) within the first ${maxLen} tokens`,
+    );
+  }
   const perEpoch = data.train(0).length;
   const totalSteps = opts.steps ?? perEpoch * epochs;
   if (totalSteps < 1) throw new Error(`${source.file}: no training batches (${data.counts.trainExamples} training examples)`);
@@ -112,9 +120,9 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const schedule = makeSchedule({ kind: opts.schedule ?? TRAIN_DEFAULTS.schedule, peakLr: lr, warmupSteps: warmup, totalSteps });
   const beta = opts.beta ?? TRAIN_DEFAULTS.beta;
   const reference = opts.reference ?? null;
-  const evaluate = () => validationLoss(engine, data.validation, adapter, method, reference, beta);
+  const evaluate = (signal?: AbortSignal) => validationLoss(engine, data.validation, adapter, method, reference, beta, signal);
 
-  const initialValLoss = await evaluate();
+  const initialValLoss = await evaluate(hooks.signal);
   const started = Date.now();
   let tokens = 0;
   let step = 0;
@@ -124,6 +132,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   let stoppedEarly: string | undefined;
   let epoch = 0;
   outer: for (; step < totalSteps; epoch++) {
+    if (hooks.signal?.aborted) throw new TrainingCancelled();
     epochLosses = [];
     for (const batch of data.train(epoch)) {
       if (step >= totalSteps) break;
@@ -151,7 +160,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
       epochLosses.push(r.loss);
       const elapsed = (Date.now() - started) / 1000;
       const endOfEpoch = step % perEpoch === 0 || step === totalSteps;
-      if (endOfEpoch) valLoss = await evaluate();
+      if (endOfEpoch) valLoss = await evaluate(hooks.signal);
       hooks.onProgress?.({
         step,
         totalSteps,
@@ -165,7 +174,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
     }
     if (epochLosses.length) lastEpochLoss = mean(epochLosses);
   }
-  if (stoppedEarly) valLoss = await evaluate();
+  if (stoppedEarly) valLoss = await evaluate(hooks.signal);
   const summary: TrainSummary = {
     method,
     ...data.counts,
@@ -242,11 +251,13 @@ async function validationLoss(
   method: 'sft' | 'dpo',
   reference: AdapterWeights | null,
   beta: number,
+  signal?: AbortSignal,
 ): Promise<number | null> {
   if (batches.length === 0) return null;
   let total = 0;
   let count = 0;
   for (const batch of batches) {
+    if (signal?.aborted) throw new TrainingCancelled();
     const logps = await engine.sequenceLogps(batch, adapter);
     if (method === 'sft') {
       total -= logps.reduce((a, b) => a + b, 0);

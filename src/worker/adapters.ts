@@ -4,11 +4,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-languageserver/node';
+import { ADAPTER_NAME_RULE, isValidAdapterName } from '../adapter/names';
 import { readAdapterHeader } from '../adapter/file';
 import { fitProblem } from '../adapter/fit';
 import type { AdapterMetadata } from '../adapter/types';
 import type { BaseModel } from '../model/types';
-import { isValidAdapterName } from '../adapter/names';
 import { ErrorCodes, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
 
 export interface ModelShape {
@@ -98,7 +98,6 @@ export function listAdapters(dirs: string[], model: ModelInfo | null): AdapterIn
   return out;
 }
 
-
 /** adapterInfo with its failures as InvalidInput errors for the client. */
 export function inspectAdapter(file: string, model: ModelInfo | null): AdapterInfo {
   try {
@@ -113,7 +112,7 @@ export function importAdapter(params: AdapterImportParams, model: ModelInfo | nu
   const info = inspectAdapter(params.path, model);
   if (!info.compatible) throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
   const name = params.name ?? info.name;
-  if (!isValidAdapterName(name)) throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${name}"`);
+  if (!isValidAdapterName(name)) throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${name.slice(0, 100)}": use ${ADAPTER_NAME_RULE}`);
   const dest = path.join(path.resolve(params.toDir), `${name}.safetensors`);
   if (dest === info.path) return info;
   if (fs.existsSync(dest) && !params.overwrite) throw new ResponseError(ErrorCodes.InvalidInput, `An adapter named "${name}" already exists in ${params.toDir}`);

@@ -17,8 +17,10 @@ import { openModel } from '../model/open';
 import { parseQuantization } from '../engine/quantize';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
+import { checkPrompt, PromptError } from '../generate/sequence';
 import { train } from '../train/trainer';
-import { chatPromptIds } from '../generate/chat';
+import { fitConversation } from '../generate/chat';
+import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { writeAdapter } from '../adapter/file';
 import { AdapterError, AdapterMismatchError } from '../adapter/errors';
 import { DataError, EmptyDataError } from '../data/errors';
@@ -26,9 +28,6 @@ import { ModelLoadError } from '../model/errors';
 import { describeSource, readTrainSource } from '../data/source';
 
 const port = parentPort!;
-/** End-to-end tests slow decoding down so that they can act while an answer streams (0 in normal use). */
-const TEST_TOKEN_DELAY_MS = Math.min(1000, Math.max(0, Number(process.env.ALIGNER_TEST_TOKEN_DELAY_MS ?? 0) || 0));
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 const cancelFlags = new Int32Array(workerData.cancel as SharedArrayBuffer);
 
 let model: BaseModel | null = null;
@@ -49,11 +48,15 @@ export class JobError extends Error {
   }
 }
 
+function cancelled(): boolean {
+  return Atomics.load(cancelFlags, CANCEL_SLOT) === 1;
+}
+
 /** An AbortController tied to the shared cancel flag. `poll()` is cheap; call it often. */
 function cancellation(): { signal: AbortSignal; poll: () => boolean; dispose: () => void } {
   const controller = new AbortController();
   const poll = (): boolean => {
-    if (!controller.signal.aborted && Atomics.load(cancelFlags, CANCEL_SLOT) === 1) {
+    if (!controller.signal.aborted && cancelled()) {
       const err = new Error('cancelled');
       err.name = 'AbortError';
       controller.abort(err);
@@ -76,7 +79,7 @@ function classify(err: unknown): { code: number; message: string } {
   const message = (err as Error)?.message ?? String(err);
   if (err instanceof AdapterMismatchError) return { code: ErrorCodes.AdapterMismatch, message };
   if (err instanceof ModelLoadError) return { code: ErrorCodes.ModelLoad, message };
-  if (err instanceof DataError || err instanceof EmptyDataError || err instanceof AdapterError || err instanceof AdapterNotFoundError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
+  if (err instanceof DataError || err instanceof EmptyDataError || err instanceof PromptError || err instanceof AdapterError || err instanceof AdapterNotFoundError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
   return { code: ErrorCodes.Internal, message };
 }
 
@@ -89,9 +92,14 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
   const started = Date.now();
   post({ type: 'loadProgress', id: job.id, message: `Reading ${path.basename(job.path)}`, percentage: 10 });
   const next = await openModel(job.path);
+  if (cancelled()) throw new JobError(ErrorCodes.Cancelled, 'Loading cancelled');
   post({ type: 'loadProgress', id: job.id, message: `Starting the engine (${job.device})`, percentage: 50 });
   const quantization = parseQuantization(job.quantization, next.config, 'aligner.quantization');
   const nextEngine = await Engine.create(next, { device: job.device, quantization });
+  if (cancelled()) {
+    await nextEngine.dispose().catch(() => undefined);
+    throw new JobError(ErrorCodes.Cancelled, 'Loading cancelled');
+  }
   if (engine) {
     try {
       await engine.dispose();
@@ -130,13 +138,15 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
 async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promise<GenerateOutcome> {
   const { model, engine } = requireModel();
   const adapter = adapters.get(job.adapter, model);
-  const promptIds = job.messages ? chatPromptIds(model, job.messages) : model.tokenizer.encode(job.prompt ?? '');
   const p = job.params;
+  const maxNewTokens = p.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens;
+  const promptIds = job.messages ? fitConversation(model, job.messages, maxNewTokens).ids : model.tokenizer.encode(job.prompt ?? '');
+  checkPrompt(model, promptIds);
   const cancel = cancellation();
   try {
     const out = await generate(engine, promptIds, adapter, {
       // Unset fields fall to the model's generation_config, then GENERATION_DEFAULTS (in generate()).
-      maxNewTokens: p.maxNewTokens,
+      maxNewTokens,
       temperature: p.temperature,
       topK: p.topK,
       topP: p.topP,
@@ -146,7 +156,6 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
       stopAtBos: true,
       onText: (delta: string) => {
         if (delta) post({ type: 'delta', id: job.id, delta });
-        if (TEST_TOKEN_DELAY_MS) Atomics.wait(sleepCell, 0, 0, TEST_TOKEN_DELAY_MS);
         cancel.poll();
       },
       signal: cancel.signal,

@@ -1,12 +1,13 @@
 // The worker's job queue and its compute thread: one job runs at a time in the compute
 // thread (compute.ts); the others wait here, in order. This module owns the thread's
-// life (start, restart after a crash), the shared cancel flag and the worker's state
-// as status reports it. It knows nothing about JSON-RPC beyond the events it emits.
+// life (start; restart, with the model loaded again, after a crash or a job that
+// ignored its cancellation), the shared cancel flag and the worker's state as status
+// reports it. It knows nothing about JSON-RPC beyond the events it emits.
 
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ResponseError } from 'vscode-languageserver/node';
-import { ErrorCodes, type JobInfo, type ModelInfo, type TrainProgress, type WorkerState } from '../protocol';
+import { ErrorCodes, type Device, type JobInfo, type ModelInfo, type TrainProgress, type WorkerState } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage } from './messages';
 
 /** What the queue tells the request handlers (server.ts) while jobs run. */
@@ -27,6 +28,9 @@ export interface Pending {
   workDoneToken?: string | number;
 }
 
+/** How long a cancelled job may take to reach its next cancellation check before its thread is stopped. */
+export const CANCEL_GRACE_MS = 3000;
+
 export class JobQueue {
   private readonly cancelBuffer = new SharedArrayBuffer(4);
   private readonly cancelFlags = new Int32Array(this.cancelBuffer);
@@ -36,9 +40,13 @@ export class JobQueue {
   private readonly queue: Pending[] = [];
   /** The loaded model, or null. */
   model: ModelInfo | null = null;
-  private loadingPath: string | null = null;
+  private reloads = 0;
 
-  constructor(private readonly events: JobEvents) {}
+  /** `computeFile`: the compute thread's script (tests give one that misbehaves). */
+  constructor(
+    private readonly events: JobEvents,
+    private readonly computeFile = path.join(__dirname, 'compute.js'),
+  ) {}
 
   /** Starts the compute thread ahead of the first job (it takes a moment to import onnxruntime). */
   warmUp(): void {
@@ -46,8 +54,7 @@ export class JobQueue {
   }
 
   private startCompute(): Promise<void> {
-    const file = path.join(__dirname, 'compute.js');
-    const w = new Worker(file, { workerData: { cancel: this.cancelBuffer }, stdout: true, stderr: true });
+    const w = new Worker(this.computeFile, { workerData: { cancel: this.cancelBuffer }, stdout: true, stderr: true });
     this.compute = w;
     // The compute thread's console must never reach our stdout (the JSON-RPC stream in --stdio mode).
     w.stdout.on('data', (d: Buffer) => process.stderr.write(d));
@@ -64,19 +71,31 @@ export class JobQueue {
     });
     w.on('message', (m: ComputeMessage) => this.onComputeMessage(m));
     w.on('error', (err) => this.events.log('error', `compute thread failed: ${err.stack ?? err.message}`));
-    w.on('exit', (code) => {
-      if (this.compute !== w) return;
-      this.compute = null;
-      this.computeReady = null;
-      this.model = null;
-      this.events.log('error', `compute thread exited (code ${code}); the model must be loaded again`);
-      if (this.current) {
-        this.current.reject(new ResponseError(ErrorCodes.Internal, `The compute thread stopped (exit code ${code}).`));
-        this.current = null;
-      }
-      this.pump();
-    });
+    w.on('exit', (code) => this.onExit(w, new ResponseError(ErrorCodes.Internal, `The compute thread stopped (exit code ${code}).`)));
     return this.computeReady;
+  }
+
+  /**
+   * The compute thread is gone (crashed, or stopped because a cancelled job did not stop):
+   * the running job fails with `error`, and the model that was loaded is loaded again in a
+   * fresh thread ahead of the waiting jobs, unless loading a model is what crashed it.
+   */
+  private onExit(w: Worker, error: ResponseError<void>, cancelled = false): void {
+    if (this.compute !== w) return;
+    this.compute = null;
+    this.computeReady = null;
+    const lost = this.model;
+    this.model = null;
+    const failed = this.current;
+    this.current = null;
+    this.events.log('error', `compute thread stopped: ${error.message}`);
+    failed?.reject(error);
+    if (lost && (failed?.job.op !== 'load' || cancelled)) {
+      const job: ComputeJob = { op: 'load', id: `reload-${++this.reloads}`, path: lost.path, device: lost.device as Device };
+      this.events.log('info', `loading ${lost.name} again`);
+      this.queue.unshift({ job, info: { id: job.id, kind: 'load', startedAt: Date.now() }, resolve: () => undefined, reject: () => undefined });
+    }
+    this.pump();
   }
 
   private onComputeMessage(m: ComputeMessage): void {
@@ -101,7 +120,6 @@ export class JobQueue {
       case 'error': {
         if (!current || current.job.id !== m.id) return;
         this.current = null;
-        if (current.job.op === 'load') this.loadingPath = null;
         if (m.type === 'result') {
           if (current.job.op === 'load') this.model = m.result as ModelInfo;
           current.resolve(m.result);
@@ -123,7 +141,6 @@ export class JobQueue {
     const send = async (): Promise<void> => {
       if (!this.compute) await this.startCompute();
       else await this.computeReady;
-      if (next.job.op === 'load') this.loadingPath = next.job.path;
       this.events.started(next);
       this.compute!.postMessage(next.job);
     };
@@ -153,8 +170,16 @@ export class JobQueue {
       p.reject(new ResponseError(ErrorCodes.Cancelled, `${p.info.kind} cancelled`));
       return true;
     }
-    if (this.current && this.current.job.id === id && this.current.job.op !== 'load') {
+    const running = this.current;
+    if (running && running.job.id === id) {
       Atomics.store(this.cancelFlags, CANCEL_SLOT, 1);
+      const w = this.compute;
+      const timer = setTimeout(() => {
+        if (this.current !== running || !w || this.compute !== w) return;
+        void w.terminate();
+        this.onExit(w, new ResponseError(ErrorCodes.Cancelled, `${running.info.kind} cancelled (its thread was stopped)`), true);
+      }, CANCEL_GRACE_MS);
+      timer.unref();
       return true;
     }
     return false;
@@ -187,7 +212,7 @@ export class JobQueue {
 
   /** A model is loaded, or a load is queued or running. */
   modelComing(): boolean {
-    return this.model !== null || this.loadingPath !== null || this.hasOp('load');
+    return this.model !== null || this.hasOp('load');
   }
 
   async shutdown(): Promise<void> {

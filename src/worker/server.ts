@@ -51,14 +51,6 @@ function log(level: 'info' | 'warn' | 'error', message: string): void {
   void connection.sendNotification(LogNotification, { level, message }).catch(() => undefined);
 }
 
-if (process.env.ALIGNER_WORKER_PID_FILE) {
-  try {
-    fs.writeFileSync(process.env.ALIGNER_WORKER_PID_FILE, String(process.pid));
-  } catch {
-    /* best effort: only tests use it */
-  }
-}
-
 const jobs = new JobQueue({
   log,
   loadProgress: (p, message, percentage) => {

@@ -109,13 +109,37 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
   let ws: string;
   let userData: string;
   let extDir: string;
-  let pidFile: string;
   let server: ChildProcess | null = null;
   let serverLog = '';
   let browser: BrowserContext | null = null;
   let page: Page;
 
-  const workerPid = (): number => Number(fs.readFileSync(pidFile, 'utf8'));
+  /** The worker: the process running out/src/worker/server.js under our code-server (from /proc, as `ps` would). */
+  const workerPid = (): number => {
+    const children = new Map<number, number[]>();
+    for (const d of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const ppid = Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+      } catch {
+        /* gone */
+      }
+    }
+    const found: number[] = [];
+    const walk = (pid: number): void => {
+      for (const c of children.get(pid) ?? []) {
+        try {
+          if (/out\/src\/worker\/server\.js/.test(fs.readFileSync(`/proc/${c}/cmdline`, 'utf8'))) found.push(c);
+        } catch {
+          /* gone */
+        }
+        walk(c);
+      }
+    };
+    walk(server!.pid!);
+    assert.equal(found.length, 1, `expected one worker process, found ${found.length}`);
+    return found[0];
+  };
   const shot = async (name: string, target?: { frame: Frame }): Promise<void> => {
     fs.mkdirSync(SHOTS, { recursive: true });
     void target;
@@ -129,7 +153,6 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     ws = path.join(tmp, 'workspace');
     userData = path.join(tmp, 'user-data');
     extDir = path.join(tmp, 'extensions');
-    pidFile = path.join(tmp, 'worker.pid');
     // A workspace with a small folder of text files in a recognisable style.
     fs.mkdirSync(path.join(ws, 'texts'), { recursive: true });
     const lines = fs.readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'shout.train.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 24);
@@ -149,7 +172,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
           'aligner.device': 'cpu',
           'aligner.training.maxSteps': 40,
           'aligner.training.tokens': 4,
-          'aligner.generation.maxNewTokens': 80,
+          // Long answers (stories260K has a 512-token context), so the tests can act while one streams.
+          'aligner.generation.maxNewTokens': 400,
           'aligner.generation.temperature': 0.8,
           'aligner.server.enabled': true,
           'aligner.server.port': apiPort,
@@ -180,7 +204,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     server = spawn(
       CODE_SERVER,
       ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-workspace-trust', '--disable-update-check', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
-      { env: { ...CODE_SERVER_ENV, OLLAMA_MODELS: path.join(tmp, 'ollama'), HF_HUB_CACHE: path.join(tmp, 'hf-hub'), ALIGNER_WORKER_PID_FILE: pidFile, ALIGNER_TEST_TOKEN_DELAY_MS: '15' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...CODE_SERVER_ENV, OLLAMA_MODELS: path.join(tmp, 'ollama'), HF_HUB_CACHE: path.join(tmp, 'hf-hub') }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
     server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
@@ -290,21 +314,37 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
   test('crash: killing the worker mid-answer shows an error, restarts the worker, and the next request works', async () => {
     const chat = await webviewFrame(page, '#composer');
-    const before = workerPid();
-    await chat.locator('#input').fill('One day, a little girl named Lily');
-    await chat.locator('#input').press('Enter');
-    const turn = chat.locator('.turn').nth(2);
-    await turn.locator('.answer.streaming .markdown p').first().waitFor({ state: 'visible', timeout: 60_000 });
-    process.kill(before, 'SIGKILL');
-    await turn.locator('.answer.error .error-message').waitFor({ state: 'visible', timeout: 30_000 });
-    assert.match(await turn.locator('.error-message').innerText(), /worker/i);
-    await page.locator('.notifications-toasts', { hasText: 'worker stopped unexpectedly' }).waitFor({ state: 'visible', timeout: 30_000 });
+    let before = 0;
+    // A story may end before the kill lands; then the answer is complete and we try again.
+    for (let attempt = 1; ; attempt++) {
+      await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+      before = workerPid();
+      await chat.locator('#input').fill('One day, a little girl named Lily');
+      await chat.locator('#input').press('Enter');
+      const turn = chat.locator('.turn').last();
+      await turn.locator('.answer.streaming .markdown p').first().waitFor({ state: 'visible', timeout: 60_000 });
+      process.kill(before, 'SIGKILL');
+      await turn.locator('.answer.error, .answer.done').first().waitFor({ state: 'visible', timeout: 30_000 });
+      if ((await turn.locator('.answer.error').count()) > 0) {
+        assert.match(await turn.locator('.error-message').innerText(), /worker/i);
+        break;
+      }
+      assert.ok(attempt < 5, 'every answer finished before the worker was killed');
+    }
+    await page.locator('.notifications-toasts', { hasText: 'worker stopped unexpectedly' }).first().waitFor({ state: 'visible', timeout: 30_000 });
     await chat.locator('#send').waitFor({ state: 'visible', timeout: 30_000 });
     await chat.locator('#input').fill('Once upon a time');
     await chat.locator('#input').press('Enter');
-    await chat.locator('.turn').nth(3).locator('.answer.done').waitFor({ state: 'visible', timeout: 90_000 });
-    assert.equal(await chat.locator('.turn').nth(3).locator('.answer.error').count(), 0);
-    const after = workerPid();
+    const next = chat.locator('.turn').last();
+    await next.locator('.answer.done').waitFor({ state: 'visible', timeout: 90_000 });
+    assert.equal(await next.locator('.answer.error').count(), 0);
+    const after = await waitFor('the restarted worker', () => {
+      try {
+        return workerPid();
+      } catch {
+        return 0;
+      }
+    });
     assert.notEqual(after, before, 'the worker was not restarted');
   });
 
