@@ -60,6 +60,10 @@ const COMMON = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+// Past a file-size limit (ulimit -f) the kernel sends SIGXFSZ, which would kill the process
+// mid-write; with a handler the write fails with EFBIG instead and is reported (util/atomic.ts).
+process.on('SIGXFSZ', () => undefined);
+
 class UsageError extends Error {}
 
 function num(value: string | undefined, flag: string): number | undefined {

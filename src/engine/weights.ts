@@ -3,6 +3,9 @@
 // quantization. onnxruntime memory-maps it as the external data of every graph,
 // so the weights are converted once per model, read from disk by the OS, and
 // never held in a JavaScript buffer.
+// Several processes (VS Code windows, the CLI) share the cache: a process marks the
+// folders it uses with a lease named by its pid, and only folders no other live process
+// uses are removed.
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -11,7 +14,7 @@ import * as path from 'path';
 import { nbitsEntries, WeightIndex } from '../../kernels/llama';
 import { expectedWeights } from '../model/weights';
 import type { BaseModel } from '../model/types';
-import { writeFileAtomic } from '../util/atomic';
+import { processAlive, sweepTemporaries, writeFileAtomic } from '../util/atomic';
 import { bitsFor, DEFAULT_BLOCK_SIZE, Quantization, quantizedSizes, quantizeMatrix, quantizeTransposed, QUANTIZER_VERSION } from './quantize';
 
 /** The file name the graphs' external-data entries point at, relative to their folder. */
@@ -52,9 +55,11 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
   const layout = layoutOf(model, quantization, blockSize);
   const dir = path.join(cacheDir, 'weights', cacheKey(model, quantization, blockSize));
   const file = path.join(dir, WEIGHTS_FILE);
+  fs.mkdirSync(dir, { recursive: true });
+  takeLease(dir);
+  sweepTemporaries(dir);
   // The file is renamed into place only once complete, so the right size means a finished conversion.
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
-    fs.mkdirSync(dir, { recursive: true });
     writeFileAtomic(file, tensorChunks(model, layout));
     const record: SourceRecord = { source: path.resolve(model.source), files: sourceStamp(model), quantization, blockSize };
     writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify(record));
@@ -65,6 +70,29 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
 }
 
 const SOURCE_FILE = 'source.json';
+/** Folder of a cache folder's leases: one empty file per process using it, named by its pid. */
+const LEASES = 'in-use';
+
+function takeLease(dir: string): void {
+  fs.mkdirSync(path.join(dir, LEASES), { recursive: true });
+  fs.writeFileSync(path.join(dir, LEASES, String(process.pid)), '');
+}
+
+/** Whether a live process (this one included) holds a lease on `dir`; leases of dead processes are removed. */
+function inUse(dir: string): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.join(dir, LEASES));
+  } catch {
+    return false;
+  }
+  let used = false;
+  for (const name of names) {
+    if (processAlive(Number(name))) used = true;
+    else fs.rmSync(path.join(dir, LEASES, name), { force: true });
+  }
+  return used;
+}
 
 interface SourceRecord {
   source: string;
@@ -87,7 +115,7 @@ function removeStaleCopies(root: string, keep: string, record: SourceRecord): vo
     try {
       const recorded: Partial<SourceRecord> = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8'));
       const sameStorage = recorded.source === record.source && (recorded.quantization ?? 'f32') === record.quantization && (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
-      if (sameStorage && recorded.files && recorded.files !== record.files) fs.rmSync(dir, { recursive: true, force: true });
+      if (sameStorage && recorded.files && recorded.files !== record.files && !inUse(dir)) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // Not ours to judge: no readable record of where it came from.
     }

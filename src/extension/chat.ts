@@ -193,7 +193,7 @@ export class ChatPanel implements vscode.Disposable {
     this.post({ type: 'turn', turn: { ...turn, columns, labels: { adapter: this.library.label(value), base: 'base model' } } });
     this.post({ type: 'busy', busy: true });
     try {
-      adapterFile = this.library.resolve(value);
+      adapterFile = await this.library.resolveConfirmed(value);
       await this.worker.ensureModel();
       this.postAdapter();
     } catch (err) {

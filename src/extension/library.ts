@@ -9,9 +9,12 @@ import { freeAdapterName } from '../adapter/names';
 import { AdapterImportRequest, AdapterListRequest, type AdapterInfo } from '../protocol';
 import { expandHome } from '../util/paths';
 import { adapterSetting } from './config';
+import { needsConfirmation } from './trust';
 import type { WorkerClient } from './worker';
 
 export const WORKSPACE_ADAPTER_DIR = path.join('.vscode', 'aligner');
+/** Adapter paths outside the workspace that the user agreed to load for this workspace. */
+const APPROVED_KEY = 'aligner.approvedAdapterPaths';
 
 export class AdapterLibrary {
   private readonly _onDidChange = new vscode.EventEmitter<void>();
@@ -61,6 +64,31 @@ export class AdapterLibrary {
       if (fs.existsSync(f)) return f;
     }
     throw new Error(`No adapter named "${value}" in the adapter library (aligner.adapter).`);
+  }
+
+  /**
+   * resolve(), and for an adapter path that the workspace's settings point outside the
+   * workspace and the library, the user's confirmation (asked once per path and workspace).
+   */
+  async resolveConfirmed(value: string = adapterSetting()): Promise<string | null> {
+    const file = this.resolve(value);
+    if (!file) return null;
+    const inspected = vscode.workspace.getConfiguration('aligner').inspect<string>('adapter');
+    const fromWorkspace = [inspected?.workspaceValue, inspected?.workspaceFolderValue].some((v) => typeof v === 'string' && v.trim() === value);
+    const real = (p: string): string => (fs.existsSync(p) ? fs.realpathSync(p) : p);
+    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => real(f.uri.fsPath));
+    if (!needsConfirmation(real(file), fromWorkspace, folders, this.dirs().map(real))) return file;
+    const approved = this.context.workspaceState.get<string[]>(APPROVED_KEY, []);
+    if (approved.includes(file)) return file;
+    const load = 'Load Adapter';
+    const answer = await vscode.window.showWarningMessage(
+      `This workspace's settings (aligner.adapter) name the adapter file ${file}, which is outside the workspace and the adapter library. Load it?`,
+      { modal: true },
+      load,
+    );
+    if (answer !== load) throw new Error(`The adapter ${file} from this workspace's settings was not loaded.`);
+    await this.context.workspaceState.update(APPROVED_KEY, [...approved, file]);
+    return file;
   }
 
   /** A short label for the status bar and the chat panel. */

@@ -28,6 +28,7 @@ import {
 } from '../protocol';
 import { expandHome } from '../util/paths';
 import { baseModelSetting, deviceSetting, quantizationSetting } from './config';
+import { GAVE_UP_MESSAGE, RestartPolicy } from './restart';
 
 
 export class WorkerClient implements vscode.Disposable {
@@ -36,7 +37,7 @@ export class WorkerClient implements vscode.Disposable {
   private starting: Promise<LanguageClient> | null = null;
   private model: ModelInfo | null = null;
   private loading: Promise<ModelInfo> | null = null;
-  private crashes: number[] = [];
+  private readonly restarts = new RestartPolicy();
   private readonly deltaListeners = new Map<string, (d: string) => void>();
   private readonly progressListeners = new Map<string, (p: TrainProgress) => void>();
   private readonly _onCrash = new vscode.EventEmitter<void>();
@@ -63,6 +64,7 @@ export class WorkerClient implements vscode.Disposable {
   }
 
   private async start(): Promise<LanguageClient> {
+    if (this.restarts.gaveUp) throw new Error(GAVE_UP_MESSAGE);
     if (this.client && this.client.state === State.Running) return this.client;
     if (this.starting) return this.starting;
     this.starting = (async () => {
@@ -106,15 +108,13 @@ export class WorkerClient implements vscode.Disposable {
   }
 
   private onClosed(): { action: CloseAction; handled: boolean; message?: string } {
-    const now = Date.now();
-    this.crashes = this.crashes.filter((t) => now - t < 3 * 60_000);
-    this.crashes.push(now);
+    const decision = this.restarts.crashed(Date.now());
     this.model = null;
     this.loading = null;
     this._onModel.fire(null);
     this._onCrash.fire();
-    if (this.crashes.length > 5) {
-      void vscode.window.showErrorMessage('The Aligner worker stopped 5 times in 3 minutes and will not be restarted. See "Aligner: Show Worker Log".', 'Show Log').then((a) => {
+    if (decision === 'give-up') {
+      void vscode.window.showErrorMessage(GAVE_UP_MESSAGE, 'Show Log').then((a) => {
         if (a) this.output.show();
       });
       return { action: CloseAction.DoNotRestart, handled: true };

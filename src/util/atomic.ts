@@ -1,3 +1,6 @@
+// Atomic file writes (temporary file, fsync, rename) and the sweeping of temporaries that a
+// killed writer left behind.
+
 import * as fs from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
@@ -25,9 +28,52 @@ export function writeFileAtomic(file: string, content: FileContent): void {
     fs.renameSync(temp, file);
   } catch (err) {
     fs.rmSync(temp, { force: true });
-    throw err;
+    throw diskFull(file, err) ?? err;
   }
   syncDirectory(dir);
+}
+
+/** A write that failed for lack of room: the disk or quota is full, or the process's file-size limit (ulimit -f) was hit. */
+export class DiskFullError extends Error {
+  constructor(
+    readonly file: string,
+    readonly code: string,
+  ) {
+    super(`${file} was not written: ${code === 'EFBIG' ? 'the file size limit was reached' : 'the disk is full'} (${code}); nothing was changed`);
+    this.name = 'DiskFullError';
+  }
+}
+
+function diskFull(file: string, err: unknown): DiskFullError | null {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT' ? new DiskFullError(file, code) : null;
+}
+
+/**
+ * Removes what writeFileAtomic leaves behind in `dir` when its process is killed mid-write:
+ * temporary files named by a process that no longer runs.
+ */
+export function sweepTemporaries(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name);
+    if (m && !processAlive(Number(m[1]))) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** Whether a process with this id runs on this machine (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function chunksOf(content: FileContent): Iterable<Uint8Array> {

@@ -10,6 +10,7 @@ import { fitProblem } from '../adapter/fit';
 import type { AdapterMetadata } from '../adapter/types';
 import type { BaseModel } from '../model/types';
 import { ErrorCodes, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
+import { sweepTemporaries, writeFileAtomic } from '../util/atomic';
 
 export interface ModelShape {
   name: string;
@@ -65,6 +66,7 @@ export function listAdapters(dirs: string[], model: ModelInfo | null): AdapterIn
   const out: AdapterInfo[] = [];
   const seen = new Set<string>();
   for (const dir of dirs) {
+    sweepTemporaries(dir);
     let names: string[];
     try {
       names = fs.readdirSync(dir);
@@ -117,9 +119,12 @@ export function importAdapter(params: AdapterImportParams, model: ModelInfo | nu
   if (dest === info.path) return info;
   if (fs.existsSync(dest) && !params.overwrite) throw new ResponseError(ErrorCodes.InvalidInput, `An adapter named "${name}" already exists in ${params.toDir}`);
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.${process.pid}.tmp`;
-  fs.copyFileSync(info.path, tmp);
-  fs.renameSync(tmp, dest);
+  sweepTemporaries(path.dirname(dest));
+  try {
+    writeFileAtomic(dest, fs.readFileSync(info.path));
+  } catch (err) {
+    throw new ResponseError(ErrorCodes.Internal, (err as Error).message);
+  }
   return adapterInfo(dest, model);
 }
 

@@ -22,6 +22,7 @@ import { train } from '../train/trainer';
 import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { writeAdapter } from '../adapter/file';
+import { sweepTemporaries } from '../util/atomic';
 import { AdapterError, AdapterMismatchError } from '../adapter/errors';
 import { DataError, EmptyDataError } from '../data/errors';
 import { ModelLoadError } from '../model/errors';
@@ -195,6 +196,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
     );
     if (cancel.poll()) throw new JobError(ErrorCodes.Cancelled, 'Training cancelled');
     fs.mkdirSync(job.outDir, { recursive: true });
+    sweepTemporaries(job.outDir);
     writeAdapter(
       file,
       result.adapter,

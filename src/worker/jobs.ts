@@ -7,7 +7,7 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ResponseError } from 'vscode-languageserver/node';
-import { ErrorCodes, type Device, type JobInfo, type ModelInfo, type TrainProgress, type WorkerState } from '../protocol';
+import { ErrorCodes, type Device, type QuantizationSetting, type JobInfo, type ModelInfo, type TrainProgress, type WorkerState } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage } from './messages';
 
 /** What the queue tells the request handlers (server.ts) while jobs run. */
@@ -68,6 +68,8 @@ export class JobQueue {
       };
       w.on('message', onMsg);
       w.once('error', reject);
+      // A thread that exits before it is ready (a failed import) must not leave a job waiting for ever.
+      w.once('exit', (code) => reject(new Error(`the compute thread exited (code ${code}) before it was ready`)));
     });
     w.on('message', (m: ComputeMessage) => this.onComputeMessage(m));
     w.on('error', (err) => this.events.log('error', `compute thread failed: ${err.stack ?? err.message}`));
@@ -91,7 +93,7 @@ export class JobQueue {
     this.events.log('error', `compute thread stopped: ${error.message}`);
     failed?.reject(error);
     if (lost && (failed?.job.op !== 'load' || cancelled)) {
-      const job: ComputeJob = { op: 'load', id: `reload-${++this.reloads}`, path: lost.path, device: lost.device as Device };
+      const job: ComputeJob = { op: 'load', id: `reload-${++this.reloads}`, path: lost.path, device: lost.device as Device, quantization: lost.quantization as QuantizationSetting };
       this.events.log('info', `loading ${lost.name} again`);
       this.queue.unshift({ job, info: { id: job.id, kind: 'load', startedAt: Date.now() }, resolve: () => undefined, reject: () => undefined });
     }

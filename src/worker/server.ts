@@ -42,6 +42,10 @@ import { JobQueue } from './jobs';
 import { adapterImportParams, adapterPathParams, chatParams, generateParams, loadModelParams, trainParams } from './params';
 import type { ComputeJob, GenerateOutcome } from './messages';
 
+// Past a file-size limit (ulimit -f) the kernel sends SIGXFSZ, which would kill the process
+// mid-write; with a handler the write fails with EFBIG instead and is reported (util/atomic.ts).
+process.on('SIGXFSZ', () => undefined);
+
 const startedAt = Date.now();
 const connection: Connection = createConnection(ProposedFeatures.all);
 let seq = 0;

@@ -370,4 +370,21 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     });
     assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
   });
+
+  test('New chat while an answer streams: the cleared turn does not come back', async () => {
+    const chat = await webviewFrame(page, '#composer');
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+    await chat.locator('#input').fill('Once upon a time, there was a little dog');
+    await chat.locator('#input').press('Enter');
+    await chat.locator('.turn').last().locator('.answer.streaming').first().waitFor({ state: 'visible', timeout: 60_000 });
+    await chat.locator('#clear').click();
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 60_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    // A fresh panel shows the saved history.
+    await runCommand(page, 'View: Close All Editors');
+    await runCommand(page, 'Aligner: Open Chat');
+    const fresh = await webviewFrame(page, '#composer', 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await fresh.locator('.turn').count(), 0, 'the cleared turn came back');
+  });
 });

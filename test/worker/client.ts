@@ -14,8 +14,13 @@ export interface WorkerHandle {
   stop: () => Promise<void>;
 }
 
-export async function startWorker(env: Record<string, string> = {}): Promise<WorkerHandle> {
-  const child = spawn(process.execPath, [SERVER, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `fileSizeLimitKiB` runs the worker under `ulimit -f` (a full disk, as far as the worker can tell). */
+export async function startWorker(env: Record<string, string> = {}, fileSizeLimitKiB?: number): Promise<WorkerHandle> {
+  const [cmd, args] =
+    fileSizeLimitKiB === undefined
+      ? [process.execPath, [SERVER, '--stdio']]
+      : ['bash', ['-c', `ulimit -f ${fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, SERVER, '--stdio']];
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
