@@ -142,6 +142,11 @@ export type GenerationParams = Pick<GenerateOptions, 'maxNewTokens' | 'temperatu
 export interface ChatParams {
   /** Request id chosen by the client; deltas and aligner/cancel use it. */
   requestId: string;
+  /**
+   * The conversation. The oldest turns that do not fit the model's context (with room for
+   * maxNewTokens) are left out, counted in tokens; a last message that alone does not fit
+   * is an InvalidInput error.
+   */
   messages: ChatMessage[];
   /** Adapter file to apply, or null for the base model. */
   adapter: string | null;
@@ -182,6 +187,10 @@ export interface CancelParams {
   id: string;
 }
 
+/**
+ * Stops a queued or running job (a load too). A running job stops at its next step or token;
+ * one that does not within a few seconds has its thread stopped, and the model is loaded again.
+ */
 export const CancelRequest = new RequestType<CancelParams, { cancelled: boolean }, void>('aligner/cancel');
 
 // ---------------------------------------------------------------- adapters

@@ -78,7 +78,10 @@ function takeLease(dir: string): void {
   fs.writeFileSync(path.join(dir, LEASES, String(process.pid)), '');
 }
 
-/** Whether a live process (this one included) holds a lease on `dir`; leases of dead processes are removed. */
+/**
+ * Whether another live process holds a lease on `dir`; leases of dead processes are removed.
+ * This process's own lease does not count: it replaces a version of the model it used before.
+ */
 function inUse(dir: string): boolean {
   let names: string[];
   try {
@@ -88,6 +91,7 @@ function inUse(dir: string): boolean {
   }
   let used = false;
   for (const name of names) {
+    if (Number(name) === process.pid) continue;
     if (processAlive(Number(name))) used = true;
     else fs.rmSync(path.join(dir, LEASES, name), { force: true });
   }

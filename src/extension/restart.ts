@@ -24,4 +24,6 @@ export class RestartPolicy {
   }
 }
 
-export const GAVE_UP_MESSAGE = `The Aligner worker stopped ${MAX_CRASHES} times in ${WINDOW_MS / 60_000} minutes and will not be restarted. See "Aligner: Show Worker Log", then reload the window to try again.`;
+export const GAVE_UP_MESSAGE =
+  `The Aligner worker stopped ${MAX_CRASHES} times in ${WINDOW_MS / 60_000} minutes and will not be restarted. ` +
+  'See "Aligner: Show Worker Log", then reload the window to try again.';

@@ -19,7 +19,8 @@ let thread: { worker: Worker; port: MessagePort; done: Int32Array; fresh: boolea
 function renderThread(): NonNullable<typeof thread> {
   if (thread) return thread;
   // Beside this file when run from out/, beside the bundled worker in the packaged extension.
-  const script = [path.join(__dirname, 'templateThread.js'), path.join(__dirname, '..', 'model', 'templateThread.js')].find((f) => fs.existsSync(f));
+  const candidates = [path.join(__dirname, 'templateThread.js'), path.join(__dirname, '..', 'model', 'templateThread.js')];
+  const script = candidates.find((f) => fs.existsSync(f));
   if (!script) throw new ModelLoadError(`templateThread.js is missing beside ${__dirname}`);
   const { port1, port2 } = new MessageChannel();
   const done = new Int32Array(new SharedArrayBuffer(4));
@@ -59,7 +60,10 @@ export class ChatTemplate {
     if (Atomics.wait(t.done, 0, 0, limit) === 'timed-out') {
       thread = null;
       void t.worker.terminate();
-      throw new ModelLoadError(`${this.source}: chat_template did not finish within ${RENDER_LIMIT_MS / 1000} s (it may loop for ever); this model's chat template cannot be used`);
+      throw new ModelLoadError(
+        `${this.source}: chat_template did not finish within ${RENDER_LIMIT_MS / 1000} s (it may loop for ever); ` +
+          "this model's chat template cannot be used",
+      );
     }
     const reply = receiveMessageOnPort(t.port)?.message as { text: string } | { error: string } | undefined;
     if (!reply) throw new ModelLoadError(`${this.source}: chat_template rendering failed`);

@@ -80,7 +80,8 @@ function classify(err: unknown): { code: number; message: string } {
   const message = (err as Error)?.message ?? String(err);
   if (err instanceof AdapterMismatchError) return { code: ErrorCodes.AdapterMismatch, message };
   if (err instanceof ModelLoadError) return { code: ErrorCodes.ModelLoad, message };
-  if (err instanceof DataError || err instanceof EmptyDataError || err instanceof PromptError || err instanceof AdapterError || err instanceof AdapterNotFoundError || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
+  const invalid = [DataError, EmptyDataError, PromptError, AdapterError, AdapterNotFoundError].some((type) => err instanceof type);
+  if (invalid || /ENOENT/.test(message)) return { code: ErrorCodes.InvalidInput, message };
   return { code: ErrorCodes.Internal, message };
 }
 
