@@ -1,6 +1,7 @@
 // `npm run chaos`: the full fault campaign (20 kills in each phase) and the 1,000-request
 // soak of campaign.ts, with their figures. Exit code 1 when a check fails.
 
+import * as os from 'os';
 import { runCampaign, runSoak } from './campaign';
 
 async function main(): Promise<void> {
@@ -10,7 +11,10 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const c = await runCampaign(kills, log);
   const kinds = Object.entries(c.kills).map(([k, n]) => `${n} during ${k}`).join(', ');
-  log(`campaign: ${c.survived} kills survived (${kinds}); ${c.filesChecked} adapter files checked; restarted worker answered status in ≤ ${c.maxStatusMs} ms`);
+  log(
+    `campaign: ${c.survived} kills survived (${kinds}); ${c.filesChecked} adapter files checked; ` +
+      `restarted worker answered status in ≤ ${c.maxStatusMs} ms (${c.slowStatus} over 2 s; load average ${os.loadavg()[0].toFixed(1)})`,
+  );
   log(`full disk, adapter write: ${c.fullDisk.adapterWrite}`);
   log(`full disk, weights conversion: ${c.fullDisk.weightsConversion}`);
   const s = await runSoak(requests, log);
@@ -20,6 +24,7 @@ async function main(): Promise<void> {
       `(${(((s.rssEndMB - s.rssAfter100MB) / s.rssAfter100MB) * 100).toFixed(1)} %)`,
   );
   if (s.lost || s.answeredTwice || s.rssEndMB > 1.1 * s.rssAfter100MB) throw new Error('the soak failed');
+  if (c.slowStatus) throw new Error(`${c.slowStatus} restarted workers took over 2 s to answer status`);
   log(`chaos: all checks passed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
