@@ -16,13 +16,28 @@ export function isValidAdapterName(name: string): boolean {
     typeof name === 'string' &&
     name.length >= 1 &&
     name.length <= 100 &&
-    !/[\u0000-\u001f\u007f/\\<>:"|?*]/.test(name) &&
+    ![...name].some(forbidden) &&
     !/^[. ]|[. ]$/.test(name) &&
     !name.includes('..')
   );
 }
 
-export const ADAPTER_NAME_RULE = 'a name of up to 100 characters without / \\ < > : " | ? * or "..", not starting or ending with a dot or a space';
+/** Control characters, path separators and what Windows refuses in file names. */
+function forbidden(c: string): boolean {
+  const code = c.charCodeAt(0);
+  return code < 0x20 || code === 0x7f || '/\\<>:"|?*'.includes(c);
+}
+
+/** `text` (a file or folder name) made into an adapter name: forbidden characters become '-', no dots or spaces at the ends. */
+export function toAdapterName(text: string): string {
+  return [...text]
+    .map((c) => (forbidden(c) ? '-' : c))
+    .join('')
+    .replace(/^[. ]+|[. ]+$/g, '');
+}
+
+export const ADAPTER_NAME_RULE =
+  'a name of up to 100 characters without / \\ < > : " | ? * or "..", not starting or ending with a dot or a space';
 
 /** `name` if no adapter of that name is in `dir`, else the first free "name (2)", "name (3)", … */
 export function freeAdapterName(dir: string, name: string): string {

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { ADAPTER_NAME_RULE, freeAdapterName, isValidAdapterName } from '../adapter/names';
+import { ADAPTER_NAME_RULE, freeAdapterName, isValidAdapterName, toAdapterName } from '../adapter/names';
 import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
 import { formatDuration } from '../util/duration';
 import { trainingDefaults } from './config';
@@ -26,7 +26,7 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
   if (!choice) return undefined;
   const outDir = library.globalDir;
   const taken = (n: string): boolean => fs.existsSync(path.join(outDir, `${n}.safetensors`));
-  const clean = choice.suggestedName.replace(/[\u0000-\u001f\u007f/\\<>:"|?*]/g, '-').replace(/^[. ]+|[. ]+$/g, '');
+  const clean = toAdapterName(choice.suggestedName);
   const suggested = freeAdapterName(outDir, isValidAdapterName(clean) ? clean : 'my-style');
   const name = await vscode.window.showInputBox({
     title: 'Aligner: Train My Style (2/2): name',

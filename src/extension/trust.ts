@@ -15,7 +15,12 @@ function inside(file: string, dir: string): boolean {
  * True when the adapter `file`, named by a value that came from workspace (not user)
  * settings, is outside every workspace folder and every adapter-library folder.
  */
-export function needsConfirmation(file: string, fromWorkspaceSettings: boolean, workspaceFolders: string[], libraryDirs: string[]): boolean {
+export function needsConfirmation(
+  file: string,
+  fromWorkspaceSettings: boolean,
+  workspaceFolders: string[],
+  libraryDirs: string[],
+): boolean {
   if (!fromWorkspaceSettings) return false;
   return ![...workspaceFolders, ...libraryDirs].some((d) => inside(file, d));
 }

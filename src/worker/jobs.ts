@@ -95,7 +95,12 @@ export class JobQueue {
     if (lost && (failed?.job.op !== 'load' || cancelled)) {
       const job: ComputeJob = { op: 'load', id: `reload-${++this.reloads}`, path: lost.path, device: lost.device as Device, quantization: lost.quantization as QuantizationSetting };
       this.events.log('info', `loading ${lost.name} again`);
-      this.queue.unshift({ job, info: { id: job.id, kind: 'load', startedAt: Date.now() }, resolve: () => undefined, reject: () => undefined });
+      this.queue.unshift({
+        job,
+        info: { id: job.id, kind: 'load', startedAt: Date.now() },
+        resolve: () => undefined,
+        reject: () => undefined,
+      });
     }
     this.pump();
   }
@@ -156,9 +161,20 @@ export class JobQueue {
   }
 
   /** Queues a job; the promise settles with its result. `onCancelled` ties a client's cancellation to it. */
-  enqueue<T>(job: ComputeJob, kind: JobInfo['kind'], onCancelled?: (cancel: () => void) => void, workDoneToken?: string | number): Promise<T> {
+  enqueue<T>(
+    job: ComputeJob,
+    kind: JobInfo['kind'],
+    onCancelled?: (cancel: () => void) => void,
+    workDoneToken?: string | number,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ job, info: { id: job.id, kind, startedAt: Date.now() }, resolve: resolve as (v: unknown) => void, reject, workDoneToken });
+      this.queue.push({
+        job,
+        info: { id: job.id, kind, startedAt: Date.now() },
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        workDoneToken,
+      });
       onCancelled?.(() => this.cancel(job.id));
       this.pump();
     });

@@ -100,8 +100,22 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
   const cache = path.join(root, 'cache');
   const env = { ALIGNER_CACHE_DIR: cache };
   const data = trainingSet(root);
-  const train = (name: string): TrainParams => ({ jobId: `train-${name}`, name, outDir: lib, source: { kind: 'jsonl', file: data }, options: { steps: 4, tokens: 8, seed: 3, batchSize: 4 }, overwrite: true });
-  const figures: CampaignFigures = { kills: { training: 0, 'adapter write': 0, 'weights conversion': 0, generation: 0 }, survived: 0, filesChecked: 0, maxStatusMs: 0, slowStatus: 0, fullDisk: { adapterWrite: '', weightsConversion: '' } };
+  const train = (name: string): TrainParams => ({
+    jobId: `train-${name}`,
+    name,
+    outDir: lib,
+    source: { kind: 'jsonl', file: data },
+    options: { steps: 4, tokens: 8, seed: 3, batchSize: 4 },
+    overwrite: true,
+  });
+  const figures: CampaignFigures = {
+    kills: { training: 0, 'adapter write': 0, 'weights conversion': 0, generation: 0 },
+    survived: 0,
+    filesChecked: 0,
+    maxStatusMs: 0,
+    slowStatus: 0,
+    fullDisk: { adapterWrite: '', weightsConversion: '' },
+  };
   let w: WorkerHandle | null = null;
   try {
     // A clean run: the result every interrupted run must equal, and how long each operation takes.
@@ -121,13 +135,21 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
     // An adapter larger than the file-size limit of the full-disk check below (64 × 64 floats: 17 KB).
     const big = await w.conn.sendRequest(TrainRequest, { ...train('big'), outDir: root, options: { steps: 1, tokens: 64 } });
     t0 = Date.now();
-    await w.conn.sendRequest(ChatRequest, { requestId: 'clean', messages: [{ role: 'user', content: 'Once upon a time' }], adapter: null, params: { maxNewTokens: 200 } });
+    await w.conn.sendRequest(ChatRequest, {
+      requestId: 'clean',
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      adapter: null,
+      params: { maxNewTokens: 200 },
+    });
     const chatMs = Date.now() - t0;
     await w.stop();
     w = null;
     log(`clean run: load ${loadMs} ms, train ${trainMs} ms, import ${importMs} ms, chat ${chatMs} ms`);
 
-    const weightsDirs = () => (fs.existsSync(path.join(cache, 'weights')) ? fs.readdirSync(path.join(cache, 'weights')).map((d) => path.join(cache, 'weights', d)) : []);
+    const weightsDirs = () =>
+      fs.existsSync(path.join(cache, 'weights'))
+        ? fs.readdirSync(path.join(cache, 'weights')).map((d) => path.join(cache, 'weights', d))
+        : [];
     for (let round = 0; round < killsPerPhase; round++) {
       for (const phase of PHASES) {
         if (phase === 'weights conversion') for (const d of weightsDirs()) fs.rmSync(d, { recursive: true, force: true });
@@ -136,7 +158,9 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
           const kill = async (windowMs: number): Promise<void> => {
             await sleep(rng.next() * windowMs);
             victim.child.kill('SIGKILL');
-            await new Promise((r) => (victim.child.exitCode !== null || victim.child.signalCode !== null ? r(null) : victim.child.once('exit', r)));
+            await new Promise((r) =>
+              victim.child.exitCode !== null || victim.child.signalCode !== null ? r(null) : victim.child.once('exit', r),
+            );
           };
           const swallow = (p: Promise<unknown>) => p.catch(() => undefined);
           if (phase === 'weights conversion') {
@@ -148,10 +172,18 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
               swallow(victim.conn.sendRequest(TrainRequest, train('chaos')));
               await kill(trainMs * 1.2);
             } else if (phase === 'adapter write') {
-              for (let i = 0; i < 50; i++) swallow(victim.conn.sendRequest(AdapterImportRequest, { path: source, toDir: lib, name: `imported`, overwrite: true }));
+              for (let i = 0; i < 50; i++)
+                swallow(victim.conn.sendRequest(AdapterImportRequest, { path: source, toDir: lib, name: `imported`, overwrite: true }));
               await kill(importMs * 20);
             } else {
-              swallow(victim.conn.sendRequest(ChatRequest, { requestId: 'victim', messages: [{ role: 'user', content: 'Once upon a time' }], adapter: null, params: { maxNewTokens: 200 } }));
+              swallow(
+                victim.conn.sendRequest(ChatRequest, {
+                  requestId: 'victim',
+                  messages: [{ role: 'user', content: 'Once upon a time' }],
+                  adapter: null,
+                  params: { maxNewTokens: 200 },
+                }),
+              );
               await kill(chatMs * 1.2);
             }
           }
@@ -173,11 +205,19 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
         }
         await w.conn.sendRequest(LoadModelRequest, { path: STORIES, device: 'cpu' });
         const list = await w.conn.sendRequest(AdapterListRequest, { dirs: [lib] });
-        const answer = await w.conn.sendRequest(ChatRequest, { requestId: 'next', messages: [{ role: 'user', content: 'Lily' }], adapter: list[0]?.path ?? null, params: { maxNewTokens: 4 } });
+        const answer = await w.conn.sendRequest(ChatRequest, {
+          requestId: 'next',
+          messages: [{ role: 'user', content: 'Lily' }],
+          adapter: list[0]?.path ?? null,
+          params: { maxNewTokens: 4 },
+        });
         assert.ok(answer.completionTokens > 0);
         for (const f of fs.readdirSync(lib).filter((n) => n.endsWith('.safetensors'))) {
           const a = readAdapter(path.join(lib, f));
-          assert.ok(sameTensors(a.prefix, expected.prefix) && sameTensors(a.gates, expected.gates), `${f} differs from every run's result (${phase})`);
+          assert.ok(
+            sameTensors(a.prefix, expected.prefix) && sameTensors(a.gates, expected.gates),
+            `${f} differs from every run's result (${phase})`,
+          );
           figures.filesChecked++;
         }
         for (const d of weightsDirs()) assert.equal(fs.statSync(path.join(d, 'weights.bin')).size > 0, true);
@@ -187,7 +227,9 @@ export async function runCampaign(killsPerPhase: number, log: (s: string) => voi
         w = null;
         figures.survived++;
       }
-      log(`round ${round + 1}/${killsPerPhase}: ${figures.survived} kills survived, ${figures.filesChecked} files checked, status in ≤ ${figures.maxStatusMs} ms`);
+      log(
+        `round ${round + 1}/${killsPerPhase}: ${figures.survived} kills survived, ${figures.filesChecked} files checked, status in ≤ ${figures.maxStatusMs} ms`,
+      );
     }
 
     // A full disk, as the worker sees it: a file-size limit below what it must write.
@@ -235,7 +277,13 @@ export async function runSoak(requests: number, log: (s: string) => void, seed =
     const data = trainingSet(root);
     const adapters: (string | null)[] = [null];
     for (const s of [1, 2]) {
-      const r = await w.conn.sendRequest(TrainRequest, { jobId: `soak-${s}`, name: `soak-${s}`, outDir: root, source: { kind: 'jsonl', file: data }, options: { steps: 1, tokens: 4, seed: s } });
+      const r = await w.conn.sendRequest(TrainRequest, {
+        jobId: `soak-${s}`,
+        name: `soak-${s}`,
+        outDir: root,
+        source: { kind: 'jsonl', file: data },
+        options: { steps: 1, tokens: 4, seed: s },
+      });
       adapters.push(r.adapter.path);
     }
     const answers = new Map<string, number>();
@@ -245,14 +293,28 @@ export async function runSoak(requests: number, log: (s: string) => void, seed =
       if (answers.has(d.requestId)) lateDeltas++;
       deltas.set(d.requestId, (deltas.get(d.requestId) ?? '') + d.delta);
     });
-    const figures: SoakFigures = { requests, completed: 0, cancelled: 0, adapterSwitches: 0, lost: 0, answeredTwice: 0, rssAfter100MB: NaN, rssEndMB: NaN };
+    const figures: SoakFigures = {
+      requests,
+      completed: 0,
+      cancelled: 0,
+      adapterSwitches: 0,
+      lost: 0,
+      answeredTwice: 0,
+      rssAfter100MB: NaN,
+      rssEndMB: NaN,
+    };
     let lastAdapter: string | null | undefined;
     const one = async (i: number): Promise<void> => {
       const id = `soak-${i}`;
       const adapter = adapters[Math.floor(rng.next() * adapters.length)];
       if (adapter !== lastAdapter) figures.adapterSwitches++;
       lastAdapter = adapter;
-      const p = w.conn.sendRequest(ChatRequest, { requestId: id, messages: [{ role: 'user', content: 'Once upon a time' }], adapter, params: { maxNewTokens: 1 + Math.floor(rng.next() * 8), temperature: 0.8 } });
+      const p = w.conn.sendRequest(ChatRequest, {
+        requestId: id,
+        messages: [{ role: 'user', content: 'Once upon a time' }],
+        adapter,
+        params: { maxNewTokens: 1 + Math.floor(rng.next() * 8), temperature: 0.8 },
+      });
       if (rng.next() < 0.2) setTimeout(() => void w.conn.sendRequest(CancelRequest, { id }), rng.next() * 20);
       try {
         const r = await p;
@@ -270,7 +332,10 @@ export async function runSoak(requests: number, log: (s: string) => void, seed =
     for (let i = 0; i < requests; i += CONCURRENT) {
       const batch: Promise<void>[] = [];
       for (let j = i; j < Math.min(requests, i + CONCURRENT); j++) batch.push(one(j));
-      await Promise.race([Promise.all(batch), sleep(60_000).then(() => assert.fail(`requests ${i}-${i + CONCURRENT - 1} were never answered`))]);
+      await Promise.race([
+        Promise.all(batch),
+        sleep(60_000).then(() => assert.fail(`requests ${i}-${i + CONCURRENT - 1} were never answered`)),
+      ]);
       if (i + CONCURRENT >= 100 && Number.isNaN(figures.rssAfter100MB)) figures.rssAfter100MB = rssMB(w.child.pid!);
       if ((i + CONCURRENT) % 200 === 0) log(`soak: ${i + CONCURRENT}/${requests} requests, RSS ${rssMB(w.child.pid!).toFixed(1)} MB`);
     }

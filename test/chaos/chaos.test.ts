@@ -6,11 +6,15 @@ import { runCampaign, runSoak } from './campaign';
 
 const log = (s: string) => process.env.ALIGNER_TEST_VERBOSE && process.stderr.write(`${s}\n`);
 
-test('SIGKILL at random moments of training, adapter writes, weights conversion and generation; a full disk', { timeout: 600_000 }, async () => {
-  const c = await runCampaign(1, log, 7);
-  assert.equal(c.survived, 4);
-  assert.ok(c.filesChecked >= 4);
-});
+test(
+  'SIGKILL at random moments of training, adapter writes, weights conversion and generation; a full disk',
+  { timeout: 600_000 },
+  async () => {
+    const c = await runCampaign(1, log, 7);
+    assert.equal(c.survived, 4);
+    assert.ok(c.filesChecked >= 4);
+  },
+);
 
 test('soak: chat requests with random cancellations and adapter switches, each answered once, RSS flat', { timeout: 600_000 }, async () => {
   const s = await runSoak(300, log, 9);

@@ -10,7 +10,9 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stdout.write(`${s}\n`);
   const t0 = Date.now();
   const c = await runCampaign(kills, log);
-  const kinds = Object.entries(c.kills).map(([k, n]) => `${n} during ${k}`).join(', ');
+  const kinds = Object.entries(c.kills)
+    .map(([k, n]) => `${n} during ${k}`)
+    .join(', ');
   log(
     `campaign: ${c.survived} kills survived (${kinds}); ${c.filesChecked} adapter files checked; ` +
       `restarted worker answered status in ≤ ${c.maxStatusMs} ms (${c.slowStatus} over 2 s; load average ${os.loadavg()[0].toFixed(1)})`,

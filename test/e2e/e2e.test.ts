@@ -314,7 +314,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
   test('crash: killing the worker mid-answer shows an error, restarts the worker, and the next request works', async () => {
     const chat = await webviewFrame(page, '#composer');
-    let before = 0;
+    let before: number | undefined;
     // A story may end before the kill lands; then the answer is complete and we try again.
     for (let attempt = 1; ; attempt++) {
       await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });

@@ -15,7 +15,8 @@ const OUT = path.resolve(__dirname, '..', '..');
 
 function copyModel(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of fs.readdirSync(STORIES)) if (fs.statSync(path.join(STORIES, f)).isFile()) fs.copyFileSync(path.join(STORIES, f), path.join(dir, f));
+  for (const f of fs.readdirSync(STORIES))
+    if (fs.statSync(path.join(STORIES, f)).isFile()) fs.copyFileSync(path.join(STORIES, f), path.join(dir, f));
 }
 
 test('a cache folder in use by another process survives a newer version of the model; it goes once that process is gone', async () => {
@@ -38,7 +39,7 @@ test('a cache folder in use by another process survives a newer version of the m
       fs.utimesSync(path.join(modelDir, 'model.safetensors'), later, later);
       const b = weightsFile(await loadModel(modelDir), cache);
       assert.notEqual(b.dir, aDir);
-      assert.ok(fs.existsSync(path.join(aDir, 'weights.bin')), "window B removed the folder window A uses");
+      assert.ok(fs.existsSync(path.join(aDir, 'weights.bin')), 'window B removed the folder window A uses');
     } finally {
       a.kill('SIGKILL');
       await new Promise((r) => a.once('exit', r));

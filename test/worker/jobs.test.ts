@@ -28,8 +28,27 @@ function script(name: string, onJob: string, beforeReady = ''): string {
   return file;
 }
 
-const quiet = { log: () => undefined, loadProgress: () => undefined, delta: () => undefined, progress: () => undefined, started: () => undefined };
-const model = (p: string) => ({ name: 'm', path: p, fingerprint: 'f', architecture: 'llama', device: 'cpu', hiddenSize: 1, numLayers: 1, numHeads: 1, vocabSize: 1, hasChatTemplate: false, loadMs: 0 });
+const quiet = {
+  log: () => undefined,
+  loadProgress: () => undefined,
+  delta: () => undefined,
+  progress: () => undefined,
+  started: () => undefined,
+};
+const model = (p: string) => ({
+  name: 'm',
+  path: p,
+  fingerprint: 'f',
+  architecture: 'llama',
+  device: 'cpu',
+  quantization: 'f32',
+  hiddenSize: 1,
+  numLayers: 1,
+  numHeads: 1,
+  vocabSize: 1,
+  hasChatTemplate: false,
+  loadMs: 0,
+});
 const load = (id: string) => ({ op: 'load' as const, id, path: '/m', device: 'cpu' as const, quantization: 'f32' as const });
 const gen = (id: string) => ({ op: 'generate' as const, id, prompt: 'x', adapter: null, params: {} });
 
@@ -45,7 +64,10 @@ async function code(p: Promise<unknown>): Promise<number> {
 
 describe('job queue with a misbehaving compute thread', { timeout: 60_000 }, () => {
   test('a job that never checks its cancel flag is stopped; the model is loaded again; the next job runs', async () => {
-    const file = script('spin', `if (job.op === 'load') reply(job, ${JSON.stringify(model('/m'))}); else if (job.prompt === 'spin') { for (;;); } else reply(job, { text: 'ok' });`);
+    const file = script(
+      'spin',
+      `if (job.op === 'load') reply(job, ${JSON.stringify(model('/m'))}); else if (job.prompt === 'spin') { for (;;); } else reply(job, { text: 'ok' });`,
+    );
     const q = new JobQueue(quiet, file);
     await q.enqueue(load('l1'), 'load');
     const spinning = q.enqueue({ ...gen('g1'), prompt: 'spin' }, 'generate');

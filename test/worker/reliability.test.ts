@@ -32,7 +32,8 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 function withTemplate(name: string, chatTemplate: string): string {
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir);
-  for (const f of fs.readdirSync(STORIES)) if (fs.statSync(path.join(STORIES, f)).isFile()) fs.copyFileSync(path.join(STORIES, f), path.join(dir, f));
+  for (const f of fs.readdirSync(STORIES))
+    if (fs.statSync(path.join(STORIES, f)).isFile()) fs.copyFileSync(path.join(STORIES, f), path.join(dir, f));
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8'));
   cfg.chat_template = chatTemplate;
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
@@ -72,7 +73,13 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
     for (const file of [empty, noAssistant]) {
       const t0 = Date.now();
       await rejectsWith(
-        w.conn.sendRequest(TrainRequest, { jobId: `t-${path.basename(file)}`, name: 'x', outDir: tmp, source: { kind: 'jsonl', file }, options: { steps: 5 } }),
+        w.conn.sendRequest(TrainRequest, {
+          jobId: `t-${path.basename(file)}`,
+          name: 'x',
+          outDir: tmp,
+          source: { kind: 'jsonl', file },
+          options: { steps: 5 },
+        }),
         ErrorCodes.InvalidInput,
         /no example to train on/,
       );
@@ -82,7 +89,13 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
     const long = path.join(tmp, 'long.jsonl');
     fs.writeFileSync(long, JSON.stringify({ prompt: 'Once upon a time '.repeat(40), completion: 'the end' }) + '\n');
     await rejectsWith(
-      w.conn.sendRequest(TrainRequest, { jobId: 't-long', name: 'x', outDir: tmp, source: { kind: 'jsonl', file: long }, options: { steps: 3, maxLen: 16 } }),
+      w.conn.sendRequest(TrainRequest, {
+        jobId: 't-long',
+        name: 'x',
+        outDir: tmp,
+        source: { kind: 'jsonl', file: long },
+        options: { steps: 3, maxLen: 16 },
+      }),
       ErrorCodes.InvalidInput,
       /no example to train on/,
     );
@@ -95,7 +108,12 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
   test('defect 5: requests sent right after loadModel on a fresh worker wait for the load', async () => {
     const w = await worker();
     const load = w.conn.sendRequest(LoadModelRequest, { path: STORIES, device: 'cpu' });
-    const chat = w.conn.sendRequest(ChatRequest, { requestId: 'c1', messages: [{ role: 'user', content: 'Once upon a time' }], adapter: null, params: { maxNewTokens: 4 } });
+    const chat = w.conn.sendRequest(ChatRequest, {
+      requestId: 'c1',
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      adapter: null,
+      params: { maxNewTokens: 4 },
+    });
     const gen = w.conn.sendRequest(GenerateRequest, { requestId: 'g1', prompt: 'Once', adapter: null, params: { maxNewTokens: 4 } });
     await load;
     assert.ok((await chat).completionTokens > 0);
@@ -121,7 +139,12 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
     await w.conn.sendRequest(LoadModelRequest, { path: dir, device: 'cpu' });
     const t0 = Date.now();
     await rejectsWith(
-      w.conn.sendRequest(ChatRequest, { requestId: 'loop', messages: [{ role: 'user', content: 'hi' }], adapter: null, params: { maxNewTokens: 4 } }),
+      w.conn.sendRequest(ChatRequest, {
+        requestId: 'loop',
+        messages: [{ role: 'user', content: 'hi' }],
+        adapter: null,
+        params: { maxNewTokens: 4 },
+      }),
       ErrorCodes.ModelLoad,
       /tokenizer_config\.json: chat_template did not finish/,
     );
@@ -134,30 +157,65 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
     const w = await worker();
     await w.conn.sendRequest(LoadModelRequest, { path: STORIES, device: 'cpu' });
     const lib = path.join(tmp, 'lib');
-    const trained = await w.conn.sendRequest(TrainRequest, { jobId: 'tiny', name: 'my-style', outDir: lib, source: { kind: 'jsonl', file: SHOUT }, options: { steps: 2, tokens: 2 } });
+    const trained = await w.conn.sendRequest(TrainRequest, {
+      jobId: 'tiny',
+      name: 'my-style',
+      outDir: lib,
+      source: { kind: 'jsonl', file: SHOUT },
+      options: { steps: 2, tokens: 2 },
+    });
     const before = fs.readFileSync(trained.adapter.path);
     const copy = await w.conn.sendRequest(AdapterImportRequest, { path: trained.adapter.path, toDir: lib, name: 'my-style (1)' });
     assert.equal(copy.name, 'my-style (1)');
-    await rejectsWith(w.conn.sendRequest(AdapterImportRequest, { path: copy.path, toDir: lib, name: 'my-style' }), ErrorCodes.InvalidInput, /already exists/);
+    await rejectsWith(
+      w.conn.sendRequest(AdapterImportRequest, { path: copy.path, toDir: lib, name: 'my-style' }),
+      ErrorCodes.InvalidInput,
+      /already exists/,
+    );
     assert.deepEqual(fs.readFileSync(trained.adapter.path), before);
-    await rejectsWith(w.conn.sendRequest(AdapterImportRequest, { path: copy.path, toDir: lib, name: '../evil' }), ErrorCodes.InvalidInput, /Invalid adapter name/);
+    await rejectsWith(
+      w.conn.sendRequest(AdapterImportRequest, { path: copy.path, toDir: lib, name: '../evil' }),
+      ErrorCodes.InvalidInput,
+      /Invalid adapter name/,
+    );
   });
 
   test('defect 9: a prompt longer than the context is an invalid-input error; a long chat keeps the turns that fit', async () => {
-    const dir = withTemplate('plain-chat', "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}");
+    const dir = withTemplate(
+      'plain-chat',
+      '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}',
+    );
     const w = await worker();
     await w.conn.sendRequest(LoadModelRequest, { path: dir, device: 'cpu' });
     const long = 'Once upon a time there was a little dog. '.repeat(80);
-    await rejectsWith(w.conn.sendRequest(GenerateRequest, { requestId: 'too-long', prompt: long, adapter: null, params: { maxNewTokens: 4 } }), ErrorCodes.InvalidInput, /context is 512 tokens/);
     await rejectsWith(
-      w.conn.sendRequest(ChatRequest, { requestId: 'too-long-chat', messages: [{ role: 'user', content: long }], adapter: null, params: { maxNewTokens: 4 } }),
+      w.conn.sendRequest(GenerateRequest, { requestId: 'too-long', prompt: long, adapter: null, params: { maxNewTokens: 4 } }),
+      ErrorCodes.InvalidInput,
+      /context is 512 tokens/,
+    );
+    await rejectsWith(
+      w.conn.sendRequest(ChatRequest, {
+        requestId: 'too-long-chat',
+        messages: [{ role: 'user', content: long }],
+        adapter: null,
+        params: { maxNewTokens: 4 },
+      }),
       ErrorCodes.InvalidInput,
       /context is 512 tokens/,
     );
     const history = [];
-    for (let i = 0; i < 12; i++) history.push({ role: 'user' as const, content: `Tell me story ${i}.` }, { role: 'assistant' as const, content: 'Lily and Tom played in the park all day long. '.repeat(4) });
+    for (let i = 0; i < 12; i++)
+      history.push(
+        { role: 'user' as const, content: `Tell me story ${i}.` },
+        { role: 'assistant' as const, content: 'Lily and Tom played in the park all day long. '.repeat(4) },
+      );
     history.push({ role: 'user' as const, content: 'And then?' });
-    const r = await w.conn.sendRequest(ChatRequest, { requestId: 'long-history', messages: history, adapter: null, params: { maxNewTokens: 16 } });
+    const r = await w.conn.sendRequest(ChatRequest, {
+      requestId: 'long-history',
+      messages: history,
+      adapter: null,
+      params: { maxNewTokens: 16 },
+    });
     assert.ok(r.promptTokens < 512 - 16 + 1, `prompt of ${r.promptTokens} tokens`);
     assert.ok(r.promptTokens > 200, `only ${r.promptTokens} prompt tokens kept: the budget should fill the context`);
   });
@@ -167,7 +225,10 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
     let out = '';
     let err = '';
     try {
-      execFileSync(process.execPath, [CLI, 'generate', '--model', STORIES, '--prompt', long, '--max-new-tokens', '4'], { encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [CLI, 'generate', '--model', STORIES, '--prompt', long, '--max-new-tokens', '4'], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
       assert.fail('expected a non-zero exit');
     } catch (e) {
       const x = e as { stdout: string; stderr: string; status: number };
@@ -182,7 +243,9 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
   });
 
   test('defect 14: no product code reads a test-only environment variable; status gives the pid', async () => {
-    const files = execFileSync('git', ['ls-files', 'src', 'kernels'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((f) => /\.(ts|js|mjs)$/.test(f));
+    const files = execFileSync('git', ['ls-files', 'src', 'kernels'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => /\.(ts|js|mjs)$/.test(f));
     const offenders = files.filter((f) => /ALIGNER_TEST_|ALIGNER_WORKER_PID_FILE/.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
     assert.deepEqual(offenders, []);
     const w = await worker();
