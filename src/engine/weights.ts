@@ -59,12 +59,13 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
   takeLease(dir);
   sweepTemporaries(dir);
   // The file is renamed into place only once complete, so the right size means a finished conversion.
+  const record: SourceRecord = { source: path.resolve(model.source), files: sourceStamp(model), quantization, blockSize };
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
     writeFileAtomic(file, tensorChunks(model, layout));
-    const record: SourceRecord = { source: path.resolve(model.source), files: sourceStamp(model), quantization, blockSize };
     writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify(record));
-    removeStaleCopies(path.dirname(dir), dir, record);
   }
+  // Every time, not only after a conversion: a copy another process used may have been released since.
+  removeStaleCopies(path.dirname(dir), dir, record);
   const nbits = quantization === 'f32' ? undefined : { blockSize, accuracyLevel: ACCURACY_LEVEL };
   return { dir, index: indexOf(model, layout.entries, nbits) };
 }
