@@ -11,7 +11,7 @@ import { checkAdapterFits } from '../adapter/fit';
 import { readTrainingFile } from '../data/source';
 import { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
-import type { Device } from '../engine/types';
+import { DEVICES, isDevice } from '../engine/types';
 import { chatPromptIds } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
@@ -66,8 +66,8 @@ function required(value: string | undefined, flag: string): string {
 
 async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string }): Promise<Engine> {
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
-  const device = (v.device ?? 'cpu') as Device;
-  if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu, webgpu or cuda, got "${device}"`);
+  const device = v.device ?? 'cpu';
+  if (!isDevice(device)) throw new UsageError(`--device: expected ${DEVICES.join(', ')}, got "${device}"`);
   return Engine.create(model, { device, threads: num(v.threads, 'threads'), log: (m) => process.stderr.write(`aligner: ${m}\n`) });
 }
 
