@@ -11,7 +11,7 @@ import { checkAdapterFits, quantizationNotice } from '../adapter/fit';
 import { readTrainingFile } from '../data/source';
 import { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
-import type { Device } from '../engine/types';
+import { DEVICES, isDevice } from '../engine/types';
 import { parseQuantization } from '../engine/quantize';
 import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
@@ -80,8 +80,8 @@ function required(value: string | undefined, flag: string): string {
 
 async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string; quant?: string; 'micro-batch'?: string }): Promise<Engine> {
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
-  const device = (v.device ?? 'cpu') as Device;
-  if (!['auto', 'cpu', 'webgpu', 'cuda'].includes(device)) throw new UsageError(`--device: expected auto, cpu, webgpu or cuda, got "${device}"`);
+  const device = v.device ?? 'cpu';
+  if (!isDevice(device)) throw new UsageError(`--device: expected ${DEVICES.join(', ')}, got "${device}"`);
   let quantization;
   try {
     quantization = parseQuantization(v.quant, model.config, '--quant');

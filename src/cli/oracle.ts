@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Engine } from '../engine/engine';
 import { checkOracleFile, FileResult } from './oracleCheck';
-import type { Device } from '../engine/types';
+import { DEVICES, isDevice } from '../engine/types';
 import { importLlama2c } from '../model/llama2c';
 
 async function main(dir: string | undefined, device: string | undefined): Promise<number> {
@@ -24,7 +24,12 @@ async function main(dir: string | undefined, device: string | undefined): Promis
   const root = path.resolve(dir, '..', '..');
   const checkpoint = path.join(root, first.model.checkpoint);
   const model = await importLlama2c(checkpoint, path.join(root, first.model.tokenizer));
-  const engine = await Engine.create(model, { device: (device ?? 'cpu') as Device });
+  const wanted = device ?? 'cpu';
+  if (!isDevice(wanted)) {
+    console.error(`oracle: --device: expected ${DEVICES.join(', ')}, got "${wanted}"`);
+    return 2;
+  }
+  const engine = await Engine.create(model, { device: wanted });
   console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}`);
   let failed = 0;
   for (const f of files) {

@@ -7,12 +7,14 @@ import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { Graph } from '../../kernels/graph';
 import { writeFileAtomic } from '../util/atomic';
+import type { Device } from './types';
 
-export type Provider = 'cpu' | 'webgpu' | 'cuda';
+/** A concrete execution provider: a Device other than 'auto'. */
+export type Provider = Exclude<Device, 'auto'>;
 
 export interface RuntimeOptions {
   /** Preferred provider; 'auto' tries cuda, then webgpu, then cpu. */
-  device?: 'auto' | Provider;
+  device?: Device;
   /** Intra-op threads (default: onnxruntime's choice, one per core). */
   threads?: number;
   /** Write onnxruntime's per-op profile (chrome trace JSON, `aligner-profile_*.json`) in the working directory. */

@@ -4,7 +4,12 @@
 // (src/data/batches.ts).
 
 /** Where the engine runs: 'auto' tries CUDA, then WebGPU, then the CPU. */
-export type Device = 'auto' | 'cpu' | 'webgpu' | 'cuda';
+export const DEVICES = ['auto', 'cpu', 'webgpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
+
+export function isDevice(value: unknown): value is Device {
+  return (DEVICES as readonly unknown[]).includes(value);
+}
 
 export interface SftStepResult {
   /** Mean cross-entropy over all scored positions of the batch. */

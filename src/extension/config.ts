@@ -2,7 +2,8 @@
 
 import * as vscode from 'vscode';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
-import type { Device, GenerationParams, QuantizationSetting, TrainOptions } from '../protocol';
+import { isDevice, type Device } from '../engine/types';
+import type { GenerationParams, QuantizationSetting, TrainOptions } from '../protocol';
 import { TRAIN_DEFAULTS } from '../train/defaults';
 
 export const SECTION = 'aligner';
@@ -16,8 +17,8 @@ export function baseModelSetting(): string {
 }
 
 export function deviceSetting(): Device {
-  const d = cfg().get<string>('device') ?? 'auto';
-  return (['auto', 'cpu', 'webgpu', 'cuda'] as const).includes(d as Device) ? (d as Device) : 'auto';
+  const d = cfg().get<string>('device');
+  return isDevice(d) ? d : 'auto';
 }
 
 export function quantizationSetting(): QuantizationSetting {
