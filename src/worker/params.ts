@@ -6,6 +6,7 @@
 import { ResponseError } from 'vscode-languageserver/node';
 import { MAX_TOKENS } from '../adapter/types';
 import { excerpt } from '../util/json';
+import { DEVICES } from '../engine/types';
 import {
   ErrorCodes,
   type AdapterImportParams,
@@ -82,7 +83,7 @@ export function loadModelParams(p: unknown): LoadModelParams {
   const o = object(p, 'loadModel params');
   return {
     path: filePath(o.path, 'loadModel params.path'),
-    device: optional(o, 'device', 'loadModel params', oneOf<Device>(['auto', 'cpu', 'webgpu', 'cuda'])),
+    device: optional(o, 'device', 'loadModel params', oneOf(DEVICES)),
     quantization: optional(o, 'quantization', 'loadModel params', oneOf<QuantizationSetting>(['auto', 'f32', 'q8', 'q4'])),
     workDoneToken: optional(o, 'workDoneToken', 'loadModel params', (v, n) => (typeof v === 'number' ? int(0)(v, n) : string(v, n, 200))),
   };
