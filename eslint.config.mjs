@@ -7,9 +7,18 @@ import tseslint from 'typescript-eslint';
 
 // The globals each kind of script may use (the `globals` package is not a dependency).
 const BROWSER = Object.fromEntries(
-  ['window', 'document', 'navigator', 'console', 'setTimeout', 'clearTimeout', 'requestAnimationFrame', 'HTMLElement', 'Node', 'acquireVsCodeApi'].map(
-    (name) => [name, 'readonly'],
-  ),
+  [
+    'window',
+    'document',
+    'navigator',
+    'console',
+    'setTimeout',
+    'clearTimeout',
+    'requestAnimationFrame',
+    'HTMLElement',
+    'Node',
+    'acquireVsCodeApi',
+  ].map((name) => [name, 'readonly']),
 );
 const NODE = Object.fromEntries(['process', 'console', 'Buffer', 'URL', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']));
 

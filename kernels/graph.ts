@@ -123,7 +123,15 @@ export class Graph {
   }
 
   /** Emits one raw ONNX node with a single output; records no gradient. */
-  node(op: string, inputs: (Value | null)[], attrs: Record<string, Attr>, shape: readonly Dim[], type: ElemType, name?: string, domain = ''): Value {
+  node(
+    op: string,
+    inputs: (Value | null)[],
+    attrs: Record<string, Attr>,
+    shape: readonly Dim[],
+    type: ElemType,
+    name?: string,
+    domain = '',
+  ): Value {
     const out = new Value(this, name ?? this.fresh(op.toLowerCase()), shape, type, false);
     this.nodes.push({
       opType: op,
@@ -152,7 +160,12 @@ export class Graph {
   toModel(weightsPath: string): Uint8Array {
     const io = (v: Value): onnx.IValueInfoProto => ({
       name: v.name,
-      type: { tensorType: { elemType: ONNX_ELEM[v.type], shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+      type: {
+        tensorType: {
+          elemType: ONNX_ELEM[v.type],
+          shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        },
+      },
     });
     const initializers: onnx.ITensorProto[] = [
       ...this.consts,

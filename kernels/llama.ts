@@ -5,7 +5,22 @@
 
 import type { DecoderConfig } from './config';
 import { Dim, Graph, Value } from './graph';
-import { add, gatherRows, linear, matmul, mul, NBitsMatrix, QuantizedLinear, reshape, rmsNorm, rope, scale, silu, softmax, transpose } from './ops';
+import {
+  add,
+  gatherRows,
+  linear,
+  matmul,
+  mul,
+  NBitsMatrix,
+  QuantizedLinear,
+  reshape,
+  rmsNorm,
+  rope,
+  scale,
+  silu,
+  softmax,
+  transpose,
+} from './ops';
 
 /** Where each frozen weight sits in the shared external-data file. */
 export interface WeightIndex {
@@ -183,7 +198,10 @@ export class Llama {
 
     // Queries: [B, T, H, d_h] → [B, G, R·T, d_h], heads of one kv group side by side.
     const q = rope(proj('q_proj', heads), inp.cos, inp.sin, cfg.ropeLayout);
-    const qg = scale(reshape(transpose(q, [0, 2, 1, 3]), [0, kvHeads, -1, headDim], [B, kvHeads, `${group}*${T}`, headDim]), 1 / Math.sqrt(headDim));
+    const qg = scale(
+      reshape(transpose(q, [0, 2, 1, 3]), [0, kvHeads, -1, headDim], [B, kvHeads, `${group}*${T}`, headDim]),
+      1 / Math.sqrt(headDim),
+    );
     let keys = transpose(rope(proj('k_proj', kvHeads), inp.cos, inp.sin, cfg.ropeLayout), [0, 2, 1, 3]);
     let values = transpose(proj('v_proj', kvHeads), [0, 2, 1, 3]);
     if (past) {
@@ -195,7 +213,11 @@ export class Llama {
     let out = matmul(softmax(scores), values);
     if (branch) out = add(out, this.alignerBranch(qg, branch, B, T));
 
-    const merged = reshape(transpose(reshape(out, [0, heads, -1, headDim], [B, heads, T, headDim]), [0, 2, 1, 3]), [-1, heads * headDim], [rowsDim(B, T), heads * headDim]);
+    const merged = reshape(
+      transpose(reshape(out, [0, heads, -1, headDim], [B, heads, T, headDim]), [0, 2, 1, 3]),
+      [-1, heads * headDim],
+      [rowsDim(B, T), heads * headDim],
+    );
     return { out: linear(merged, this.lin(`${at}.o_proj.weight`)), present: past ? { keys, values } : undefined };
   }
 

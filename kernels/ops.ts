@@ -39,7 +39,12 @@ function shapeOf(x: Value): Value {
 
 function zerosLike(x: Value): Value {
   const g = x.graph;
-  const zero = { name: 'value', dims: [1], dataType: onnxType(x.type), ...(x.type === 'double' ? { doubleData: [0] } : { floatData: [0] }) };
+  const zero = {
+    name: 'value',
+    dims: [1],
+    dataType: onnxType(x.type),
+    ...(x.type === 'double' ? { doubleData: [0] } : { floatData: [0] }),
+  };
   return g.node('ConstantOfShape', [shapeOf(x)], { value: zero }, x.shape, x.type);
 }
 
@@ -52,7 +57,13 @@ function unsqueeze(x: Value, axis: number): Value {
 function swapLast(x: Value): Value {
   const perm = [...x.shape.keys()];
   [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
-  return x.graph.node('Transpose', [x], { perm }, perm.map((p) => x.shape[p]), x.type);
+  return x.graph.node(
+    'Transpose',
+    [x],
+    { perm },
+    perm.map((p) => x.shape[p]),
+    x.type,
+  );
 }
 
 /** A broadcasting binary node that records no gradient: for use inside VJPs and compound forwards. */
@@ -64,12 +75,18 @@ function noGrad(op: string, a: Value, b: Value): Value {
 
 export function add(a: Value, b: Value): Value {
   const out = noGrad('Add', a, b);
-  return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(gy, b.shape) : null]);
+  return a.graph.record([a, b], out, (gy) => [
+    a.requiresGrad ? reduceTo(gy, a.shape) : null,
+    b.requiresGrad ? reduceTo(gy, b.shape) : null,
+  ]);
 }
 
 export function sub(a: Value, b: Value): Value {
   const out = noGrad('Sub', a, b);
-  return a.graph.record([a, b], out, (gy) => [a.requiresGrad ? reduceTo(gy, a.shape) : null, b.requiresGrad ? reduceTo(neg(gy), b.shape) : null]);
+  return a.graph.record([a, b], out, (gy) => [
+    a.requiresGrad ? reduceTo(gy, a.shape) : null,
+    b.requiresGrad ? reduceTo(neg(gy), b.shape) : null,
+  ]);
 }
 
 export function mul(a: Value, b: Value): Value {
@@ -193,7 +210,13 @@ export function linear(x: Value, w: Value | QuantizedLinear, bias?: Value): Valu
 export function rmsNorm(x: Value, w: Value, eps: number): Value {
   const g = x.graph;
   const meanSq = g.node('ReduceMean', [noGrad('Mul', x, x)], { axes: [-1], keepdims: 1 }, [...x.shape.slice(0, -1), 1], x.type);
-  const r = g.node('Reciprocal', [g.node('Sqrt', [noGrad('Add', meanSq, g.scalar(eps, x.type))], {}, meanSq.shape, x.type)], {}, meanSq.shape, x.type);
+  const r = g.node(
+    'Reciprocal',
+    [g.node('Sqrt', [noGrad('Add', meanSq, g.scalar(eps, x.type))], {}, meanSq.shape, x.type)],
+    {},
+    meanSq.shape,
+    x.type,
+  );
   const out = noGrad('Mul', noGrad('Mul', x, r), w);
   return g.record([x], out, (gy) => {
     // dx = r·(gy·w) − x·r³·mean(gy·w·x)
@@ -257,7 +280,13 @@ export function reshape(x: Value, spec: number[] | Value, shape: Dim[]): Value {
 
 export function transpose(x: Value, perm: number[]): Value {
   const g = x.graph;
-  const out = g.node('Transpose', [x], { perm }, perm.map((p) => x.shape[p]), x.type);
+  const out = g.node(
+    'Transpose',
+    [x],
+    { perm },
+    perm.map((p) => x.shape[p]),
+    x.type,
+  );
   const inverse = perm.map((_, i) => perm.indexOf(i));
   return g.record([x], out, (gy) => [transpose(gy, inverse)]);
 }

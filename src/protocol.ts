@@ -37,7 +37,6 @@ export const ErrorCodes = {
   Cancelled: -32800,
 } as const;
 
-
 // ---------------------------------------------------------------- status
 
 export type WorkerState = 'starting' | 'idle' | 'loading' | 'training' | 'generating';
@@ -137,7 +136,10 @@ export const TrainProgressNotification = new NotificationType<TrainProgress>('al
 // ---------------------------------------------------------------- chat / generate
 
 /** The sampling settings a client may send; the engine's own GenerateOptions, minus callbacks. */
-export type GenerationParams = Pick<GenerateOptions, 'maxNewTokens' | 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed' | 'stop'>;
+export type GenerationParams = Pick<
+  GenerateOptions,
+  'maxNewTokens' | 'temperature' | 'topK' | 'topP' | 'repetitionPenalty' | 'seed' | 'stop'
+>;
 
 export interface ChatParams {
   /** Request id chosen by the client; deltas and aligner/cancel use it. */

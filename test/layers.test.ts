@@ -65,13 +65,15 @@ export function layerViolations(files: ReadonlyMap<string, string>): string[] {
         const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
         const to = layerOf(target);
         if (!to || to.layer === from.layer) continue;
-        if (to.rank >= from.rank) out.push(`${file} imports ${spec}: ${from.layer} (rank ${from.rank}) may not import ${to.layer} (rank ${to.rank})`);
+        if (to.rank >= from.rank)
+          out.push(`${file} imports ${spec}: ${from.layer} (rank ${from.rank}) may not import ${to.layer} (rank ${to.rank})`);
         continue;
       }
       const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
       const owner = PACKAGE_OWNERS[pkg];
       if (owner && owner !== from.layer) out.push(`${file} imports ${spec}, which only ${owner} may use`);
-      if (from.layer === 'kernels' && !KERNEL_PACKAGES.has(pkg)) out.push(`${file} imports ${spec}: kernels/ uses nothing but ${[...KERNEL_PACKAGES]}`);
+      if (from.layer === 'kernels' && !KERNEL_PACKAGES.has(pkg))
+        out.push(`${file} imports ${spec}: kernels/ uses nothing but ${[...KERNEL_PACKAGES]}`);
     }
   }
   return out;

@@ -117,7 +117,8 @@ function addTurn(turn) {
     col.dataset.column = c;
     const head = document.createElement('div');
     head.className = 'answer-head';
-    const label = turn.labels?.[c] ?? (c === 'base' ? 'base model' : turn.answers?.[c]?.adapterLabel ?? labelOf(turn.answers?.[c]?.adapter));
+    const label =
+      turn.labels?.[c] ?? (c === 'base' ? 'base model' : (turn.answers?.[c]?.adapterLabel ?? labelOf(turn.answers?.[c]?.adapter)));
     head.textContent = c === 'base' ? 'Base model' : `Adapter: ${label}`;
     const body = document.createElement('div');
     body.className = 'markdown';
@@ -125,7 +126,10 @@ function addTurn(turn) {
     foot.className = 'answer-foot';
     const stats = document.createElement('span');
     stats.className = 'muted stats';
-    foot.append(stats, button('Copy', 'Copy the answer', () => vscode.postMessage({ type: 'copy', text: cols[c].text }), 'icon'));
+    foot.append(
+      stats,
+      button('Copy', 'Copy the answer', () => vscode.postMessage({ type: 'copy', text: cols[c].text }), 'icon'),
+    );
     col.append(head, body, foot);
     answers.append(col);
     cols[c] = { el: col, body, stats, text: '', pending: false, done: false };
@@ -138,7 +142,10 @@ function addTurn(turn) {
 
 function labelOf(adapter) {
   if (!adapter) return 'base model';
-  return adapter.split(/[\\/]/).pop().replace(/\.safetensors$/i, '');
+  return adapter
+    .split(/[\\/]/)
+    .pop()
+    .replace(/\.safetensors$/i, '');
 }
 
 function schedule(col) {

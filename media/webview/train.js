@@ -36,15 +36,27 @@ let total = 0;
 
 function draw() {
   const svg = $('chart');
-  const W = 640, H = 300, L = 48, R = 12, T = 12, B = 30;
+  const W = 640,
+    H = 300,
+    L = 48,
+    R = 12,
+    T = 12,
+    B = 30;
   const all = [...points, ...valPoints];
   const maxStep = Math.max(total, ...all.map((p) => p[0]), 1);
   let lo = Math.min(...all.map((p) => p[1]));
   let hi = Math.max(...all.map((p) => p[1]));
-  if (!all.length) { lo = 0; hi = 1; }
-  if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
+  if (!all.length) {
+    lo = 0;
+    hi = 1;
+  }
+  if (hi - lo < 1e-6) {
+    hi += 0.5;
+    lo -= 0.5;
+  }
   const pad = (hi - lo) * 0.08;
-  lo -= pad; hi += pad;
+  lo -= pad;
+  hi += pad;
   const x = (s) => L + ((W - L - R) * s) / maxStep;
   const y = (v) => T + ((H - T - B) * (hi - v)) / (hi - lo);
   const path = (ps) => ps.map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
@@ -69,7 +81,9 @@ window.addEventListener('message', (event) => {
   if (!m || typeof m !== 'object') return;
   switch (m.type) {
     case 'start':
-      points = []; valPoints = []; total = 0;
+      points = [];
+      valPoints = [];
+      total = 0;
       $('title').textContent = `Training “${m.name}”`;
       $('subtitle').textContent = `On ${m.source} · ${m.model}`;
       $('result').textContent = '';
@@ -103,7 +117,8 @@ window.addEventListener('message', (event) => {
       $('eta').textContent = 'done';
       document.body.dataset.state = 'done';
       const s = r.summary;
-      $('result').textContent = `Saved adapter “${r.adapter.name}” (${(r.adapter.bytes / 1024).toFixed(1)} KB, ${r.adapter.tokens} token${r.adapter.tokens === 1 ? '' : 's'}) — ${s.examples} examples, ${s.epochs} epochs, train loss ${s.trainLoss !== null ? s.trainLoss.toFixed(3) : '–'}${s.valLoss !== null ? `, validation loss ${s.valLoss.toFixed(3)}` : ''}, ${(r.ms / 1000).toFixed(1)} s.`;
+      $('result').textContent =
+        `Saved adapter “${r.adapter.name}” (${(r.adapter.bytes / 1024).toFixed(1)} KB, ${r.adapter.tokens} token${r.adapter.tokens === 1 ? '' : 's'}) — ${s.examples} examples, ${s.epochs} epochs, train loss ${s.trainLoss !== null ? s.trainLoss.toFixed(3) : '–'}${s.valLoss !== null ? `, validation loss ${s.valLoss.toFixed(3)}` : ''}, ${(r.ms / 1000).toFixed(1)} s.`;
       break;
     }
     case 'used':

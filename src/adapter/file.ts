@@ -9,7 +9,15 @@ import type { ModelConfig } from '../model/types';
 import { readSafetensors, readSafetensorsBuffer, writeSafetensors, type SafetensorsLimits } from '../model/safetensors';
 import { readRegularFile } from '../util/files';
 import { excerpt } from '../util/json';
-import { ADAPTER_FORMAT, MAX_TOKENS, type AdapterFile, type AdapterHeader, type AdapterMetadata, type AdapterSummary, type AdapterWeights } from './types';
+import {
+  ADAPTER_FORMAT,
+  MAX_TOKENS,
+  type AdapterFile,
+  type AdapterHeader,
+  type AdapterMetadata,
+  type AdapterSummary,
+  type AdapterWeights,
+} from './types';
 
 /**
  * An adapter's header holds a few hundred bytes of metadata (256 KiB leaves room for long
@@ -18,7 +26,20 @@ import { ADAPTER_FORMAT, MAX_TOKENS, type AdapterFile, type AdapterHeader, type 
 export const ADAPTER_LIMITS: SafetensorsLimits = { maxHeader: 256 * 1024, maxFile: 64 * 1024 * 1024 };
 
 /** Metadata keys with a typed meaning; `extra` may not reuse them. */
-const TYPED_KEYS = ['format', 'base_model', 'base_fingerprint', 'quantization', 'tokens', 'start_layer', 'method', 'examples', 'epochs', 'train_loss', 'val_loss', 'date'];
+const TYPED_KEYS = [
+  'format',
+  'base_model',
+  'base_fingerprint',
+  'quantization',
+  'tokens',
+  'start_layer',
+  'method',
+  'examples',
+  'epochs',
+  'train_loss',
+  'val_loss',
+  'date',
+];
 
 /** The model dimensions an adapter's tensors are shaped by (a ModelConfig will do). */
 export type AdapterShape = Pick<ModelConfig, 'hiddenSize' | 'numLayers' | 'numHeads'>;
@@ -53,10 +74,14 @@ export function writeAdapter(file: string, adapter: AdapterWeights, meta: Adapte
   if (meta.quantization) metadata.quantization = meta.quantization;
   if (meta.train_loss !== null) metadata.train_loss = String(meta.train_loss);
   if (meta.val_loss !== null) metadata.val_loss = String(meta.val_loss);
-  writeSafetensors(file, [
-    { name: 'prefix', dtype: 'F32', shape: [adapter.tokens, shape.hiddenSize], data: adapter.prefix },
-    { name: 'gates', dtype: 'F32', shape: [gateRows, shape.numHeads], data: adapter.gates },
-  ], metadata);
+  writeSafetensors(
+    file,
+    [
+      { name: 'prefix', dtype: 'F32', shape: [adapter.tokens, shape.hiddenSize], data: adapter.prefix },
+      { name: 'gates', dtype: 'F32', shape: [gateRows, shape.numHeads], data: adapter.gates },
+    ],
+    metadata,
+  );
 }
 
 /** The safetensors container, with its format and file errors reported as adapter errors. */
@@ -104,7 +129,9 @@ function validateHeader(shapes: Map<string, number[]>, raw: Record<string, strin
     throw new AdapterError(`adapter "${label}": tensor "prefix" has shape ${excerpt(prefix)}, expected [${metadata.tokens}, hidden size]`);
   }
   if (gates.length !== 2 || gates[0] === 0 || gates[1] === 0) {
-    throw new AdapterError(`adapter "${label}": tensor "gates" has shape ${excerpt(gates)}, expected [layers - ${metadata.start_layer}, heads]`);
+    throw new AdapterError(
+      `adapter "${label}": tensor "gates" has shape ${excerpt(gates)}, expected [layers - ${metadata.start_layer}, heads]`,
+    );
   }
   const layout = {
     tokens: metadata.tokens,
@@ -133,14 +160,16 @@ function parseMetadata(raw: Record<string, string>, label: string): AdapterMetad
   const loss = (key: string): number | null => {
     if (raw[key] === undefined) return null;
     const v = Number(raw[key]);
-    if (!Number.isFinite(v)) throw new AdapterError(`adapter "${label}": metadata field "${key}" must be a number, found ${excerpt(raw[key])}`);
+    if (!Number.isFinite(v))
+      throw new AdapterError(`adapter "${label}": metadata field "${key}" must be a number, found ${excerpt(raw[key])}`);
     return v;
   };
   if (raw.format !== ADAPTER_FORMAT) {
     throw new AdapterError(`adapter "${label}": metadata field "format" is ${excerpt(raw.format ?? null)}, expected "${ADAPTER_FORMAT}"`);
   }
   const method = field('method');
-  if (method !== 'sft' && method !== 'dpo') throw new AdapterError(`adapter "${label}": metadata field "method" must be "sft" or "dpo", found ${excerpt(method)}`);
+  if (method !== 'sft' && method !== 'dpo')
+    throw new AdapterError(`adapter "${label}": metadata field "method" must be "sft" or "dpo", found ${excerpt(method)}`);
   const extra = Object.fromEntries(Object.entries(raw).filter(([k]) => !TYPED_KEYS.includes(k)));
   return {
     format: ADAPTER_FORMAT,

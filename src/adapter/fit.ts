@@ -48,7 +48,11 @@ export function fitProblem(a: AdapterLayout, model: FitTarget, label: string): s
 
 /** Refuses an adapter file trained for another base model, or whose shapes do not fit this one. */
 export function checkAdapterFits(adapter: AdapterFile, model: BaseModel, file: string): void {
-  const problem = fitProblem(adapter.layout, { ...model.config, name: model.name, fingerprint: model.fingerprint }, `adapter "${path.basename(file)}"`);
+  const problem = fitProblem(
+    adapter.layout,
+    { ...model.config, name: model.name, fingerprint: model.fingerprint },
+    `adapter "${path.basename(file)}"`,
+  );
   if (problem) throw new AdapterMismatchError(problem);
 }
 

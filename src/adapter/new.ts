@@ -21,7 +21,8 @@ export function newAdapter(
   seed: number,
 ): AdapterWeights {
   const n = tokens === 'auto' ? defaultTokens(config) : tokens;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_TOKENS) throw new RangeError(`adapter tokens must be an integer from 1 to ${MAX_TOKENS} or "auto", got ${tokens}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOKENS)
+    throw new RangeError(`adapter tokens must be an integer from 1 to ${MAX_TOKENS} or "auto", got ${tokens}`);
   if (!Number.isInteger(startLayer) || startLayer < 0 || startLayer >= config.numLayers) {
     throw new RangeError(`adapter start layer must be in [0, ${config.numLayers - 1}], got ${startLayer}`);
   }

@@ -78,7 +78,14 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
-async function openEngine(v: { model?: string; tokenizer?: string; device?: string; threads?: string; quant?: string; 'micro-batch'?: string }): Promise<Engine> {
+async function openEngine(v: {
+  model?: string;
+  tokenizer?: string;
+  device?: string;
+  threads?: string;
+  quant?: string;
+  'micro-batch'?: string;
+}): Promise<Engine> {
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
   const device = v.device ?? 'cpu';
   if (!isDevice(device)) throw new UsageError(`--device: expected ${DEVICES.join(', ')}, got "${device}"`);
@@ -89,7 +96,8 @@ async function openEngine(v: { model?: string; tokenizer?: string; device?: stri
     throw new UsageError((e as Error).message);
   }
   const microBatch = num(v['micro-batch'], 'micro-batch');
-  if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch >= 1)) throw new UsageError(`--micro-batch: expected a whole number ≥ 1, got "${v['micro-batch']}"`);
+  if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch >= 1))
+    throw new UsageError(`--micro-batch: expected a whole number ≥ 1, got "${v['micro-batch']}"`);
   return Engine.create(model, { device, quantization, microBatch, threads: num(v.threads, 'threads'), log });
 }
 
@@ -161,7 +169,11 @@ async function chatLoop(engine: Engine, adapter: AdapterWeights | null, opts: Ge
     if (line.trim()) {
       let ids: number[];
       try {
-        ids = fitConversation(engine.model, [...history, { role: 'user', content: line }], opts.maxNewTokens ?? engine.model.generation.maxNewTokens ?? 256).ids;
+        ids = fitConversation(
+          engine.model,
+          [...history, { role: 'user', content: line }],
+          opts.maxNewTokens ?? engine.model.generation.maxNewTokens ?? 256,
+        ).ids;
       } catch (err) {
         if (!(err instanceof PromptError)) throw err;
         process.stderr.write(`aligner: ${err.message}\n`);
@@ -211,7 +223,8 @@ async function trainCommand(args: string[]): Promise<void> {
   const method = v.method ?? undefined;
   if (method !== undefined && method !== 'sft' && method !== 'dpo') throw new UsageError(`--method: expected sft or dpo, got "${method}"`);
   const schedule = v.schedule;
-  if (schedule !== undefined && schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule: expected cosine or constant, got "${schedule}"`);
+  if (schedule !== undefined && schedule !== 'cosine' && schedule !== 'constant')
+    throw new UsageError(`--schedule: expected cosine or constant, got "${schedule}"`);
   const data = readTrainingFile(required(v.data, 'data'));
   const validation = v['val-data'] ? readTrainingFile(v['val-data']) : undefined;
   const engine = await openEngine(v);
@@ -242,7 +255,10 @@ async function trainCommand(args: string[]): Promise<void> {
   const tty = process.stderr.isTTY;
   const { adapter, summary } = await train(engine, data, opts, {
     signal: controller.signal,
-    onProgress: (p) => process.stderr.write(tty ? `\r${formatProgress(p)}\x1b[K` : p.valLoss !== undefined || p.step === p.totalSteps ? `${formatProgress(p)}\n` : ''),
+    onProgress: (p) =>
+      process.stderr.write(
+        tty ? `\r${formatProgress(p)}\x1b[K` : p.valLoss !== undefined || p.step === p.totalSteps ? `${formatProgress(p)}\n` : '',
+      ),
   });
   if (tty) process.stderr.write('\n');
   writeAdapter(
@@ -353,7 +369,12 @@ async function serveCommand(args: string[]): Promise<void> {
     maxQueue: positive('max-queue', DEFAULT_MAX_QUEUE),
     log: warn,
   });
-  process.stdout.write(`serving ${models.list().map((m) => m.id).join(', ')} at ${server.url}\n`);
+  process.stdout.write(
+    `serving ${models
+      .list()
+      .map((m) => m.id)
+      .join(', ')} at ${server.url}\n`,
+  );
   if (given === undefined) process.stdout.write(`token: ${token}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -368,12 +389,23 @@ async function modelsCommand(args: string[]): Promise<void> {
   const { values: v } = parseArgs({ args, options: { json: { type: 'boolean' } } });
   const models = await discoverModels();
   if (v.json) return void process.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
-  if (models.length === 0) return void process.stdout.write('no models found in the Ollama store, LM Studio folders or the Hugging Face cache\n');
-  const row = (m: ModelEntry) => [m.id, m.source, m.architecture, m.parameters == null ? '?' : formatCount(m.parameters), m.quantization, formatBytes(m.sizeBytes)];
+  if (models.length === 0)
+    return void process.stdout.write('no models found in the Ollama store, LM Studio folders or the Hugging Face cache\n');
+  const row = (m: ModelEntry) => [
+    m.id,
+    m.source,
+    m.architecture,
+    m.parameters == null ? '?' : formatCount(m.parameters),
+    m.quantization,
+    formatBytes(m.sizeBytes),
+  ];
   const rows = [['MODEL', 'SOURCE', 'ARCH', 'PARAMS', 'TYPE', 'SIZE'], ...models.map(row)];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   rows.forEach((r, i) => {
-    const line = r.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd();
+    const line = r
+      .map((c, j) => c.padEnd(widths[j]))
+      .join('  ')
+      .trimEnd();
     const reason = i > 0 ? models[i - 1].unsupported : null;
     process.stdout.write(`${line}${reason ? `  (unsupported: ${reason})` : ''}\n`);
   });

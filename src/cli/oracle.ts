@@ -14,7 +14,10 @@ async function main(dir: string | undefined, device: string | undefined): Promis
     console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda]');
     return 2;
   }
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   if (files.length === 0) {
     console.error(`${dir}: no oracle vector files (*.json)`);
     return 1;

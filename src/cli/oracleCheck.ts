@@ -87,7 +87,8 @@ function flattenPair(a: Nested, e: Nested, outA: number[], outE: number[], at: s
     outE.push(e);
     return null;
   }
-  if (!Array.isArray(a) || a.length !== e.length) return `${at}: expected ${e.length} entries, got ${Array.isArray(a) ? a.length : 'a number'}`;
+  if (!Array.isArray(a) || a.length !== e.length)
+    return `${at}: expected ${e.length} entries, got ${Array.isArray(a) ? a.length : 'a number'}`;
   for (let i = 0; i < e.length; i++) {
     const p = flattenPair(a[i], e[i], outA, outE, `${at}[${i}]`);
     if (p) return p;
@@ -135,7 +136,12 @@ async function sftCase(e: Engine, inp: Json, expected: Json) {
   const adapter = adapterOf(inp.adapter)!;
   const step = await e.sftStep(batchOf(inp.input_ids, inp.labels, inp.target_mask), adapter);
   const real = (inp.input_ids as number[][]).map((r, b) => r.slice(0, inp.lengths[b]));
-  const logits = (await e.logits(real, real.map(() => adapter))).map((l) => rows(l, e));
+  const logits = (
+    await e.logits(
+      real,
+      real.map(() => adapter),
+    )
+  ).map((l) => rows(l, e));
   return {
     // A single sequence is stored as [T][V] (like base_logits), a batch as ragged [B][T][V].
     logits: typeof expected.logits[0][0] === 'number' ? logits[0] : logits,
@@ -151,7 +157,10 @@ async function adamwCase(e: Engine, inp: Json) {
   const batch = batchOf(inp.input_ids, inp.labels, inp.target_mask);
   const before = await e.sftStep(batch, adapter);
   const o = inp.optimizer;
-  new AdamW([adapter.prefix, adapter.gates], { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }).update([before.gradPrefix, before.gradGates]);
+  new AdamW([adapter.prefix, adapter.gates], { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay }).update([
+    before.gradPrefix,
+    before.gradGates,
+  ]);
   const after = await e.sftStep(batch, adapter);
   const { hiddenSize, numHeads } = e.model.config;
   return {

@@ -31,8 +31,16 @@ export interface BatchOptions {
 const BUCKET_WINDOW_BATCHES = 50;
 
 export function makeBatches(examples: Example[], opts: BatchOptions): TokenBatch[] {
-  const groups = batchOrder(examples.map((e) => e.ids.length), opts);
-  return groups.map((group) => packRows(group.map((i) => examples[i]), opts.padId));
+  const groups = batchOrder(
+    examples.map((e) => e.ids.length),
+    opts,
+  );
+  return groups.map((group) =>
+    packRows(
+      group.map((i) => examples[i]),
+      opts.padId,
+    ),
+  );
 }
 
 /** Each batch holds P pairs: chosen answers in rows 0..P-1, the rejected ones in rows P..2P-1. */

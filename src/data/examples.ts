@@ -57,11 +57,7 @@ export function toExamples(
   return finish(records.map(encodeOne), (e) => [e], opts.maxLen);
 }
 
-export function toPreferencePairs(
-  records: PreferenceRecord[],
-  tokenizer: TextTokenizer,
-  opts: ExampleOptions,
-): Tokenized<PreferencePair> {
+export function toPreferencePairs(records: PreferenceRecord[], tokenizer: TextTokenizer, opts: ExampleOptions): Tokenized<PreferencePair> {
   const bos = leadingSpecialIds(tokenizer);
   const end = opts.endId ?? null;
   const pairs = records.map((r) => ({
@@ -75,7 +71,10 @@ export function toPreferencePairs(
 function promptCompletion(tokenizer: TextTokenizer, bos: number[], prompt: string, completion: string): Example {
   const segments = prompt === '' ? [completion] : [prompt, completion];
   const encoded = encodeSegments(tokenizer, segments, bos);
-  return fromSegments(encoded, segments.map((_, i) => i === segments.length - 1));
+  return fromSegments(
+    encoded,
+    segments.map((_, i) => i === segments.length - 1),
+  );
 }
 
 /** The end token appended as a target, unless absent or already there. */
@@ -108,7 +107,7 @@ function chatExample(tokenizer: TextTokenizer, bos: number[], messages: ChatMess
   const render = (upTo: number, generationPrompt: boolean): string => {
     const head = messages.slice(0, upTo);
     return hasTemplate
-      ? tokenizer.applyChatTemplate(head, { addGenerationPrompt: generationPrompt }) ?? ''
+      ? (tokenizer.applyChatTemplate(head, { addGenerationPrompt: generationPrompt }) ?? '')
       : fallbackChatTemplate(head, generationPrompt);
   };
   const full = render(messages.length, false);
@@ -156,11 +155,7 @@ function hasScorableTarget(example: Example): boolean {
 }
 
 /** Truncates every example of an item and drops items where any example lost all its targets. */
-function finish<T extends Example | PreferencePair>(
-  items: T[],
-  parts: (item: T) => Example[],
-  maxLen: number,
-): Tokenized<T> {
+function finish<T extends Example | PreferencePair>(items: T[], parts: (item: T) => Example[], maxLen: number): Tokenized<T> {
   if (!(maxLen >= 2)) throw new RangeError(`maxLen must be at least 2, got ${maxLen}`);
   const result: Tokenized<T> = { items: [], truncated: 0, dropped: 0 };
   for (const item of items) {

@@ -67,13 +67,7 @@ function detectForm(obj: Record<string, unknown>): RecordForm | null {
   return null;
 }
 
-function toRecord(
-  obj: Record<string, unknown>,
-  form: RecordForm,
-  formLine: number,
-  file: string,
-  line: number,
-): unknown {
+function toRecord(obj: Record<string, unknown>, form: RecordForm, formLine: number, file: string, line: number): unknown {
   const own = detectForm(obj);
   if (own !== null && own !== form) {
     throw new DataError(file, line, `mixed forms: this record is ${own} but the file is ${form} (from line ${formLine})`);

@@ -19,9 +19,7 @@ export function readTextFile(file: string, opts: ChunkOptions = {}): TextRecord[
 /** Splits at blank lines (outside fences) and packs consecutive paragraphs up to the budget. */
 export function chunkText(content: string, opts: ChunkOptions = {}): TextRecord[] {
   const maxChars = opts.maxChars ?? DEFAULT_CHUNK_CHARS;
-  const pieces = paragraphs(content.replace(/\r\n?/g, '\n')).flatMap((p) =>
-    p.length > maxChars ? splitParagraph(p, maxChars) : [p],
-  );
+  const pieces = paragraphs(content.replace(/\r\n?/g, '\n')).flatMap((p) => (p.length > maxChars ? splitParagraph(p, maxChars) : [p]));
   return pack(pieces, '\n\n', maxChars).map((text) => ({ text }));
 }
 

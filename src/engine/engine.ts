@@ -9,19 +9,7 @@ import type { Graph } from '../../kernels/graph';
 import type { WeightIndex } from '../../kernels/llama';
 import { Runtime, RuntimeOptions } from './runtime';
 import type { BaseModel, ModelConfig } from '../model/types';
-import {
-  adapterFeeds,
-  cachedBias,
-  causalBias,
-  checkAdapter,
-  f32,
-  Feeds,
-  i64,
-  PrefixKV,
-  ropeFeeds,
-  scalar,
-  targetFeeds,
-} from './feeds';
+import { adapterFeeds, cachedBias, causalBias, checkAdapter, f32, Feeds, i64, PrefixKV, ropeFeeds, scalar, targetFeeds } from './feeds';
 import { inverseFrequencies } from './rope';
 import type { AdapterWeights } from '../adapter/types';
 import type { TokenBatch } from '../data/batches';
@@ -133,7 +121,8 @@ export class Engine {
   /** DPO step (SPEC §2); `refLogps` are the reference model's log-probabilities of the same rows. */
   async dpoStep(batch: TokenBatch, adapter: AdapterWeights, refLogps: Float32Array, beta: number): Promise<DpoStepResult> {
     const pairs = batch.rows / 2;
-    if (!Number.isInteger(pairs) || pairs < 1) throw new Error('a DPO batch holds chosen rows then rejected rows: an even, non-zero row count');
+    if (!Number.isInteger(pairs) || pairs < 1)
+      throw new Error('a DPO batch holds chosen rows then rejected rows: an even, non-zero row count');
     // A pass takes whole pairs: the loss couples each chosen row with its rejected one.
     const perPass = Math.max(1, Math.floor(this.passRows(batch.length) / 2));
     const passes = [];
@@ -148,7 +137,10 @@ export class Engine {
       const part = pickRows(batch, picked);
       const extra = {
         ...targetFeeds(part).feeds,
-        ref_logps: f32(Float32Array.from(picked, (r) => refLogps[r]), [2 * p]),
+        ref_logps: f32(
+          Float32Array.from(picked, (r) => refLogps[r]),
+          [2 * p],
+        ),
         pairs: f32(sign, [p, 2 * p]),
         beta: scalar(beta),
         inv_pairs: scalar(1 / pairs),
@@ -184,7 +176,12 @@ export class Engine {
   private batchInputs({ rows, length, inputIds }: TokenBatch): Feeds {
     return {
       input_ids: i64(inputIds, [rows, length]),
-      ...ropeFeeds(this.inv, Array.from({ length: rows * length }, (_, i) => i % length), rows, length),
+      ...ropeFeeds(
+        this.inv,
+        Array.from({ length: rows * length }, (_, i) => i % length),
+        rows,
+        length,
+      ),
       attn_bias: causalBias(this.group, length),
     };
   }
@@ -213,7 +210,11 @@ export class Engine {
     const session = await this.lazySession('score', () => scoreGraph(this.model.config, this.index));
     const out = await session.run({
       ...this.batchInputs(batch),
-      ...adapterFeeds(this.model.config, adapters, adapters.map(() => kv)),
+      ...adapterFeeds(
+        this.model.config,
+        adapters,
+        adapters.map(() => kv),
+      ),
       target_pos: targets.target_pos,
       target_ids: targets.target_ids,
     });
@@ -261,7 +262,14 @@ export class Engine {
     if (tokens.length !== B) throw new Error(`decode takes one token per row: ${tokens.length} for ${B} rows`);
     const context = this.model.config.maxPositions;
     if (state.positions.some((p) => p >= context)) throw new Error(`generation reached the model's context of ${context} tokens`);
-    const out = await this.runStep(state, tokens, state.positions, 1, Array(B).fill(1), Array.from({ length: B }, (_, b) => b));
+    const out = await this.runStep(
+      state,
+      tokens,
+      state.positions,
+      1,
+      Array(B).fill(1),
+      Array.from({ length: B }, (_, b) => b),
+    );
     state.positions = state.positions.map((p) => p + 1);
     const V = this.model.config.vocabSize;
     return tokens.map((_, b) => out.slice(b * V, (b + 1) * V));
@@ -318,13 +326,19 @@ export class Engine {
     const P = Math.max(a.length, b.length);
     const rows = a.rows + b.rows;
     const valid = new Uint8Array(rows * P);
-    for (const [s, first] of [[a, 0], [b, a.rows]] as const) {
+    for (const [s, first] of [
+      [a, 0],
+      [b, a.rows],
+    ] as const) {
       for (let r = 0; r < s.rows; r++) valid.set(s.valid.subarray(r * s.length, (r + 1) * s.length), (first + r) * P);
     }
     const cat = (x: ort.Tensor, y: ort.Tensor) => {
       const [, G, , D] = x.dims;
       const out = new Float32Array(rows * G * P * D);
-      for (const [t, s, first] of [[x, a, 0], [y, b, a.rows]] as const) {
+      for (const [t, s, first] of [
+        [x, a, 0],
+        [y, b, a.rows],
+      ] as const) {
         const data = t.data as Float32Array;
         for (let r = 0; r < s.rows; r++) {
           for (let g = 0; g < G; g++) {
@@ -394,7 +408,14 @@ export class Engine {
   }
 
   /** T new tokens per row on top of the cache; appends them to `state` and returns logits at `logitPos`. */
-  private async runStep(state: DecodeState, flat: number[], positions: number[], T: number, newValid: number[], logitPos: number[]): Promise<Float32Array> {
+  private async runStep(
+    state: DecodeState,
+    flat: number[],
+    positions: number[],
+    T: number,
+    newValid: number[],
+    logitPos: number[],
+  ): Promise<Float32Array> {
     const B = state.rows;
     const L = this.model.config.numLayers;
     const feeds: Feeds = {
@@ -457,11 +478,21 @@ function pickRows(batch: TokenBatch, picked: number[]): TokenBatch {
     return out;
   };
   const n = picked.length * T;
-  return { rows: picked.length, length: T, inputIds: take(batch.inputIds, new Int32Array(n)), targets: take(batch.targets, new Int32Array(n)), mask: take(batch.mask, new Uint8Array(n)) };
+  return {
+    rows: picked.length,
+    length: T,
+    inputIds: take(batch.inputIds, new Int32Array(n)),
+    targets: take(batch.targets, new Int32Array(n)),
+    mask: take(batch.mask, new Uint8Array(n)),
+  };
 }
 
 /** One step's result from its passes: losses and gradients summed (each pass is already scaled by the whole batch), log-probabilities put back in row order. */
-function sumPasses(passes: { out: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array; logps: Float32Array }; picked: number[] }[], rows: number, a: AdapterWeights) {
+function sumPasses(
+  passes: { out: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array; logps: Float32Array }; picked: number[] }[],
+  rows: number,
+  a: AdapterWeights,
+) {
   const gradPrefix = new Float32Array(a.prefix.length);
   const gradGates = new Float32Array(a.gates.length);
   const logps = new Float32Array(rows);

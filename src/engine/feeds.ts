@@ -60,7 +60,10 @@ export function targetFeeds(batch: TokenBatch): { feeds: Feeds; count: number } 
     count: positions.length,
     feeds: {
       target_pos: i64(positions, [positions.length]),
-      target_ids: i64(positions.map((p) => batch.targets[p]), [positions.length]),
+      target_ids: i64(
+        positions.map((p) => batch.targets[p]),
+        [positions.length],
+      ),
       target_rows: f32(rows, [batch.rows, positions.length]),
     },
   };
@@ -97,8 +100,8 @@ export function adapterFeeds(cfg: ModelConfig, adapters: (AdapterWeights | null)
     bias.fill(-Infinity, b * N + a.tokens, (b + 1) * N);
     for (let l = 0; l < L; l++) {
       for (let g = 0; g < G; g++) {
-        const src = ((l * G + g) * a.tokens) * dh;
-        const dst = (((l * B + b) * G + g) * N) * dh;
+        const src = (l * G + g) * a.tokens * dh;
+        const dst = ((l * B + b) * G + g) * N * dh;
         keys.set(own.keys.subarray(src, src + a.tokens * dh), dst);
         values.set(own.values.subarray(src, src + a.tokens * dh), dst);
       }

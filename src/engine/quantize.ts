@@ -71,9 +71,18 @@ export function blocksPerRow(cols: number, blockSize: number): number {
 }
 
 /** The byte sizes of a matrix's `data`, `scales` and `zeroPoints` (0: symmetric), for laying out files before quantising. */
-export function quantizedSizes(rows: number, cols: number, bits: 4 | 8, blockSize: number): { data: number; scales: number; zeroPoints: number } {
+export function quantizedSizes(
+  rows: number,
+  cols: number,
+  bits: 4 | 8,
+  blockSize: number,
+): { data: number; scales: number; zeroPoints: number } {
   const perRow = blocksPerRow(cols, blockSize);
-  return { data: (rows * perRow * blockSize * bits) / 8, scales: 4 * rows * perRow, zeroPoints: bits === 4 ? rows * Math.ceil(perRow / 2) : 0 };
+  return {
+    data: (rows * perRow * blockSize * bits) / 8,
+    scales: 4 * rows * perRow,
+    zeroPoints: bits === 4 ? rows * Math.ceil(perRow / 2) : 0,
+  };
 }
 
 /**
@@ -89,7 +98,8 @@ export function quantizeMatrix(
   blockSize = DEFAULT_BLOCK_SIZE,
   stride: { row: number; col: number } = { row: cols, col: 1 },
 ): QuantizedMatrix {
-  if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16) throw new Error(`quantization block size must be a power of two ≥ 16, got ${blockSize}`);
+  if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 16)
+    throw new Error(`quantization block size must be a power of two ≥ 16, got ${blockSize}`);
   const perRow = blocksPerRow(cols, blockSize);
   const sizes = quantizedSizes(rows, cols, bits, blockSize);
   const data = new Uint8Array(sizes.data);
@@ -104,7 +114,8 @@ export function quantizeMatrix(
     for (let b = 0; b < perRow; b++) {
       const start = b * blockSize;
       const end = Math.min(cols, start + blockSize);
-      const { scale, zero } = bits === 8 ? { scale: absMax(w, n, start, end, stride) / 127, zero: 128 } : bestRange4(w, n, start, end, stride);
+      const { scale, zero } =
+        bits === 8 ? { scale: absMax(w, n, start, end, stride) / 127, zero: 128 } : bestRange4(w, n, start, end, stride);
       scales[n * perRow + b] = scale;
       if (zeroPoints) zeroPoints[n * zpBytesPerRow + (b >> 1)] |= b & 1 ? zero << 4 : zero;
       const inv = scale === 0 ? 0 : 1 / scale;
@@ -164,7 +175,13 @@ function bestRange4(w: Float32Array, n: number, start: number, end: number, stri
 }
 
 /** Wᵀ [cols, rows] quantised in blocks along its own rows: the weight of dX = dY·W in a backward pass. */
-export function quantizeTransposed(w: Float32Array, rows: number, cols: number, bits: 4 | 8, blockSize = DEFAULT_BLOCK_SIZE): QuantizedMatrix {
+export function quantizeTransposed(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: 4 | 8,
+  blockSize = DEFAULT_BLOCK_SIZE,
+): QuantizedMatrix {
   return quantizeMatrix(w, cols, rows, bits, blockSize, { row: 1, col: cols });
 }
 

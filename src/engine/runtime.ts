@@ -22,7 +22,6 @@ export interface RuntimeOptions {
   log?: (message: string) => void;
 }
 
-
 export class Runtime {
   /** `dir` holds the weights file that the graphs' external data points at; graph files are written there too. */
   private constructor(

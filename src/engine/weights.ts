@@ -15,7 +15,15 @@ import { nbitsEntries, WeightIndex } from '../../kernels/llama';
 import { expectedWeights } from '../model/weights';
 import type { BaseModel } from '../model/types';
 import { processAlive, sweepTemporaries, writeFileAtomic } from '../util/atomic';
-import { bitsFor, DEFAULT_BLOCK_SIZE, Quantization, quantizedSizes, quantizeMatrix, quantizeTransposed, QUANTIZER_VERSION } from './quantize';
+import {
+  bitsFor,
+  DEFAULT_BLOCK_SIZE,
+  Quantization,
+  quantizedSizes,
+  quantizeMatrix,
+  quantizeTransposed,
+  QUANTIZER_VERSION,
+} from './quantize';
 
 /** The file name the graphs' external-data entries point at, relative to their folder. */
 export const WEIGHTS_FILE = 'weights.bin';
@@ -119,7 +127,10 @@ function removeStaleCopies(root: string, keep: string, record: SourceRecord): vo
     if (dir === keep) continue;
     try {
       const recorded: Partial<SourceRecord> = JSON.parse(fs.readFileSync(path.join(dir, SOURCE_FILE), 'utf8'));
-      const sameStorage = recorded.source === record.source && (recorded.quantization ?? 'f32') === record.quantization && (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
+      const sameStorage =
+        recorded.source === record.source &&
+        (recorded.quantization ?? 'f32') === record.quantization &&
+        (recorded.blockSize ?? DEFAULT_BLOCK_SIZE) === record.blockSize;
       if (sameStorage && recorded.files && recorded.files !== record.files && !inUse(dir)) fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // Not ours to judge: no readable record of where it came from.
@@ -220,7 +231,10 @@ function sourceList(model: BaseModel): unknown[] {
 }
 
 function sourceStamp(model: BaseModel): string {
-  return createHash('sha256').update(JSON.stringify(sourceList(model))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(sourceList(model)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function indexOf(model: BaseModel, entries: Map<string, Entry>, nbits: WeightIndex['nbits']): WeightIndex {

@@ -32,7 +32,12 @@ export class ChatPanel implements vscode.Disposable {
       ChatPanel.current.panel.reveal(undefined, false);
       return ChatPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(ChatPanel.viewType, 'Aligner Chat', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, webviewOptions(ctx.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      ChatPanel.viewType,
+      'Aligner Chat',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
+      webviewOptions(ctx.extensionUri),
+    );
     ChatPanel.current = new ChatPanel(panel, ctx, worker, library);
     return ChatPanel.current;
   }
@@ -221,7 +226,15 @@ export class ChatPanel implements vscode.Disposable {
           cts.token,
         );
         turn.answers[column] = { text: res.text, adapter, finishReason: res.finishReason, ms: res.ms, tokens: res.completionTokens };
-        this.post({ type: 'done', turnId: turn.id, column, text: res.text, finishReason: res.finishReason, ms: res.ms, tokens: res.completionTokens });
+        this.post({
+          type: 'done',
+          turnId: turn.id,
+          column,
+          text: res.text,
+          finishReason: res.finishReason,
+          ms: res.ms,
+          tokens: res.completionTokens,
+        });
       } catch (err) {
         const e = err as { code?: number; message?: string };
         const cancelled = e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested;

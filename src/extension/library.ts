@@ -74,7 +74,9 @@ export class AdapterLibrary {
     const file = this.resolve(value);
     if (!file) return null;
     const inspected = vscode.workspace.getConfiguration('aligner').inspect<string>('adapter');
-    const fromWorkspace = [inspected?.workspaceValue, inspected?.workspaceFolderValue].some((v) => typeof v === 'string' && v.trim() === value);
+    const fromWorkspace = [inspected?.workspaceValue, inspected?.workspaceFolderValue].some(
+      (v) => typeof v === 'string' && v.trim() === value,
+    );
     const real = (p: string): string => (fs.existsSync(p) ? fs.realpathSync(p) : p);
     const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => real(f.uri.fsPath));
     if (!needsConfirmation(real(file), fromWorkspace, folders, this.dirs().map(real))) return file;
@@ -144,7 +146,12 @@ export class AdapterLibrary {
         for (const a of list) {
           items.push({
             label: `${a.compatible ? '$(sparkle)' : '$(warning)'} ${a.name}`,
-            description: [a.path === activeFile ? 'active' : '', `${a.tokens} token${a.tokens === 1 ? '' : 's'}`, a.method, `${(a.bytes / 1024).toFixed(1)} KB`]
+            description: [
+              a.path === activeFile ? 'active' : '',
+              `${a.tokens} token${a.tokens === 1 ? '' : 's'}`,
+              a.method,
+              `${(a.bytes / 1024).toFixed(1)} KB`,
+            ]
               .filter(Boolean)
               .join(' · '),
             detail: a.compatible ? summaryOf(a) : a.problem,
@@ -201,7 +208,12 @@ export class AdapterLibrary {
     if (free === name || path.resolve(this.globalDir, `${name}.safetensors`) === path.resolve(file)) return { name, overwrite: false };
     const replace = `Replace "${name}"`;
     const keep = `Import as "${free}"`;
-    const answer = await vscode.window.showWarningMessage(`Aligner: the adapter library already has an adapter named "${name}".`, { modal: true }, keep, replace);
+    const answer = await vscode.window.showWarningMessage(
+      `Aligner: the adapter library already has an adapter named "${name}".`,
+      { modal: true },
+      keep,
+      replace,
+    );
     if (answer === replace) return { name, overwrite: true };
     if (answer === keep) return { name: free, overwrite: false };
     return undefined;

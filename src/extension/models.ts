@@ -11,7 +11,6 @@ import { discoverModels, type ModelEntry } from '../model/sources';
 import { baseModelSetting } from './config';
 import { resolveModelDir } from './worker';
 
-
 export function modelsDir(ctx: vscode.ExtensionContext): string {
   return path.join(ctx.globalStorageUri.fsPath, 'models');
 }
@@ -33,15 +32,32 @@ function settingFor(m: ModelEntry): string {
 export async function selectBaseModel(ctx: vscode.ExtensionContext): Promise<void> {
   type Item = vscode.QuickPickItem & { value?: string; reason?: string; action?: 'browse' | 'download' };
   const current = baseModelSetting() ? resolveModelDir(baseModelSetting()) : '';
-  const found = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Aligner: looking for local models' }, () =>
-    discoverModels({ downloads: modelsDir(ctx) }),
+  const found = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: 'Aligner: looking for local models' },
+    () => discoverModels({ downloads: modelsDir(ctx) }),
   );
   const item = (m: ModelEntry): Item => {
-    const facts = [m.architecture, m.parameters == null ? '' : `${formatCount(m.parameters)} parameters`, m.quantization, mb(m.sizeBytes), SOURCE_NAMES[m.source]];
+    const facts = [
+      m.architecture,
+      m.parameters == null ? '' : `${formatCount(m.parameters)} parameters`,
+      m.quantization,
+      mb(m.sizeBytes),
+      SOURCE_NAMES[m.source],
+    ];
     if (settingFor(m) === current) facts.unshift('active');
     return m.unsupported
-      ? { label: `$(circle-slash) ${m.id}`, description: facts.filter(Boolean).join(' · '), detail: `Not supported: ${m.unsupported}`, reason: m.unsupported }
-      : { label: `$(database) ${m.source === 'ollama' || m.source === 'hf-cache' ? m.id : path.basename(m.location)}`, description: facts.filter(Boolean).join(' · '), detail: m.location, value: settingFor(m) };
+      ? {
+          label: `$(circle-slash) ${m.id}`,
+          description: facts.filter(Boolean).join(' · '),
+          detail: `Not supported: ${m.unsupported}`,
+          reason: m.unsupported,
+        }
+      : {
+          label: `$(database) ${m.source === 'ollama' || m.source === 'hf-cache' ? m.id : path.basename(m.location)}`,
+          description: facts.filter(Boolean).join(' · '),
+          detail: m.location,
+          value: settingFor(m),
+        };
   };
   const usable = found.filter((m) => !m.unsupported).map(item);
   const unusable = found.filter((m) => m.unsupported).map(item);
@@ -54,7 +70,9 @@ export async function selectBaseModel(ctx: vscode.ExtensionContext): Promise<voi
   ];
   const pick = await vscode.window.showQuickPick(items, {
     title: 'Aligner: Select Base Model',
-    placeHolder: found.length ? 'Local models: Ollama, LM Studio, the Hugging Face cache, downloads' : 'No local models found: browse for one or download one',
+    placeHolder: found.length
+      ? 'Local models: Ollama, LM Studio, the Hugging Face cache, downloads'
+      : 'No local models found: browse for one or download one',
     matchOnDescription: true,
   });
   if (!pick) return;
@@ -64,7 +82,12 @@ export async function selectBaseModel(ctx: vscode.ExtensionContext): Promise<voi
   }
   if (pick.action === 'download') return void (await vscode.commands.executeCommand('aligner.downloadBaseModel'));
   if (pick.action === 'browse') {
-    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: true, filters: { 'GGUF model': ['gguf'] }, openLabel: 'Use this model' });
+    const uris = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: true,
+      filters: { 'GGUF model': ['gguf'] },
+      openLabel: 'Use this model',
+    });
     if (!uris?.[0]) return;
     const chosen = uris[0].fsPath;
     if (!fs.statSync(chosen).isDirectory() && !isGgufFile(chosen)) {
@@ -80,7 +103,12 @@ export async function selectBaseModel(ctx: vscode.ExtensionContext): Promise<voi
   if (pick.value) await setBaseModel(pick.value);
 }
 
-const SOURCE_NAMES: Record<ModelEntry['source'], string> = { ollama: 'Ollama', lmstudio: 'LM Studio', 'hf-cache': 'Hugging Face cache', downloads: 'downloaded' };
+const SOURCE_NAMES: Record<ModelEntry['source'], string> = {
+  ollama: 'Ollama',
+  lmstudio: 'LM Studio',
+  'hf-cache': 'Hugging Face cache',
+  downloads: 'downloaded',
+};
 
 function formatCount(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(0)}M` : `${(n / 1e3).toFixed(0)}K`;

@@ -58,12 +58,20 @@ const common = {
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },
 };
-await esbuild.build({ ...common, entryPoints: [rel('src/extension/extension.ts')], outfile: path.join(stage, 'out/src/extension/extension.js') });
+await esbuild.build({
+  ...common,
+  entryPoints: [rel('src/extension/extension.ts')],
+  outfile: path.join(stage, 'out/src/extension/extension.js'),
+});
 // The CLI, which the extension runs as `aligner serve` for the local server.
 await esbuild.build({ ...common, entryPoints: [rel('src/cli/main.ts')], outfile: path.join(stage, 'out/src/cli/main.js') });
 await esbuild.build({
   ...common,
-  entryPoints: { server: rel('src/worker/server.ts'), compute: rel('src/worker/compute.ts'), templateThread: rel('src/model/templateThread.ts') },
+  entryPoints: {
+    server: rel('src/worker/server.ts'),
+    compute: rel('src/worker/compute.ts'),
+    templateThread: rel('src/model/templateThread.ts'),
+  },
   outdir: path.join(stage, 'out/src/worker'),
 });
 log(`bundled in ${Date.now() - t0} ms`);
@@ -74,12 +82,14 @@ const ort = rel('node_modules/onnxruntime-node');
 copy(path.join(ort, 'package.json'), path.join(nm, 'onnxruntime-node/package.json'));
 copy(path.join(ort, 'dist'), path.join(nm, 'onnxruntime-node/dist'));
 copy(path.join(ort, 'bin/napi-v6/linux/x64'), path.join(nm, 'onnxruntime-node/bin/napi-v6/linux/x64'));
-for (const f of ['README.md', 'LICENSE']) if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), path.join(nm, 'onnxruntime-node', f));
+for (const f of ['README.md', 'LICENSE'])
+  if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), path.join(nm, 'onnxruntime-node', f));
 const common_ = rel('node_modules/onnxruntime-common');
 copy(path.join(common_, 'package.json'), path.join(nm, 'onnxruntime-common/package.json'));
 copy(path.join(common_, 'dist/cjs'), path.join(nm, 'onnxruntime-common/dist/cjs'));
 for (const dir of [path.join(nm, 'onnxruntime-node/dist'), path.join(nm, 'onnxruntime-common/dist')]) {
-  for (const f of fs.readdirSync(dir, { recursive: true })) if (String(f).endsWith('.map') || String(f).endsWith('.d.ts')) fs.rmSync(path.join(dir, String(f)));
+  for (const f of fs.readdirSync(dir, { recursive: true }))
+    if (String(f).endsWith('.map') || String(f).endsWith('.d.ts')) fs.rmSync(path.join(dir, String(f)));
 }
 
 // 4. Manifest, readme, licence, icon.
@@ -104,4 +114,6 @@ execFileSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-m
   cwd: stage,
   stdio: ['ignore', 'inherit', 'inherit'],
 });
-log(`${path.relative(process.cwd(), vsix)} (${(fs.statSync(vsix).size / 1e6).toFixed(1)} MB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+log(
+  `${path.relative(process.cwd(), vsix)} (${(fs.statSync(vsix).size / 1e6).toFixed(1)} MB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);

@@ -67,7 +67,9 @@ export class LocalServer implements vscode.Disposable {
   async show(): Promise<void> {
     if (!this.url) {
       const enabled = cfg().get<boolean>('server.enabled', false);
-      void vscode.window.showInformationMessage(enabled ? 'The Aligner server is starting…' : 'The Aligner server is off (setting aligner.server.enabled).');
+      void vscode.window.showInformationMessage(
+        enabled ? 'The Aligner server is starting…' : 'The Aligner server is off (setting aligner.server.enabled).',
+      );
       return;
     }
     const token = await this.token();

@@ -31,10 +31,17 @@ export async function pickSource(): Promise<SourceChoice | undefined> {
   items.push(
     { id: 'folder', label: '$(folder) Text files in a folder…', description: 'markdown and text files, chunked at paragraphs' },
     { id: 'files', label: '$(files) Files…', description: 'pick text, markdown or JSONL files' },
-    { id: 'jsonl', label: '$(json) JSONL dataset…', description: '{text} · {prompt, completion} · {messages} · {prompt, chosen, rejected}' },
+    {
+      id: 'jsonl',
+      label: '$(json) JSONL dataset…',
+      description: '{text} · {prompt, completion} · {messages} · {prompt, chosen, rejected}',
+    },
   );
   if (vscode.workspace.workspaceFolders?.length) items.push({ id: 'commits', label: '$(git-commit) Commit messages of this repository' });
-  const pick = await vscode.window.showQuickPick(items, { title: 'Aligner: Train My Style (1/2): examples', placeHolder: 'What should the adapter learn from?' });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Aligner: Train My Style (1/2): examples',
+    placeHolder: 'What should the adapter learn from?',
+  });
   if (!pick) return undefined;
   const root = vscode.workspace.workspaceFolders?.[0];
   switch (pick.id) {
@@ -49,28 +56,58 @@ export async function pickSource(): Promise<SourceChoice | undefined> {
       if (!folder) return undefined;
       const files = await filesUnder(folder);
       if (!files.length) throw new Error(`No text or markdown files under ${folder.fsPath}.`);
-      return { source: { kind: 'files', files }, describe: `${files.length} files in ${path.basename(folder.fsPath)}`, suggestedName: `${path.basename(folder.fsPath)}-style` };
+      return {
+        source: { kind: 'files', files },
+        describe: `${files.length} files in ${path.basename(folder.fsPath)}`,
+        suggestedName: `${path.basename(folder.fsPath)}-style`,
+      };
     }
     case 'files': {
-      const uris = await vscode.window.showOpenDialog({ canSelectMany: true, canSelectFolders: false, openLabel: 'Train on these', defaultUri: root?.uri });
+      const uris = await vscode.window.showOpenDialog({
+        canSelectMany: true,
+        canSelectFolders: false,
+        openLabel: 'Train on these',
+        defaultUri: root?.uri,
+      });
       if (!uris?.length) return undefined;
       const jsonl = uris.filter((u) => u.fsPath.endsWith('.jsonl'));
       if (jsonl.length === 1 && uris.length === 1) {
-        return { source: { kind: 'jsonl', file: jsonl[0].fsPath }, describe: path.basename(jsonl[0].fsPath), suggestedName: path.basename(jsonl[0].fsPath, '.jsonl') };
+        return {
+          source: { kind: 'jsonl', file: jsonl[0].fsPath },
+          describe: path.basename(jsonl[0].fsPath),
+          suggestedName: path.basename(jsonl[0].fsPath, '.jsonl'),
+        };
       }
       if (jsonl.length) throw new Error('Pick either one JSONL dataset or text files, not both.');
-      return { source: { kind: 'files', files: uris.map((u) => u.fsPath) }, describe: `${uris.length} files`, suggestedName: `${path.basename(uris[0].fsPath).replace(/\.[^.]+$/, '')}-style` };
+      return {
+        source: { kind: 'files', files: uris.map((u) => u.fsPath) },
+        describe: `${uris.length} files`,
+        suggestedName: `${path.basename(uris[0].fsPath).replace(/\.[^.]+$/, '')}-style`,
+      };
     }
     case 'jsonl': {
-      const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] }, openLabel: 'Train on this dataset', defaultUri: root?.uri });
+      const uris = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        filters: { 'JSON Lines': ['jsonl'] },
+        openLabel: 'Train on this dataset',
+        defaultUri: root?.uri,
+      });
       if (!uris?.[0]) return undefined;
-      return { source: { kind: 'jsonl', file: uris[0].fsPath }, describe: path.basename(uris[0].fsPath), suggestedName: path.basename(uris[0].fsPath, '.jsonl') };
+      return {
+        source: { kind: 'jsonl', file: uris[0].fsPath },
+        describe: path.basename(uris[0].fsPath),
+        suggestedName: path.basename(uris[0].fsPath, '.jsonl'),
+      };
     }
     case 'commits': {
       const cwd = root!.uri.fsPath;
       const messages = await commitMessages(cwd);
       if (!messages.length) throw new Error('This repository has no commit messages to learn from.');
-      return { source: { kind: 'texts', texts: messages, chunk: false }, describe: `${messages.length} commit messages of ${path.basename(cwd)}`, suggestedName: `${path.basename(cwd)}-commits` };
+      return {
+        source: { kind: 'texts', texts: messages, chunk: false },
+        describe: `${messages.length} commit messages of ${path.basename(cwd)}`,
+        suggestedName: `${path.basename(cwd)}-commits`,
+      };
     }
   }
   return undefined;
@@ -92,11 +129,24 @@ async function pickFolder(): Promise<vscode.Uri | undefined> {
   }
   const items: Item[] = [...counts.entries()]
     .sort((a, b) => a[0].localeCompare(b[0]))
-    .map(([dir, n]) => ({ label: `$(folder) ${vscode.workspace.asRelativePath(dir, true)}`, description: `${n} text file${n === 1 ? '' : 's'}`, uri: vscode.Uri.file(dir) }));
+    .map(([dir, n]) => ({
+      label: `$(folder) ${vscode.workspace.asRelativePath(dir, true)}`,
+      description: `${n} text file${n === 1 ? '' : 's'}`,
+      uri: vscode.Uri.file(dir),
+    }));
   items.push({ label: '$(folder-opened) Browse…' });
-  const pick = await vscode.window.showQuickPick(items, { title: 'Aligner: Train My Style: folder', placeHolder: 'Train on the text and markdown files under…', matchOnDescription: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Aligner: Train My Style: folder',
+    placeHolder: 'Train on the text and markdown files under…',
+    matchOnDescription: true,
+  });
   if (!pick) return undefined;
   if (pick.uri) return pick.uri;
-  const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Train on this folder' });
+  const uris = await vscode.window.showOpenDialog({
+    canSelectFolders: true,
+    canSelectFiles: false,
+    canSelectMany: false,
+    openLabel: 'Train on this folder',
+  });
   return uris?.[0];
 }

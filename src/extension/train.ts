@@ -15,7 +15,11 @@ import { pickSource, type SourceChoice } from './sourcePicker';
 import { TrainView } from './trainView';
 import type { WorkerClient } from './worker';
 
-export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary): Promise<TrainResult | undefined> {
+export async function trainMyStyle(
+  ctx: vscode.ExtensionContext,
+  worker: WorkerClient,
+  library: AdapterLibrary,
+): Promise<TrainResult | undefined> {
   let choice: SourceChoice | undefined;
   try {
     choice = await pickSource();
@@ -32,7 +36,8 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
     title: 'Aligner: Train My Style (2/2): name',
     prompt: `Name the adapter trained on ${choice.describe}`,
     value: suggested,
-    validateInput: (v) => (!isValidAdapterName(v) ? `Use ${ADAPTER_NAME_RULE}.` : taken(v) ? `An adapter named "${v}" already exists.` : undefined),
+    validateInput: (v) =>
+      !isValidAdapterName(v) ? `Use ${ADAPTER_NAME_RULE}.` : taken(v) ? `An adapter named "${v}" already exists.` : undefined,
   });
   if (!name) return undefined;
 
@@ -61,7 +66,10 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
         view.post({ type: 'progress', p, timeLeft });
         const pct = p.totalSteps ? (100 * p.step) / p.totalSteps : 0;
         const eta = timeLeft ? ` · ${timeLeft} left` : '';
-        progress.report({ increment: Math.max(0, pct - lastPct), message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}${p.valLoss !== undefined ? ` · val ${p.valLoss.toFixed(3)}` : ''}${eta}` });
+        progress.report({
+          increment: Math.max(0, pct - lastPct),
+          message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}${p.valLoss !== undefined ? ` · val ${p.valLoss.toFixed(3)}` : ''}${eta}`,
+        });
         lastPct = pct;
       });
       try {
@@ -94,7 +102,11 @@ export async function trainMyStyle(ctx: vscode.ExtensionContext, worker: WorkerC
   view.onUse = () => void use();
   const loss = `loss ${result.summary.trainLoss?.toFixed(3) ?? '–'}${result.summary.valLoss !== null ? `, validation ${result.summary.valLoss.toFixed(3)}` : ''}`;
   void vscode.window
-    .showInformationMessage(`Aligner: adapter "${name}" trained on ${result.summary.examples} examples (${loss}). Use it in this workspace?`, 'Use in This Workspace', 'Not Now')
+    .showInformationMessage(
+      `Aligner: adapter "${name}" trained on ${result.summary.examples} examples (${loss}). Use it in this workspace?`,
+      'Use in This Workspace',
+      'Not Now',
+    )
     .then((a) => {
       if (a === 'Use in This Workspace') void use();
     });

@@ -20,7 +20,12 @@ export class TrainView implements vscode.Disposable {
       TrainView.current.panel.reveal(undefined, true);
       return TrainView.current;
     }
-    const panel = vscode.window.createWebviewPanel(TrainView.viewType, 'Aligner Training', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(ctx.extensionUri));
+    const panel = vscode.window.createWebviewPanel(
+      TrainView.viewType,
+      'Aligner Training',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+      webviewOptions(ctx.extensionUri),
+    );
     TrainView.current = new TrainView(panel, ctx);
     return TrainView.current;
   }

@@ -6,7 +6,10 @@ import * as fs from 'fs';
 import * as vscode from 'vscode';
 
 export function nonce(): string {
-  return crypto.randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+  return crypto
+    .randomBytes(18)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '');
 }
 
 /** The folder with the bundled webview scripts and styles. */
@@ -25,12 +28,20 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
 }
 
 /** Gives a panel Aligner's icon and its page. */
-export function showPage(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, page: { title: string; script: string; style: string; body: string }): void {
+export function showPage(
+  panel: vscode.WebviewPanel,
+  extensionUri: vscode.Uri,
+  page: { title: string; script: string; style: string; body: string },
+): void {
   panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
   panel.webview.html = html(panel.webview, extensionUri, page);
 }
 
-export function html(webview: vscode.Webview, extensionUri: vscode.Uri, opts: { title: string; script: string; style: string; body: string }): string {
+export function html(
+  webview: vscode.Webview,
+  extensionUri: vscode.Uri,
+  opts: { title: string; script: string; style: string; body: string },
+): string {
   const n = nonce();
   const root = webviewRoot(extensionUri);
   const script = webview.asWebviewUri(vscode.Uri.joinPath(root, opts.script));

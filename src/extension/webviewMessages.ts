@@ -20,10 +20,13 @@ interface KindType {
   number: number;
 }
 type Required<S> = { [F in keyof S as S[F] extends FieldKind ? F : never]: S[F] extends FieldKind ? KindType[S[F]] : never };
-type Optional<S> = { [F in keyof S as S[F] extends `${FieldKind}?` ? F : never]?: S[F] extends `${infer K extends FieldKind}?` ? KindType[K] : never };
+type Optional<S> = {
+  [F in keyof S as S[F] extends `${FieldKind}?` ? F : never]?: S[F] extends `${infer K extends FieldKind}?` ? KindType[K] : never;
+};
 type Flat<T> = { [K in keyof T]: T[K] };
 /** The union of messages a schema table accepts: `{ type: 'send'; text: string; compare: boolean } | …`. */
-export type MessageOf<T extends Schemas> = { [K in keyof T & string]: Flat<{ type: K } & Required<T[K]> & Optional<T[K]>> }[keyof T & string];
+export type MessageOf<T extends Schemas> = { [K in keyof T & string]: Flat<{ type: K } & Required<T[K]> & Optional<T[K]>> }[keyof T &
+  string];
 
 /**
  * Accepts `msg` only if it is `{ type }` with exactly the fields its schema lists, of the listed types

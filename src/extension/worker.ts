@@ -30,7 +30,6 @@ import { expandHome } from '../util/paths';
 import { baseModelSetting, deviceSetting, quantizationSetting } from './config';
 import { GAVE_UP_MESSAGE, RestartPolicy } from './restart';
 
-
 export class WorkerClient implements vscode.Disposable {
   readonly output: vscode.LogOutputChannel;
   private client: LanguageClient | null = null;

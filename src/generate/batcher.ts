@@ -48,7 +48,10 @@ export class Batcher {
   /** Generates like generate(); rejects with QueueFullError when the queue is full, RangeError on a bad prompt or setting. */
   submit(promptIds: number[], adapter: AdapterWeights | null, opts: GenerateOptions = {}): Promise<GenerateResult> {
     return new Promise((resolve, reject) => {
-      const seq = new Sequence(this.engine.model, promptIds, { ...opts, adapterName: adapter ? (opts.adapterName ?? 'the adapter') : undefined });
+      const seq = new Sequence(this.engine.model, promptIds, {
+        ...opts,
+        adapterName: adapter ? (opts.adapterName ?? 'the adapter') : undefined,
+      });
       if (this.waiting.length >= this.opts.maxQueue) throw new QueueFullError(this.opts.maxQueue);
       if (seq.done) return resolve(seq.result());
       this.waiting.push({ seq, adapter, resolve, reject });
@@ -63,7 +66,10 @@ export class Batcher {
         try {
           await this.admit();
           if (this.rows.length === 0) continue;
-          const logits = await this.engine.decode(this.state!, this.rows.map((r) => r.token));
+          const logits = await this.engine.decode(
+            this.state!,
+            this.rows.map((r) => r.token),
+          );
           this.advance(logits);
         } catch (err) {
           // An engine failure fails the requests in the batch; waiting ones still get their turn.
@@ -88,7 +94,10 @@ export class Batcher {
     if (fresh.length === 0) return;
     let prefilled;
     try {
-      prefilled = await this.engine.prefill(fresh.map((r) => r.seq.promptIds), fresh.map((r) => r.adapter));
+      prefilled = await this.engine.prefill(
+        fresh.map((r) => r.seq.promptIds),
+        fresh.map((r) => r.adapter),
+      );
     } catch (err) {
       for (const req of fresh) req.reject(err);
       return;

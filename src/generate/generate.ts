@@ -7,7 +7,12 @@ import { GenerateOptions, GenerateResult, Sequence } from './sequence';
 
 export type { FinishReason, GenerateOptions, GenerateResult } from './sequence';
 
-export async function generate(engine: Engine, promptIds: number[], adapter: AdapterWeights | null, opts: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate(
+  engine: Engine,
+  promptIds: number[],
+  adapter: AdapterWeights | null,
+  opts: GenerateOptions = {},
+): Promise<GenerateResult> {
   const seq = new Sequence(engine.model, promptIds, { ...opts, adapterName: adapter ? (opts.adapterName ?? 'the adapter') : undefined });
   if (seq.done) return seq.result();
   const { state, logits } = await engine.prefill([promptIds], [adapter]);

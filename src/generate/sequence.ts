@@ -54,7 +54,9 @@ export function checkPrompt(model: BaseModel, promptIds: number[]): void {
   const context = model.config.maxPositions;
   if (promptIds.length === 0) throw new PromptError('the prompt is empty');
   if (promptIds.length >= context) {
-    throw new PromptError(`the prompt has ${promptIds.length} tokens; the model's context is ${context} tokens (${model.name}), so shorten the prompt`);
+    throw new PromptError(
+      `the prompt has ${promptIds.length} tokens; the model's context is ${context} tokens (${model.name}), so shorten the prompt`,
+    );
   }
 }
 
@@ -76,7 +78,10 @@ export class Sequence {
   ) {
     const context = model.config.maxPositions;
     checkPrompt(model, promptIds);
-    this.limit = Math.min(opts.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens, context - promptIds.length);
+    this.limit = Math.min(
+      opts.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens,
+      context - promptIds.length,
+    );
     this.sampler = new Sampler({
       temperature: opts.temperature ?? model.generation.temperature ?? GENERATION_DEFAULTS.temperature,
       topK: opts.topK ?? model.generation.topK,

@@ -29,13 +29,13 @@ export function parseConfig(json: unknown, file: string): ModelConfig {
   const numHeads = positiveInt(c, 'num_attention_heads', file);
   const numKvHeads = c.num_key_value_heads == null ? numHeads : positiveInt(c, 'num_key_value_heads', file);
   if (numHeads % numKvHeads !== 0) {
-    throw new ModelLoadError(
-      `${file}: num_key_value_heads (${numKvHeads}) must divide num_attention_heads (${numHeads})`,
-    );
+    throw new ModelLoadError(`${file}: num_key_value_heads (${numKvHeads}) must divide num_attention_heads (${numHeads})`);
   }
   const headDim = c.head_dim == null ? hiddenSize / numHeads : positiveInt(c, 'head_dim', file);
   if (!Number.isInteger(headDim)) {
-    throw new ModelLoadError(`${file}: hidden_size (${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and there is no head_dim`);
+    throw new ModelLoadError(
+      `${file}: hidden_size (${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and there is no head_dim`,
+    );
   }
   const defaults = DEFAULTS[family];
   // Mistral's sliding_window is accepted but not applied: prompts longer than the window are
@@ -69,14 +69,10 @@ function readArchitecture(c: Json, file: string): { architecture: string; family
   const architecture = list[0];
   const family = ARCHITECTURES[architecture];
   if (!family) {
-    throw new ModelLoadError(
-      `${file}: unsupported architecture ${excerpt(architecture)} (field "architectures"); supported: ${supported}`,
-    );
+    throw new ModelLoadError(`${file}: unsupported architecture ${excerpt(architecture)} (field "architectures"); supported: ${supported}`);
   }
   if (c.model_type != null && c.model_type !== family) {
-    throw new ModelLoadError(
-      `${file}: field "model_type" is ${excerpt(c.model_type)} but architecture ${architecture} needs "${family}"`,
-    );
+    throw new ModelLoadError(`${file}: field "model_type" is ${excerpt(c.model_type)} but architecture ${architecture} needs "${family}"`);
   }
   return { architecture, family };
 }

@@ -61,7 +61,8 @@ export async function downloadModel(repoId: string, dest: string, opts: Download
   for (const f of REQUIRED) await get(f, false);
   for (const f of OPTIONAL) await get(f, true);
   if (await get('model.safetensors', true)) return;
-  if (!(await get('model.safetensors.index.json', true))) throw new ModelLoadError(`${repoId}: no model.safetensors or model.safetensors.index.json`);
+  if (!(await get('model.safetensors.index.json', true)))
+    throw new ModelLoadError(`${repoId}: no model.safetensors or model.safetensors.index.json`);
   for (const shard of shardsOf(path.join(dest, 'model.safetensors.index.json'), repoId)) await get(shard, false);
 }
 
@@ -77,7 +78,8 @@ function shardsOf(indexFile: string, repoId: string): Set<string> {
   if (typeof map !== 'object' || map === null) throw new ModelLoadError(`${repoId}: model.safetensors.index.json has no "weight_map"`);
   const shards = new Set<string>();
   for (const shard of Object.values(map)) {
-    if (!isPlainFileName(shard)) throw new ModelLoadError(`${repoId}: unexpected shard name ${excerpt(shard)} in model.safetensors.index.json`);
+    if (!isPlainFileName(shard))
+      throw new ModelLoadError(`${repoId}: unexpected shard name ${excerpt(shard)} in model.safetensors.index.json`);
     shards.add(shard);
   }
   return shards;
@@ -100,7 +102,11 @@ class Hub {
     this.base = `${endpoint}/${repoId}/resolve/`;
     const token = opts.token ?? process.env.HF_TOKEN;
     // Identity encoding: sizes and byte ranges then refer to the file itself.
-    this.headers = { 'User-Agent': 'aligner-vscode', 'Accept-Encoding': 'identity', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+    this.headers = {
+      'User-Agent': 'aligner-vscode',
+      'Accept-Encoding': 'identity',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    };
   }
 
   /** The commit a branch, tag or commit id names, so that all files come from one snapshot. */
@@ -123,7 +129,12 @@ class Hub {
     const linked = unquote(res.headers.get('x-linked-etag'));
     const etag = linked ?? unquote(res.headers.get('etag')) ?? '';
     const size = Number(res.headers.get('x-linked-size') ?? (res.status < 300 ? res.headers.get('content-length') : NaN));
-    return { name, etag, sha256: linked && /^[0-9a-f]{64}$/i.test(linked) ? linked.toLowerCase() : null, size: Number.isSafeInteger(size) ? size : null };
+    return {
+      name,
+      etag,
+      sha256: linked && /^[0-9a-f]{64}$/i.test(linked) ? linked.toLowerCase() : null,
+      size: Number.isSafeInteger(size) ? size : null,
+    };
   }
 
   /** Downloads one file through `<name>.part` and moves it into place once its size and hash check out. */
@@ -194,7 +205,9 @@ class Hub {
       const actual = await sha256Of(part);
       if (actual !== remote.sha256) {
         removePart(part, partInfo);
-        throw new ModelLoadError(`${remote.name}: SHA-256 ${actual} does not match the ${remote.sha256} the hub publishes; the partial file was removed`);
+        throw new ModelLoadError(
+          `${remote.name}: SHA-256 ${actual} does not match the ${remote.sha256} the hub publishes; the partial file was removed`,
+        );
       }
     }
     fs.renameSync(part, file);
@@ -206,7 +219,12 @@ class Hub {
   }
 
   private async head(revision: string, name: string): Promise<Response> {
-    const res = await fetch(this.url(revision, name), { method: 'HEAD', headers: this.headers, signal: this.opts.signal, redirect: 'manual' });
+    const res = await fetch(this.url(revision, name), {
+      method: 'HEAD',
+      headers: this.headers,
+      signal: this.opts.signal,
+      redirect: 'manual',
+    });
     await res.body?.cancel();
     return res;
   }

@@ -97,8 +97,10 @@ function q4_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: n
   for (let j = 0, is = 0; j < 256; j += 64, is += 2, qs += 32) {
     const [sc1, m1] = scaleMin(q, scales, is);
     const [sc2, m2] = scaleMin(q, scales, is + 1);
-    const d1 = f32(d * sc1), min1 = f32(dmin * m1);
-    const d2 = f32(d * sc2), min2 = f32(dmin * m2);
+    const d1 = f32(d * sc1),
+      min1 = f32(dmin * m1);
+    const d2 = f32(d * sc2),
+      min2 = f32(dmin * m2);
     for (let l = 0; l < 32; l++) y[out + j + l] = f32(f32(d1 * (q[qs + l] & 0x0f)) - min1);
     for (let l = 0; l < 32; l++) y[out + j + 32 + l] = f32(f32(d2 * (q[qs + l] >> 4)) - min2);
   }
@@ -114,8 +116,10 @@ function q5_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: n
   for (let j = 0, is = 0, u1 = 1, u2 = 2; j < 256; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
     const [sc1, m1] = scaleMin(q, scales, is);
     const [sc2, m2] = scaleMin(q, scales, is + 1);
-    const d1 = f32(d * sc1), min1 = f32(dmin * m1);
-    const d2 = f32(d * sc2), min2 = f32(dmin * m2);
+    const d1 = f32(d * sc1),
+      min1 = f32(dmin * m1);
+    const d2 = f32(d * sc2),
+      min2 = f32(dmin * m2);
     for (let l = 0; l < 32; l++) y[out + j + l] = f32(f32(d1 * ((q[ql + l] & 0x0f) + (q[qh + l] & u1 ? 16 : 0))) - min1);
     for (let l = 0; l < 32; l++) y[out + j + 32 + l] = f32(f32(d2 * ((q[ql + l] >> 4) + (q[qh + l] & u2 ? 16 : 0))) - min2);
   }
@@ -143,4 +147,11 @@ function q6_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: n
   }
 }
 
-const DECODERS: Record<Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>, Decoder> = { Q8_0: q8_0, Q4_0: q4_0, Q4_1: q4_1, Q4_K: q4_K, Q5_K: q5_K, Q6_K: q6_K };
+const DECODERS: Record<Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>, Decoder> = {
+  Q8_0: q8_0,
+  Q4_0: q4_0,
+  Q4_1: q4_1,
+  Q4_K: q4_K,
+  Q5_K: q5_K,
+  Q6_K: q6_K,
+};

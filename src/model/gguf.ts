@@ -86,7 +86,8 @@ export async function readGgufHeader(file: string): Promise<GgufHeader> {
     throw new ModelLoadError(`${file}: not a readable GGUF file (${(err as Error).message})`);
   }
   const version = Number(parsed.metadata.version);
-  if (version !== 2 && version !== 3) throw new ModelLoadError(`${file}: GGUF version ${version} is not supported (2 and 3 are); convert it again with a current llama.cpp`);
+  if (version !== 2 && version !== 3)
+    throw new ModelLoadError(`${file}: GGUF version ${version} is not supported (2 and 3 are); convert it again with a current llama.cpp`);
   if (!parsed.littleEndian) throw new ModelLoadError(`${file}: a big-endian GGUF file; only little-endian files are supported`);
   const dataOffset = Number(parsed.tensorDataOffset);
   if (dataOffset > size) throw new ModelLoadError(`${file}: truncated: the header ends past the end of the file (${size} bytes)`);
@@ -105,7 +106,9 @@ export async function importGguf(file: string, name?: string): Promise<BaseModel
   checkWeights(weights, config, source);
   const tokenizer = ggufTokenizer(meta, source);
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new ModelLoadError(`${source}: the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${config.vocabSize} rows`);
+    throw new ModelLoadError(
+      `${source}: the tokenizer has ${tokenizer.vocabSize} tokens but token_embd.weight has ${config.vocabSize} rows`,
+    );
   }
   const eos = ['tokenizer.ggml.eos_token_id', 'tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id'].flatMap((k) => {
     const id = meta.optionalInt(k);
@@ -201,14 +204,24 @@ function configOf(meta: Metadata, header: GgufHeader, file: string): ModelConfig
   const numHeads = meta.int(key('attention.head_count'));
   const numKvHeads = meta.int(key('attention.head_count_kv'), numHeads);
   if (numHeads === 0 || numKvHeads === 0 || numHeads % numKvHeads !== 0) {
-    throw new ModelLoadError(`${file}: ${key('attention.head_count_kv')} (${numKvHeads}) must divide ${key('attention.head_count')} (${numHeads})`);
+    throw new ModelLoadError(
+      `${file}: ${key('attention.head_count_kv')} (${numKvHeads}) must divide ${key('attention.head_count')} (${numHeads})`,
+    );
   }
   const headDim = meta.int(key('attention.key_length'), hiddenSize / numHeads);
-  if (!Number.isInteger(headDim) || headDim === 0 || headDim % 2 !== 0) throw new ModelLoadError(`${file}: head size ${headDim} is not a positive even integer`);
-  if (meta.int(key('attention.value_length'), headDim) !== headDim) throw new ModelLoadError(`${file}: ${key('attention.value_length')} differs from the key length; not supported`);
-  if (meta.int(key('rope.dimension_count'), headDim) !== headDim) throw new ModelLoadError(`${file}: ${key('rope.dimension_count')} is not the head size ${headDim}; partial rotary embeddings are not supported`);
+  if (!Number.isInteger(headDim) || headDim === 0 || headDim % 2 !== 0)
+    throw new ModelLoadError(`${file}: head size ${headDim} is not a positive even integer`);
+  if (meta.int(key('attention.value_length'), headDim) !== headDim)
+    throw new ModelLoadError(`${file}: ${key('attention.value_length')} differs from the key length; not supported`);
+  if (meta.int(key('rope.dimension_count'), headDim) !== headDim)
+    throw new ModelLoadError(
+      `${file}: ${key('rope.dimension_count')} is not the head size ${headDim}; partial rotary embeddings are not supported`,
+    );
   const scaling = meta.optionalString(key('rope.scaling.type'));
-  if (scaling && scaling !== 'none') throw new ModelLoadError(`${file}: unsupported ${key('rope.scaling.type')} "${scaling}"; supported: none (and Llama 3 frequency factors)`);
+  if (scaling && scaling !== 'none')
+    throw new ModelLoadError(
+      `${file}: unsupported ${key('rope.scaling.type')} "${scaling}"; supported: none (and Llama 3 frequency factors)`,
+    );
   const embedding = header.tensors.find((t) => t.name === 'token_embd.weight');
   if (!embedding || embedding.shape.length !== 2) throw new ModelLoadError(`${file}: no 2-D tensor "token_embd.weight"`);
   return {
@@ -256,18 +269,23 @@ function tensorRefs(header: GgufHeader, file: string): TensorRef<GgmlType>[] {
     const dtype = GGML_TYPE_CODES[t.dtype];
     if (!dtype) {
       const typeName = GGMLQuantizationType[t.dtype] ?? `type ${t.dtype}`;
-      throw new ModelLoadError(`${file}: tensor "${t.name}" has tensor type ${typeName}, not supported; supported: ${Object.values(GGML_TYPE_CODES).join(', ')}`);
+      throw new ModelLoadError(
+        `${file}: tensor "${t.name}" has tensor type ${typeName}, not supported; supported: ${Object.values(GGML_TYPE_CODES).join(', ')}`,
+      );
     }
     // GGUF lists dimensions innermost first; Hugging Face shapes are outermost first.
     const shape = t.shape.map(Number).reverse();
     const count = shape.reduce((a, b) => a * b, 1);
     const rowLength = shape[shape.length - 1];
-    if (rowLength % GGML_BLOCKS[dtype].values !== 0) throw new ModelLoadError(`${file}: tensor "${t.name}" has rows of ${rowLength} values, not whole ${dtype} blocks`);
+    if (rowLength % GGML_BLOCKS[dtype].values !== 0)
+      throw new ModelLoadError(`${file}: tensor "${t.name}" has rows of ${rowLength} values, not whole ${dtype} blocks`);
     const relative = Number(t.offset);
-    if (relative % alignment !== 0) throw new ModelLoadError(`${file}: tensor "${t.name}" starts at ${relative}, not a multiple of the alignment ${alignment}`);
+    if (relative % alignment !== 0)
+      throw new ModelLoadError(`${file}: tensor "${t.name}" starts at ${relative}, not a multiple of the alignment ${alignment}`);
     const offset = header.dataOffset + relative;
     const byteLength = ggmlByteLength(dtype, count);
-    if (offset + byteLength > size) throw new ModelLoadError(`${file}: truncated: tensor "${t.name}" ends at byte ${offset + byteLength} but the file has ${size}`);
+    if (offset + byteLength > size)
+      throw new ModelLoadError(`${file}: truncated: tensor "${t.name}" ends at byte ${offset + byteLength} but the file has ${size}`);
     return { name, dtype, shape, file, offset, byteLength };
   });
 }
@@ -287,7 +305,8 @@ function ropeFactors(weights: GgufWeightStore, ref: TensorRef<GgmlType>, config:
     throw new ModelLoadError(`${file}: tensor "${ROPE_FREQS}" has shape [${ref.shape}], expected [${config.headDim / 2}]`);
   }
   const factors = Array.from(weights.f32(ROPE_FREQS));
-  if (!factors.every((f) => Number.isFinite(f) && f > 0)) throw new ModelLoadError(`${file}: tensor "${ROPE_FREQS}" holds a factor that is not a positive number`);
+  if (!factors.every((f) => Number.isFinite(f) && f > 0))
+    throw new ModelLoadError(`${file}: tensor "${ROPE_FREQS}" holds a factor that is not a positive number`);
   return { type: 'factors', factors };
 }
 

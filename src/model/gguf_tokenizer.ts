@@ -18,8 +18,10 @@ const USER_DEFINED = 4;
  * copies them from each model's tokenizer.json); NFC marks the models that normalize first.
  */
 const GPT2_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-const LLAMA3_SPLIT = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_SPLIT = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_SPLIT =
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_SPLIT =
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const PRE_TOKENIZERS: Record<string, { splits: string[]; nfc?: boolean }> = {
   default: { splits: [GPT2_SPLIT] },
   gpt2: { splits: [GPT2_SPLIT] },
@@ -54,10 +56,12 @@ export function ggufTokenizerJson(meta: Metadata): Record<string, unknown> {
   const model = meta.string('tokenizer.ggml.model');
   const tokens = meta.array('tokenizer.ggml.tokens', isString, 'strings');
   const types = meta.has('tokenizer.ggml.token_type') ? meta.array('tokenizer.ggml.token_type', isNumber, 'numbers') : tokens.map(() => 1);
-  if (types.length !== tokens.length) throw new ModelLoadError(`${meta.file}: tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
+  if (types.length !== tokens.length)
+    throw new ModelLoadError(`${meta.file}: tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
   const id = (key: string) => {
     const v = meta.optionalInt(key);
-    if (v != null && v >= tokens.length) throw new ModelLoadError(`${meta.file}: metadata "${key}" is ${v}, past the ${tokens.length} tokens`);
+    if (v != null && v >= tokens.length)
+      throw new ModelLoadError(`${meta.file}: metadata "${key}" is ${v}, past the ${tokens.length} tokens`);
     return v;
   };
   const bos = id('tokenizer.ggml.bos_token_id');
@@ -65,7 +69,8 @@ export function ggufTokenizerJson(meta: Metadata): Record<string, unknown> {
   const added = types.flatMap((t, i) => (t === CONTROL || t === USER_DEFINED ? [{ id: i, special: t === CONTROL }] : []));
   if (model === 'llama') {
     const scores = meta.has('tokenizer.ggml.scores') ? meta.array('tokenizer.ggml.scores', isNumber, 'numbers') : undefined;
-    if (scores && scores.length !== tokens.length) throw new ModelLoadError(`${meta.file}: tokenizer.ggml.scores has ${scores.length} entries for ${tokens.length} tokens`);
+    if (scores && scores.length !== tokens.length)
+      throw new ModelLoadError(`${meta.file}: tokenizer.ggml.scores has ${scores.length} entries for ${tokens.length} tokens`);
     const unkId = id('tokenizer.ggml.unknown_token_id') ?? 0;
     return sentencePieceTokenizerJson({
       pieces: tokens,
@@ -79,14 +84,25 @@ export function ggufTokenizerJson(meta: Metadata): Record<string, unknown> {
     });
   }
   if (model === 'gpt2') return byteLevelJson(meta, tokens, added, bos, eos);
-  throw new ModelLoadError(`${meta.file}: unsupported tokenizer.ggml.model "${model}"; supported: llama (SentencePiece), gpt2 (byte-level BPE)`);
+  throw new ModelLoadError(
+    `${meta.file}: unsupported tokenizer.ggml.model "${model}"; supported: llama (SentencePiece), gpt2 (byte-level BPE)`,
+  );
 }
 
-function byteLevelJson(meta: Metadata, tokens: string[], added: { id: number; special: boolean }[], bos: number | null, eos: number | null): Record<string, unknown> {
+function byteLevelJson(
+  meta: Metadata,
+  tokens: string[],
+  added: { id: number; special: boolean }[],
+  bos: number | null,
+  eos: number | null,
+): Record<string, unknown> {
   const merges = meta.array('tokenizer.ggml.merges', isString, 'strings');
   const preName = meta.optionalString('tokenizer.ggml.pre') ?? 'default';
   const pre = PRE_TOKENIZERS[preName];
-  if (!pre) throw new ModelLoadError(`${meta.file}: unsupported tokenizer.ggml.pre "${preName}"; supported: ${Object.keys(PRE_TOKENIZERS).join(', ')}`);
+  if (!pre)
+    throw new ModelLoadError(
+      `${meta.file}: unsupported tokenizer.ggml.pre "${preName}"; supported: ${Object.keys(PRE_TOKENIZERS).join(', ')}`,
+    );
   const vocab: Record<string, number> = {};
   tokens.forEach((t, i) => (vocab[t] = i));
   const addBos = meta.bool('tokenizer.ggml.add_bos_token', false);
@@ -96,7 +112,13 @@ function byteLevelJson(meta: Metadata, tokens: string[], added: { id: number; sp
     truncation: null,
     padding: null,
     added_tokens: added.map(({ id, special }) => ({
-      id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special,
+      id,
+      content: tokens[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special,
     })),
     normalizer: pre.nfc ? { type: 'NFC' } : null,
     pre_tokenizer: {
@@ -109,8 +131,16 @@ function byteLevelJson(meta: Metadata, tokens: string[], added: { id: number; sp
     post_processor: templateProcessing(tokens, addBos ? bos : null, addEos ? eos : null),
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
     },
   };
 }

@@ -25,7 +25,9 @@ function siblingTokenizer(checkpoint: string): string {
   const dir = path.dirname(checkpoint);
   const found = fs.readdirSync(dir).filter((f) => /^tok.*\.bin$/.test(f));
   if (found.length !== 1) {
-    throw new ModelLoadError(`${checkpoint}: a llama2.c checkpoint needs its tokenizer .bin (pass --tokenizer FILE; found ${found.length} candidates beside it)`);
+    throw new ModelLoadError(
+      `${checkpoint}: a llama2.c checkpoint needs its tokenizer .bin (pass --tokenizer FILE; found ${found.length} candidates beside it)`,
+    );
   }
   return path.join(dir, found[0]);
 }

@@ -68,7 +68,11 @@ export function readSafetensorsBuffer(
   const { tensors, metadata } = parseHeader(buf.subarray(8, 8 + headerLength), buf.length, name, name);
   const loaded = new Map<string, LoadedTensor>();
   for (const t of tensors) {
-    loaded.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(copyOf(buf.subarray(t.offset, t.offset + t.byteLength)), t.dtype) });
+    loaded.set(t.name, {
+      dtype: t.dtype,
+      shape: t.shape,
+      data: toFloat32(copyOf(buf.subarray(t.offset, t.offset + t.byteLength)), t.dtype),
+    });
   }
   return { tensors: loaded, metadata };
 }
@@ -96,7 +100,9 @@ export function readSafetensorsFolder(dir: string): SafetensorsContents {
   const tensors: TensorRef[] = [];
   for (const [name, shard] of Object.entries(weightMap)) {
     if (path.basename(shard) !== shard) {
-      throw new ModelLoadError(`model.safetensors.index.json: shard ${excerpt(shard)} of tensor ${excerpt(name)} is not a file in the model folder`);
+      throw new ModelLoadError(
+        `model.safetensors.index.json: shard ${excerpt(shard)} of tensor ${excerpt(name)} is not a file in the model folder`,
+      );
     }
     if (!shards.has(shard)) shards.set(shard, readSafetensors(path.join(dir, shard)));
     const ref = shards.get(shard)!.tensors.find((t) => t.name === name);
@@ -183,7 +189,12 @@ function readEntry(name: string, entry: unknown, dataStart: number, file: string
     throw new ModelLoadError(`${label}: ${tensor} has an invalid shape ${excerpt(shape)}`);
   }
   const offsets = e.data_offsets;
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((n) => Number.isSafeInteger(n) && n >= 0) || offsets[0] > offsets[1]) {
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((n) => Number.isSafeInteger(n) && n >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
     throw new ModelLoadError(`${label}: ${tensor} has invalid data_offsets ${excerpt(offsets)}`);
   }
   const byteLength = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[dtype as DType];

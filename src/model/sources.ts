@@ -91,10 +91,15 @@ export function resolveModel(spec: string, opts: SourceOptions = {}): { location
     const manifest = path.join(r.ollama, 'manifests', dir);
     if (!fs.existsSync(manifest)) {
       const installed = ollamaManifests(r.ollama).map((m) => m.id);
-      throw new ModelLoadError(`${spec}: not in the Ollama store (${r.ollama}); ${installed.length ? `installed: ${installed.join(', ')}` : 'it holds no models'}`);
+      throw new ModelLoadError(
+        `${spec}: not in the Ollama store (${r.ollama}); ${installed.length ? `installed: ${installed.join(', ')}` : 'it holds no models'}`,
+      );
     }
     const m = readOllamaManifest(r.ollama, manifest, `ollama:${name}`);
-    if (!m.blob) throw new ModelLoadError(`${spec}: the manifest ${manifest} points at ${m.digest ?? 'no model layer'}, which is missing from ${path.join(r.ollama, 'blobs')}`);
+    if (!m.blob)
+      throw new ModelLoadError(
+        `${spec}: the manifest ${manifest} points at ${m.digest ?? 'no model layer'}, which is missing from ${path.join(r.ollama, 'blobs')}`,
+      );
     return { location: m.blob, name: `ollama:${name}` };
   }
   if (fs.existsSync(spec)) return { location: spec, name: path.basename(path.resolve(spec), '.gguf') };
@@ -103,7 +108,9 @@ export function resolveModel(spec: string, opts: SourceOptions = {}): { location
     if (!snap) throw new ModelLoadError(`${spec}: no such folder or file, and not in the Hugging Face cache (${r.hfHub})`);
     return { location: snap.dir, name: spec };
   }
-  throw new ModelLoadError(`${spec}: no such model folder or file (also accepted: ollama:NAME[:TAG], an org/name in the Hugging Face cache)`);
+  throw new ModelLoadError(
+    `${spec}: no such model folder or file (also accepted: ollama:NAME[:TAG], an org/name in the Hugging Face cache)`,
+  );
 }
 
 // ---- Ollama ----
@@ -124,7 +131,8 @@ function ollamaName(spec: string): { dir: string; name: string } {
   const tag = hasTag ? spec.slice(colon + 1) : 'latest';
   const parts = base.split('/');
   const full = parts.length === 1 ? [OLLAMA_REGISTRY, 'library', ...parts] : parts.length === 2 ? [OLLAMA_REGISTRY, ...parts] : parts;
-  if (!base || !tag || full.some((p) => !p || p === '.' || p === '..')) throw new ModelLoadError(`ollama:${spec}: not an Ollama model name (NAME[:TAG])`);
+  if (!base || !tag || full.some((p) => !p || p === '.' || p === '..'))
+    throw new ModelLoadError(`ollama:${spec}: not an Ollama model name (NAME[:TAG])`);
   return { dir: path.join(...full, tag), name: `${base}:${tag}` };
 }
 
@@ -143,7 +151,12 @@ function ollamaManifests(root: string): OllamaManifest[] {
           try {
             out.push(readOllamaManifest(root, file, `ollama:${base}:${tag}`));
           } catch (err) {
-            out.push({ id: `ollama:${base}:${tag}`, manifest: file, blob: null, digest: `an unreadable manifest (${(err as Error).message})` });
+            out.push({
+              id: `ollama:${base}:${tag}`,
+              manifest: file,
+              blob: null,
+              digest: `an unreadable manifest (${(err as Error).message})`,
+            });
           }
         }
       }
@@ -163,7 +176,16 @@ function readOllamaManifest(root: string, file: string, id: string): OllamaManif
 
 function missingBlob(m: OllamaManifest): ModelEntry {
   const reason = m.digest ? `the manifest points at blob ${m.digest}, which is missing` : 'the manifest has no model layer';
-  return { id: m.id, source: 'ollama', location: m.manifest, architecture: '?', parameters: null, quantization: '?', sizeBytes: 0, unsupported: reason };
+  return {
+    id: m.id,
+    source: 'ollama',
+    location: m.manifest,
+    architecture: '?',
+    parameters: null,
+    quantization: '?',
+    sizeBytes: 0,
+    unsupported: reason,
+  };
 }
 
 // ---- Hugging Face hub cache and folders ----
@@ -189,13 +211,25 @@ function hfCacheSnapshots(hub: string): { id: string; dir: string }[] {
 }
 
 function isHfFolder(dir: string): boolean {
-  return fs.existsSync(path.join(dir, 'config.json')) && (fs.existsSync(path.join(dir, 'model.safetensors')) || fs.existsSync(path.join(dir, 'model.safetensors.index.json')));
+  return (
+    fs.existsSync(path.join(dir, 'config.json')) &&
+    (fs.existsSync(path.join(dir, 'model.safetensors')) || fs.existsSync(path.join(dir, 'model.safetensors.index.json')))
+  );
 }
 
 // ---- describing one model ----
 
 async function describe(id: string, source: ModelSourceKind, location: string): Promise<ModelEntry> {
-  const entry: ModelEntry = { id, source, location, architecture: '?', parameters: null, quantization: '?', sizeBytes: 0, unsupported: null };
+  const entry: ModelEntry = {
+    id,
+    source,
+    location,
+    architecture: '?',
+    parameters: null,
+    quantization: '?',
+    sizeBytes: 0,
+    unsupported: null,
+  };
   try {
     Object.assign(entry, fs.statSync(location).isDirectory() ? describeFolder(location) : await describeGguf(location));
   } catch (err) {
@@ -232,7 +266,8 @@ async function describeGguf(file: string): Promise<Partial<ModelEntry>> {
   const { arch, unsupported: archReason } = ggufArchitecture(header.metadata);
   const badType = header.tensors.find((t) => !GGML_TYPE_CODES[t.dtype]);
   let unsupported = archReason;
-  if (!unsupported && badType) unsupported = `tensor type ${GGMLQuantizationType[badType.dtype] ?? badType.dtype} (tensor "${badType.name}") is not supported`;
+  if (!unsupported && badType)
+    unsupported = `tensor type ${GGMLQuantizationType[badType.dtype] ?? badType.dtype} (tensor "${badType.name}") is not supported`;
   if (!unsupported) {
     try {
       ggufTokenizerJson(new Metadata(header.metadata, file));

@@ -28,7 +28,13 @@ export function sentencePieceTokenizerJson(v: SentencePieceVocab): Record<string
     truncation: null,
     padding: null,
     added_tokens: v.added.map(({ id, special }) => ({
-      id, content: v.pieces[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special,
+      id,
+      content: v.pieces[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special,
     })),
     normalizer: {
       type: 'Sequence',
@@ -49,8 +55,15 @@ export function sentencePieceTokenizerJson(v: SentencePieceVocab): Record<string
       ],
     },
     model: {
-      type: 'BPE', dropout: null, unk_token: v.pieces[v.unkId], continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: true, byte_fallback: true, vocab, merges: mergesOf(v.pieces, vocab, v.scores),
+      type: 'BPE',
+      dropout: null,
+      unk_token: v.pieces[v.unkId],
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab,
+      merges: mergesOf(v.pieces, vocab, v.scores),
     },
   };
 }
@@ -59,7 +72,11 @@ export function sentencePieceTokenizerJson(v: SentencePieceVocab): Record<string
 export function templateProcessing(pieces: string[], bosId: number | null, eosId: number | null): Record<string, unknown> | null {
   if (bosId == null && eosId == null) return null;
   const special = (id: number | null, typeId: number) => (id == null ? [] : [{ SpecialToken: { id: pieces[id], type_id: typeId } }]);
-  const seq = (name: string, typeId: number) => [...special(bosId, typeId), { Sequence: { id: name, type_id: typeId } }, ...special(eosId, typeId)];
+  const seq = (name: string, typeId: number) => [
+    ...special(bosId, typeId),
+    { Sequence: { id: name, type_id: typeId } },
+    ...special(eosId, typeId),
+  ];
   const tokens: Record<string, unknown> = {};
   for (const id of [bosId, eosId]) if (id != null) tokens[pieces[id]] = { id: pieces[id], ids: [id], tokens: [pieces[id]] };
   return { type: 'TemplateProcessing', single: seq('A', 0), pair: [...seq('A', 0), ...seq('B', 1)], special_tokens: tokens };

@@ -115,7 +115,8 @@ export async function startServer(engine: Engine, models: ServedModels, opts: Se
       result = await batcher.submit(prompt, adapter, { ...req.options, stopAtBos: true, onText, signal: controller.signal });
     } catch (err) {
       if (err instanceof QueueFullError) throw new ApiError(429, `${err.message}; retry later`, 'rate_limit_exceeded');
-      if (err instanceof RangeError) throw new ApiError(400, err.message, err.message.includes('context') ? 'context_length_exceeded' : 'invalid_value');
+      if (err instanceof RangeError)
+        throw new ApiError(400, err.message, err.message.includes('context') ? 'context_length_exceeded' : 'invalid_value');
       throw err;
     }
     if (result.finishReason === 'cancelled') return void res.destroy();

@@ -104,5 +104,8 @@ function adapterFiles(dir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => n.endsWith('.safetensors')).sort().map((n) => path.join(dir, n));
+  return names
+    .filter((n) => n.endsWith('.safetensors'))
+    .sort()
+    .map((n) => path.join(dir, n));
 }

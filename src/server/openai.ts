@@ -17,7 +17,13 @@ export class ApiError extends Error {
     message: string,
     readonly code: string,
     readonly param: string | null = null,
-    readonly type = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
+    readonly type = status === 401
+      ? 'authentication_error'
+      : status === 429
+        ? 'rate_limit_error'
+        : status >= 500
+          ? 'server_error'
+          : 'invalid_request_error',
   ) {
     super(message);
   }
@@ -48,21 +54,38 @@ export interface ParsedCompletion extends ParsedRequest {
 type Body = Record<string, unknown>;
 
 function asBody(body: unknown): Body {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object', 'invalid_body');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(400, 'the request body must be a JSON object', 'invalid_body');
   return body as Body;
 }
 
-function number(body: Body, key: string, min: number, max: number, opts: { integer?: boolean; minExclusive?: boolean } = {}): number | undefined {
+function number(
+  body: Body,
+  key: string,
+  min: number,
+  max: number,
+  opts: { integer?: boolean; minExclusive?: boolean } = {},
+): number | undefined {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
-  const ok = typeof v === 'number' && Number.isFinite(v) && (opts.minExclusive ? v > min : v >= min) && v <= max && (!opts.integer || Number.isInteger(v));
-  if (!ok) throw invalid(key, `expected ${opts.integer ? 'an integer' : 'a number'} in ${opts.minExclusive ? '(' : '['}${min}, ${max}], got ${JSON.stringify(v)}`);
+  const ok =
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (opts.minExclusive ? v > min : v >= min) &&
+    v <= max &&
+    (!opts.integer || Number.isInteger(v));
+  if (!ok)
+    throw invalid(
+      key,
+      `expected ${opts.integer ? 'an integer' : 'a number'} in ${opts.minExclusive ? '(' : '['}${min}, ${max}], got ${JSON.stringify(v)}`,
+    );
   return v as number;
 }
 
 function common(body: Body): ParsedRequest {
   if (typeof body.model !== 'string' || body.model === '') throw invalid('model', 'expected a model id (see GET /v1/models)');
-  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw invalid('stream', 'expected true or false');
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean')
+    throw invalid('stream', 'expected true or false');
   number(body, 'n', 1, 1, { integer: true }); // one choice per request
   for (const key of ['frequency_penalty', 'presence_penalty']) {
     if (body[key] !== undefined && body[key] !== null && body[key] !== 0) throw invalid(key, 'is not supported (use repetition_penalty)');
@@ -72,14 +95,16 @@ function common(body: Body): ParsedRequest {
   if (typeof body.stop === 'string') stop = [body.stop];
   else if (Array.isArray(body.stop)) stop = body.stop as string[];
   else if (body.stop !== undefined && body.stop !== null) throw invalid('stop', 'expected a string or an array of strings');
-  if (stop && (stop.length > 16 || stop.some((s) => typeof s !== 'string' || s === ''))) throw invalid('stop', 'expected at most 16 non-empty strings');
+  if (stop && (stop.length > 16 || stop.some((s) => typeof s !== 'string' || s === '')))
+    throw invalid('stop', 'expected at most 16 non-empty strings');
   const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
   return {
     model: body.model,
     stream: body.stream === true,
     includeUsage: body.stream === true && streamOptions?.include_usage === true,
     options: {
-      maxNewTokens: number(body, 'max_completion_tokens', 1, 1e6, { integer: true }) ?? number(body, 'max_tokens', 1, 1e6, { integer: true }),
+      maxNewTokens:
+        number(body, 'max_completion_tokens', 1, 1e6, { integer: true }) ?? number(body, 'max_tokens', 1, 1e6, { integer: true }),
       temperature: number(body, 'temperature', 0, 2),
       topP: number(body, 'top_p', 0, 1, { minExclusive: true }),
       // Not OpenAI's, but common in local servers (vLLM, llama.cpp).
@@ -167,7 +192,9 @@ export class ResponseShapes {
       return {
         ...base,
         object: 'chat.completion',
-        choices: [{ index: 0, message: { role: 'assistant', content: r.text, refusal: null }, finish_reason: finishReason(r), logprobs: null }],
+        choices: [
+          { index: 0, message: { role: 'assistant', content: r.text, refusal: null }, finish_reason: finishReason(r), logprobs: null },
+        ],
       };
     }
     return { ...base, object: 'text_completion', choices: [{ index: 0, text: r.text, finish_reason: finishReason(r), logprobs: null }] };

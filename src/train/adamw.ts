@@ -71,8 +71,7 @@ export class AdamW {
 
   /** Restores a state saved by getState for the same parameter shapes. */
   loadState(state: AdamWState): void {
-    const fits = (arrays: number[][]) =>
-      arrays.length === this.params.length && arrays.every((a, i) => a.length === this.params[i].length);
+    const fits = (arrays: number[][]) => arrays.length === this.params.length && arrays.every((a, i) => a.length === this.params[i].length);
     if (!Number.isInteger(state.step) || state.step < 0 || !fits(state.m) || !fits(state.v)) {
       throw new Error('AdamW: saved state does not match the parameters (step, count or sizes differ)');
     }

@@ -24,7 +24,11 @@ export async function endTokenId(engine: Engine, texts: string[]): Promise<numbe
     .map((t) => engine.model.tokenizer.encode(t))
     .filter((ids) => ids.length > 0 && ids.length <= engine.model.config.maxPositions);
   if (rows.length === 0) return candidates[0];
-  const logits = await engine.logits(rows, rows.map(() => null), { lastOnly: true });
+  const logits = await engine.logits(
+    rows,
+    rows.map(() => null),
+    { lastOnly: true },
+  );
   // Logits share one softmax per row, so summing them across rows ranks candidates like summed log-probs would, up to a per-row constant.
   const score = (id: number) => logits.reduce((sum, row) => sum + row[id], 0);
   return candidates.reduce((best, id) => (score(id) > score(best) ? id : best));

@@ -113,7 +113,9 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const totalSteps = opts.steps ?? perEpoch * epochs;
   if (totalSteps < 1) throw new Error(`${source.file}: no training batches (${data.counts.trainExamples} training examples)`);
 
-  const adapter = opts.init ? copyAdapter(opts.init) : newAdapter(cfg, opts.tokens ?? TRAIN_DEFAULTS.tokens, opts.startLayer ?? TRAIN_DEFAULTS.startLayer, seed);
+  const adapter = opts.init
+    ? copyAdapter(opts.init)
+    : newAdapter(cfg, opts.tokens ?? TRAIN_DEFAULTS.tokens, opts.startLayer ?? TRAIN_DEFAULTS.startLayer, seed);
   const lr = opts.lr ?? TRAIN_DEFAULTS.lr[method];
   const optimizer = new AdamW([adapter.prefix, adapter.gates], { lr, weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay });
   const warmup = opts.warmup ?? Math.min(100, Math.ceil(totalSteps * TRAIN_DEFAULTS.warmupFraction));
@@ -190,7 +192,14 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
 }
 
 /** Tokenises, holds out the validation split and batches every epoch with its own shuffle. */
-function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts: TrainOptions, seed: number, endId: number | null): Prepared {
+function prepare(
+  engine: Engine,
+  source: RecordSet,
+  method: 'sft' | 'dpo',
+  opts: TrainOptions,
+  seed: number,
+  endId: number | null,
+): Prepared {
   const { tokenizer, config } = engine.model;
   const maxLen = Math.min(opts.maxLen ?? TRAIN_DEFAULTS.maxLen, config.maxPositions);
   const shape = { maxLen, endId };
@@ -198,9 +207,12 @@ function prepare(engine: Engine, source: RecordSet, method: 'sft' | 'dpo', opts:
   const padId = 0;
   const shuffle = opts.shuffle ?? true;
   if (method === 'dpo') {
-    if (source.form !== 'preference') throw new Error(`${source.file}: DPO needs {"prompt","chosen","rejected"} records, found the "${source.form}" form`);
+    if (source.form !== 'preference')
+      throw new Error(`${source.file}: DPO needs {"prompt","chosen","rejected"} records, found the "${source.form}" form`);
     const pairs = toPreferencePairs(source.records, tokenizer, shape);
-    const held = opts.validation ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, shape).items } : undefined;
+    const held = opts.validation
+      ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, shape).items }
+      : undefined;
     const { train, validation } = held ?? splitValidation(pairs.items, opts.valSplit ?? defaultValSplit(pairs.items.length), seed);
     return {
       train: (e) => makePairBatches(train, { batchSize, seed: seed + e, shuffle, padId }),

@@ -39,7 +39,9 @@ export class DiskFullError extends Error {
     readonly file: string,
     readonly code: string,
   ) {
-    super(`${file} was not written: ${code === 'EFBIG' ? 'the file size limit was reached' : 'the disk is full'} (${code}); nothing was changed`);
+    super(
+      `${file} was not written: ${code === 'EFBIG' ? 'the file size limit was reached' : 'the disk is full'} (${code}); nothing was changed`,
+    );
     this.name = 'DiskFullError';
   }
 }

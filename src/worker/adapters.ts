@@ -114,10 +114,12 @@ export function importAdapter(params: AdapterImportParams, model: ModelInfo | nu
   const info = inspectAdapter(params.path, model);
   if (!info.compatible) throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
   const name = params.name ?? info.name;
-  if (!isValidAdapterName(name)) throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${String(name).slice(0, 100)}": use ${ADAPTER_NAME_RULE}`);
+  if (!isValidAdapterName(name))
+    throw new ResponseError(ErrorCodes.InvalidInput, `Invalid adapter name "${String(name).slice(0, 100)}": use ${ADAPTER_NAME_RULE}`);
   const dest = path.join(path.resolve(params.toDir), `${name}.safetensors`);
   if (dest === info.path) return info;
-  if (fs.existsSync(dest) && !params.overwrite) throw new ResponseError(ErrorCodes.InvalidInput, `An adapter named "${name}" already exists in ${params.toDir}`);
+  if (fs.existsSync(dest) && !params.overwrite)
+    throw new ResponseError(ErrorCodes.InvalidInput, `An adapter named "${name}" already exists in ${params.toDir}`);
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   sweepTemporaries(path.dirname(dest));
   try {
@@ -130,7 +132,8 @@ export function importAdapter(params: AdapterImportParams, model: ModelInfo | nu
 
 /** Deletes an adapter file; refuses anything that is not an adapter. */
 export function deleteAdapter(file: string): { deleted: boolean } {
-  if (!file.toLowerCase().endsWith('.safetensors')) throw new ResponseError(ErrorCodes.InvalidInput, 'Only .safetensors adapter files can be deleted');
+  if (!file.toLowerCase().endsWith('.safetensors'))
+    throw new ResponseError(ErrorCodes.InvalidInput, 'Only .safetensors adapter files can be deleted');
   try {
     adapterInfo(file, null);
   } catch (err) {

@@ -7,7 +7,15 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { ResponseError } from 'vscode-languageserver/node';
-import { ErrorCodes, type Device, type QuantizationSetting, type JobInfo, type ModelInfo, type TrainProgress, type WorkerState } from '../protocol';
+import {
+  ErrorCodes,
+  type Device,
+  type QuantizationSetting,
+  type JobInfo,
+  type ModelInfo,
+  type TrainProgress,
+  type WorkerState,
+} from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage } from './messages';
 
 /** What the queue tells the request handlers (server.ts) while jobs run. */
@@ -93,7 +101,13 @@ export class JobQueue {
     this.events.log('error', `compute thread stopped: ${error.message}`);
     failed?.reject(error);
     if (lost && (failed?.job.op !== 'load' || cancelled)) {
-      const job: ComputeJob = { op: 'load', id: `reload-${++this.reloads}`, path: lost.path, device: lost.device as Device, quantization: lost.quantization as QuantizationSetting };
+      const job: ComputeJob = {
+        op: 'load',
+        id: `reload-${++this.reloads}`,
+        path: lost.path,
+        device: lost.device as Device,
+        quantization: lost.quantization as QuantizationSetting,
+      };
       this.events.log('info', `loading ${lost.name} again`);
       this.queue.unshift({
         job,

@@ -2,7 +2,17 @@
 // (compute.ts). Only the compute thread touches onnxruntime, whose session.run blocks
 // the thread it runs on; the JSON-RPC thread stays free to answer status and cancel.
 
-import type { ChatMessage, Device, GenerationParams, ModelInfo, QuantizationSetting, TrainOptions, TrainProgress, TrainResult, TrainSource } from '../protocol';
+import type {
+  ChatMessage,
+  Device,
+  GenerationParams,
+  ModelInfo,
+  QuantizationSetting,
+  TrainOptions,
+  TrainProgress,
+  TrainResult,
+  TrainSource,
+} from '../protocol';
 
 export type ComputeJob =
   | { op: 'load'; id: string; path: string; device: Device; quantization: QuantizationSetting }

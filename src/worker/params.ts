@@ -13,7 +13,6 @@ import {
   type AdapterListParams,
   type CancelParams,
   type ChatMessage,
-  type Device,
   type QuantizationSetting,
   type GenerationParams,
   type LoadModelParams,
@@ -57,8 +56,15 @@ function number(v: unknown, name: string, ok: (n: number) => boolean, rule: stri
   return v;
 }
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: unknown, name: string) =>
-  number(v, name, (n) => Number.isSafeInteger(n) && n >= min && n <= max, max < Number.MAX_SAFE_INTEGER ? `an integer from ${min} to ${max}` : `an integer >= ${min}`);
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (v: unknown, name: string) =>
+    number(
+      v,
+      name,
+      (n) => Number.isSafeInteger(n) && n >= min && n <= max,
+      max < Number.MAX_SAFE_INTEGER ? `an integer from ${min} to ${max}` : `an integer >= ${min}`,
+    );
 
 function boolean(v: unknown, name: string): boolean {
   if (typeof v !== 'boolean') fail(`${name} must be true or false, got ${excerpt(v)}`);

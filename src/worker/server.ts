@@ -58,18 +58,28 @@ function log(level: 'info' | 'warn' | 'error', message: string): void {
 const jobs = new JobQueue({
   log,
   loadProgress: (p, message, percentage) => {
-    if (p.workDoneToken !== undefined) void connection.sendProgress(WorkDoneProgress.type, p.workDoneToken, { kind: 'report', message, percentage });
+    if (p.workDoneToken !== undefined)
+      void connection.sendProgress(WorkDoneProgress.type, p.workDoneToken, { kind: 'report', message, percentage });
   },
   delta: (requestId, delta) => void connection.sendNotification(ChatDeltaNotification, { requestId, delta }),
   progress: (progress) => void connection.sendNotification(TrainProgressNotification, progress),
   started: (p) => {
     if (p.workDoneToken !== undefined) {
-      void connection.sendProgress(WorkDoneProgress.type, p.workDoneToken, { kind: 'begin', title: 'Loading base model', cancellable: false });
+      void connection.sendProgress(WorkDoneProgress.type, p.workDoneToken, {
+        kind: 'begin',
+        title: 'Loading base model',
+        cancellable: false,
+      });
     }
   },
 });
 
-function enqueue<T>(job: ComputeJob, kind: JobInfo['kind'], token: CancellationToken | undefined, workDoneToken?: string | number): Promise<T> {
+function enqueue<T>(
+  job: ComputeJob,
+  kind: JobInfo['kind'],
+  token: CancellationToken | undefined,
+  workDoneToken?: string | number,
+): Promise<T> {
   return jobs
     .enqueue<T>(job, kind, (cancel) => token?.onCancellationRequested(cancel), workDoneToken)
     .finally(() => {
@@ -109,7 +119,8 @@ connection.onRequest(LoadModelRequest, async (raw, token) => {
   const model = jobs.model;
   const quantization = params.quantization ?? 'auto';
   const sameStorage = quantization === 'auto' || quantization === model?.quantization;
-  if (model && model.path === dir && (!params.device || params.device === 'auto' || params.device === model.device) && sameStorage) return model;
+  if (model && model.path === dir && (!params.device || params.device === 'auto' || params.device === model.device) && sameStorage)
+    return model;
   const job: ComputeJob = { op: 'load', id: newId('load'), path: dir, device: params.device ?? 'auto', quantization };
   return enqueue<ModelInfo>(job, 'load', token, params.workDoneToken);
 });
@@ -117,7 +128,8 @@ connection.onRequest(LoadModelRequest, async (raw, token) => {
 connection.onRequest(TrainRequest, async (raw, token): Promise<TrainResult> => {
   requireModel();
   const params = trainParams(raw, isValidAdapterName);
-  if (jobs.hasOp('train')) throw new ResponseError(ErrorCodes.Busy, 'A training job is already running; cancel it or wait for it to finish.');
+  if (jobs.hasOp('train'))
+    throw new ResponseError(ErrorCodes.Busy, 'A training job is already running; cancel it or wait for it to finish.');
   const job: ComputeJob = {
     op: 'train',
     id: newId('train', params.jobId),
@@ -139,7 +151,8 @@ async function generation(kind: 'chat' | 'raw', raw: unknown, token: Cancellatio
     // Refuse an adapter for another base model here, clearly, without queueing.
     if (jobs.model) {
       const info = inspectAdapter(adapter, jobs.model);
-      if (!info.compatible) throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
+      if (!info.compatible)
+        throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
     }
   }
   const id = newId('gen', params.requestId);

@@ -97,9 +97,12 @@ test('an adapter for another base model is refused naming both models and finger
   const file = path.join(tempDir(), 'x.safetensors');
   writeAdapter(file, newAdapter(model.config, 2, 2, 1), summary(), model.config);
   const adapter = readAdapter(file);
-  assert.throws(() => checkAdapterFits(adapter, { ...other, name: 'other' }, file), loadError(
-    `adapter "x.safetensors" was trained for base model "stories260K" (fingerprint ${model.fingerprint}), not for "other" (fingerprint ${other.fingerprint})`,
-  ));
+  assert.throws(
+    () => checkAdapterFits(adapter, { ...other, name: 'other' }, file),
+    loadError(
+      `adapter "x.safetensors" was trained for base model "stories260K" (fingerprint ${model.fingerprint}), not for "other" (fingerprint ${other.fingerprint})`,
+    ),
+  );
 });
 
 test('an adapter whose shapes do not fit the model is refused', () => {
@@ -114,22 +117,48 @@ test('an adapter whose shapes do not fit the model is refused', () => {
 
 test('readAdapter validates format, tensor shapes, metadata and values', () => {
   const dir = tempDir();
-  const meta = { format: 'aligner/1', base_model: 'm', base_fingerprint: 'f', tokens: '2', start_layer: '2', method: 'sft', examples: '1', epochs: '1', date: 'd' };
+  const meta = {
+    format: 'aligner/1',
+    base_model: 'm',
+    base_fingerprint: 'f',
+    tokens: '2',
+    start_layer: '2',
+    method: 'sft',
+    examples: '1',
+    epochs: '1',
+    date: 'd',
+  };
   const write = (name: string, prefix: number[], prefixShape: number[], metadata: Record<string, string>) => {
     const file = path.join(dir, name);
-    writeSafetensors(file, [
-      { name: 'prefix', dtype: 'F32', shape: prefixShape, data: new Float32Array(prefix) },
-      { name: 'gates', dtype: 'F32', shape: [3, 1], data: new Float32Array(3) },
-    ], metadata);
+    writeSafetensors(
+      file,
+      [
+        { name: 'prefix', dtype: 'F32', shape: prefixShape, data: new Float32Array(prefix) },
+        { name: 'gates', dtype: 'F32', shape: [3, 1], data: new Float32Array(3) },
+      ],
+      metadata,
+    );
     return file;
   };
   assert.doesNotThrow(() => readAdapter(write('ok.safetensors', [1, 2, 3, 4], [2, 2], meta)));
-  assert.throws(() => readAdapter(write('fmt.safetensors', [1, 2, 3, 4], [2, 2], { ...meta, format: 'peft' })), loadError('fmt.safetensors', '"format"', '"peft"'));
+  assert.throws(
+    () => readAdapter(write('fmt.safetensors', [1, 2, 3, 4], [2, 2], { ...meta, format: 'peft' })),
+    loadError('fmt.safetensors', '"format"', '"peft"'),
+  );
   assert.throws(() => readAdapter(write('n.safetensors', [1, 2, 3, 4], [4, 1], meta)), loadError('n.safetensors', '"prefix"', '[4,1]'));
-  assert.throws(() => readAdapter(write('nan.safetensors', [1, NaN, 3, 4], [2, 2], meta)), loadError('nan.safetensors', '"prefix"', 'index 1'));
-  assert.throws(() => readAdapter(write('m.safetensors', [1, 2, 3, 4], [2, 2], { ...meta, method: 'lora' })), loadError('m.safetensors', '"method"'));
+  assert.throws(
+    () => readAdapter(write('nan.safetensors', [1, NaN, 3, 4], [2, 2], meta)),
+    loadError('nan.safetensors', '"prefix"', 'index 1'),
+  );
+  assert.throws(
+    () => readAdapter(write('m.safetensors', [1, 2, 3, 4], [2, 2], { ...meta, method: 'lora' })),
+    loadError('m.safetensors', '"method"'),
+  );
   const { base_fingerprint: _, ...noFingerprint } = meta;
-  assert.throws(() => readAdapter(write('fp.safetensors', [1, 2, 3, 4], [2, 2], noFingerprint)), loadError('fp.safetensors', '"base_fingerprint"', 'missing'));
+  assert.throws(
+    () => readAdapter(write('fp.safetensors', [1, 2, 3, 4], [2, 2], noFingerprint)),
+    loadError('fp.safetensors', '"base_fingerprint"', 'missing'),
+  );
   const cut = path.join(dir, 'cut.safetensors');
   fs.writeFileSync(cut, fs.readFileSync(path.join(dir, 'ok.safetensors')).subarray(0, 100));
   assert.throws(() => readAdapter(cut), loadError('cut.safetensors'));

@@ -44,7 +44,16 @@ test('the adapter list, loading and the engine decide compatibility by one rule'
     const file = path.join(dir, `${name}.safetensors`);
     const prefix = new Float32Array(c.tokens * c.d).fill(0.5);
     const gates = new Float32Array(c.gates[0] * c.gates[1]).fill(0.25);
-    fs.writeFileSync(file, rawSafetensors([{ name: 'prefix', shape: [c.tokens, c.d], values: prefix }, { name: 'gates', shape: c.gates, values: gates }], c.meta));
+    fs.writeFileSync(
+      file,
+      rawSafetensors(
+        [
+          { name: 'prefix', shape: [c.tokens, c.d], values: prefix },
+          { name: 'gates', shape: c.gates, values: gates },
+        ],
+        c.meta,
+      ),
+    );
 
     let listed: boolean;
     try {
@@ -63,13 +72,24 @@ test('the adapter list, loading and the engine decide compatibility by one rule'
     assert.equal(listed, loads, `${name}: the list says ${listed ? '' : 'not '}compatible, loading ${loads ? 'succeeds' : 'fails'}`);
     seen[name] = loads;
   }
-  assert.deepEqual(Object.entries(seen).filter(([, v]) => v).map(([k]) => k), ['fits', 'fits from start layer 4']);
+  assert.deepEqual(
+    Object.entries(seen)
+      .filter(([, v]) => v)
+      .map(([k]) => k),
+    ['fits', 'fits from start layer 4'],
+  );
 });
 
 test('the engine refuses weights by the same rule, with the same words', () => {
   const weights = { prefix: new Float32Array(2 * 64), gates: new Float32Array(3 * 8), tokens: 2, startLayer: 2 };
   assert.doesNotThrow(() => checkAdapter(model.config, weights));
-  assert.throws(() => checkAdapter(model.config, { ...weights, gates: new Float32Array(16) }), /tensor "gates" has shape \[2,8\], expected \[3, 8\]/);
+  assert.throws(
+    () => checkAdapter(model.config, { ...weights, gates: new Float32Array(16) }),
+    /tensor "gates" has shape \[2,8\], expected \[3, 8\]/,
+  );
   assert.throws(() => checkAdapter(model.config, { ...weights, startLayer: 5 }), /start layer 5 is beyond the model's 5 layers/);
-  assert.throws(() => checkAdapter(model.config, { ...weights, tokens: 65, prefix: new Float32Array(65 * 64) }), /65 prefix tokens; an adapter has 1 to 64/);
+  assert.throws(
+    () => checkAdapter(model.config, { ...weights, tokens: 65, prefix: new Float32Array(65 * 64) }),
+    /65 prefix tokens; an adapter has 1 to 64/,
+  );
 });

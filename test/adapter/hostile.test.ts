@@ -26,7 +26,14 @@ test.before(async () => {
 function adapterBytes(pad: number, meta: Record<string, string> = {}): { bytes: Buffer; prefix: Float32Array; gates: Float32Array } {
   const prefix = Float32Array.from({ length: 2 * 64 }, (_, i) => i / 7 - 3);
   const gates = Float32Array.from({ length: 3 * 8 }, (_, i) => (i - 11) / 13);
-  const bytes = rawSafetensors([{ name: 'prefix', shape: [2, 64], values: prefix }, { name: 'gates', shape: [3, 8], values: gates }], adapterMeta(model.fingerprint, 2, 2, meta), pad);
+  const bytes = rawSafetensors(
+    [
+      { name: 'prefix', shape: [2, 64], values: prefix },
+      { name: 'gates', shape: [3, 8], values: gates },
+    ],
+    adapterMeta(model.fingerprint, 2, 2, meta),
+    pad,
+  );
   return { bytes, prefix, gates };
 }
 
@@ -48,16 +55,32 @@ test('defect 3: a header over the cap is refused before it is read (no 64 MB lis
   const file = path.join(tempDir(), 'big.safetensors');
   fs.writeFileSync(file, adapterBytes(0, { description: 'x'.repeat(300_000) }).bytes);
   for (const read of [readAdapter, readAdapterHeader]) {
-    assert.throws(() => read(file), (err: Error) => err instanceof AdapterError && /big\.safetensors.*header of \d+ bytes, more than the 262144 allowed/.test(err.message));
+    assert.throws(
+      () => read(file),
+      (err: Error) =>
+        err instanceof AdapterError && /big\.safetensors.*header of \d+ bytes, more than the 262144 allowed/.test(err.message),
+    );
   }
 });
 
 test('defect 3: more than 64 prefix tokens are refused from the header', () => {
   const file = path.join(tempDir(), 'many.safetensors');
   const prefix = new Float32Array(65 * 64);
-  fs.writeFileSync(file, rawSafetensors([{ name: 'prefix', shape: [65, 64], values: prefix }, { name: 'gates', shape: [3, 8], values: new Float32Array(24) }], adapterMeta(model.fingerprint, 65, 2)));
+  fs.writeFileSync(
+    file,
+    rawSafetensors(
+      [
+        { name: 'prefix', shape: [65, 64], values: prefix },
+        { name: 'gates', shape: [3, 8], values: new Float32Array(24) },
+      ],
+      adapterMeta(model.fingerprint, 65, 2),
+    ),
+  );
   for (const read of [readAdapter, readAdapterHeader]) {
-    assert.throws(() => read(file), (err: Error) => err instanceof AdapterError && /"tokens" must be an integer from 1 to 64, found "65"/.test(err.message));
+    assert.throws(
+      () => read(file),
+      (err: Error) => err instanceof AdapterError && /"tokens" must be an integer from 1 to 64, found "65"/.test(err.message),
+    );
   }
 });
 
@@ -70,7 +93,11 @@ test('defect 3: a huge tensor name or metadata value is quoted as a short excerp
   fs.writeFileSync(badMethod, adapterBytes(0, { method: 'm'.repeat(100_000) }).bytes);
   for (const file of [badName, badMethod]) {
     for (const read of [readAdapter, readAdapterHeader]) {
-      assert.throws(() => read(file), (err: Error) => err instanceof AdapterError && err.message.length < 300 && err.message.includes('…'), file);
+      assert.throws(
+        () => read(file),
+        (err: Error) => err instanceof AdapterError && err.message.length < 300 && err.message.includes('…'),
+        file,
+      );
     }
   }
 });
@@ -80,11 +107,17 @@ test('defect 3: a deeply nested header is a typed error, not a stack overflow', 
   const deep = '['.repeat(100_000) + ']'.repeat(100_000);
   const adapter = path.join(dir, 'deep.safetensors');
   fs.writeFileSync(adapter, withHeader(`{"prefix":{"dtype":${deep},"shape":[1],"data_offsets":[0,4]}}`, Buffer.alloc(4)));
-  assert.throws(() => readAdapter(adapter), (err: Error) => err instanceof AdapterError && /nested 100002 levels deep/.test(err.message));
+  assert.throws(
+    () => readAdapter(adapter),
+    (err: Error) => err instanceof AdapterError && /nested 100002 levels deep/.test(err.message),
+  );
   const deeper = '['.repeat(500_000) + ']'.repeat(500_000);
   const weights = path.join(dir, 'model.safetensors');
   fs.writeFileSync(weights, withHeader(`{"w":{"dtype":${deeper},"shape":[1],"data_offsets":[0,4]}}`, Buffer.alloc(4)));
-  assert.throws(() => readSafetensors(weights), (err: Error) => err instanceof ModelLoadError && /nested 500002 levels deep/.test(err.message));
+  assert.throws(
+    () => readSafetensors(weights),
+    (err: Error) => err instanceof ModelLoadError && /nested 500002 levels deep/.test(err.message),
+  );
 });
 
 /** Runs `fn(file)` of src/adapter/file.ts in a child process, so a read that blocks or runs away cannot stall the suite. */
@@ -101,7 +134,11 @@ test('defect 3: /dev/zero, a FIFO and a folder are refused at once, without read
   execFileSync('mkfifo', [fifo]);
   const folder = path.join(tempDir(), 'folder.safetensors');
   fs.mkdirSync(folder);
-  for (const [file, what] of [['/dev/zero', 'a character device'], [fifo, 'a FIFO'], [folder, 'folder']]) {
+  for (const [file, what] of [
+    ['/dev/zero', 'a character device'],
+    [fifo, 'a FIFO'],
+    [folder, 'folder'],
+  ]) {
     for (const fn of ['readAdapter', 'readAdapterHeader'] as const) {
       const r = readInChild(fn, file);
       assert.equal(r.killed, false, `${fn}(${file}) did not return within 10 s`);

@@ -30,7 +30,12 @@ export function withHeader(json: string, data: Buffer = Buffer.alloc(0)): Buffer
 }
 
 /** Adapter metadata for a model of `fingerprint`, overridable field by field. */
-export function adapterMeta(fingerprint: string, tokens: number, startLayer: number, more: Record<string, string> = {}): Record<string, string> {
+export function adapterMeta(
+  fingerprint: string,
+  tokens: number,
+  startLayer: number,
+  more: Record<string, string> = {},
+): Record<string, string> {
   return {
     format: 'aligner/1',
     base_model: 'stories260K',

@@ -155,7 +155,15 @@ interface ChildSpec {
   contexts: number[];
 }
 
-async function childOurs({ dir: modelDir, mode, reps, threads, quantization, device, contexts }: ChildSpec): Promise<Record<string, unknown>> {
+async function childOurs({
+  dir: modelDir,
+  mode,
+  reps,
+  threads,
+  quantization,
+  device,
+  contexts,
+}: ChildSpec): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const model = await loadModel(modelDir);
   const opts: EngineOptions = { device, threads, log, quantization };
@@ -283,7 +291,10 @@ function runChild(cmd: string, args: string[], timeoutS: number, cwd = ROOT): Pr
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+      const lines = out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.startsWith('{'));
       let parsed: Record<string, unknown> | undefined;
       try {
         parsed = lines.length ? JSON.parse(lines[lines.length - 1]) : undefined;
@@ -310,7 +321,10 @@ function torchAvailable(): { ok: boolean; why?: string; version?: string } {
 
 function list(env: string | undefined, all: string[]): string[] {
   if (!env) return all;
-  const want = env.split(',').map((s) => s.trim()).filter(Boolean);
+  const want = env
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return all.filter((x) => want.includes(x));
 }
 
@@ -354,75 +368,98 @@ async function main(): Promise<void> {
       if (torch.ok && mode !== 'context') {
         tr = await runChild(
           PYTHON,
-          [TORCH_REF, '--model', dir, '--mode', mode, '--threads', String(threads), '--warmup', String(reps.warmup),
-            '--reps', String(reps.reps), '--batch', String(TRAIN_BATCH), '--seq', String(TRAIN_SEQ),
-            '--prefill-len', String(PREFILL_LEN), '--prompt-len', String(PROMPT_LEN), '--new-tokens', String(NEW_TOKENS),
-            '--tokens', String(ADAPTER_TOKENS), '--start-layer', String(START_LAYER)],
+          [
+            TORCH_REF,
+            '--model',
+            dir,
+            '--mode',
+            mode,
+            '--threads',
+            String(threads),
+            '--warmup',
+            String(reps.warmup),
+            '--reps',
+            String(reps.reps),
+            '--batch',
+            String(TRAIN_BATCH),
+            '--seq',
+            String(TRAIN_SEQ),
+            '--prefill-len',
+            String(PREFILL_LEN),
+            '--prompt-len',
+            String(PROMPT_LEN),
+            '--new-tokens',
+            String(NEW_TOKENS),
+            '--tokens',
+            String(ADAPTER_TOKENS),
+            '--start-layer',
+            String(START_LAYER),
+          ],
           timeoutS,
         );
       }
       for (const quantization of quants) {
-      let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
-      let profileDir: string | null = null;
-      if (!oursWhy) {
-        // onnxruntime writes its profile into the cwd: give each child its own folder outside the repo.
-        if (process.env.BENCH_PROFILE === '1') {
-          profileDir = path.join(os.tmpdir(), 'aligner-bench-profile', `${name}-${mode}-${quantization}`);
-          fs.rmSync(profileDir, { recursive: true, force: true });
-          fs.mkdirSync(profileDir, { recursive: true });
+        let ours: ChildResult = { ok: false, error: oursWhy ?? 'skipped' };
+        let profileDir: string | null = null;
+        if (!oursWhy) {
+          // onnxruntime writes its profile into the cwd: give each child its own folder outside the repo.
+          if (process.env.BENCH_PROFILE === '1') {
+            profileDir = path.join(os.tmpdir(), 'aligner-bench-profile', `${name}-${mode}-${quantization}`);
+            fs.rmSync(profileDir, { recursive: true, force: true });
+            fs.mkdirSync(profileDir, { recursive: true });
+          }
+          const spec: ChildSpec = { dir, mode, reps, threads, quantization, device, contexts };
+          ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify(spec)], timeoutS, profileDir ?? ROOT);
         }
-        const spec: ChildSpec = { dir, mode, reps, threads, quantization, device, contexts };
-        ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify(spec)], timeoutS, profileDir ?? ROOT);
-      }
-      const o = ours.result ?? {};
-      const t = tr.result ?? {};
-      const oTps = o.tokens_per_s as number | undefined;
-      const tTps = t.tokens_per_s as number | undefined;
-      const oRss = o.peak_rss_mb as number | undefined;
-      const tRss = t.peak_rss_mb as number | undefined;
-      const line: Record<string, unknown> = {
-        model: name,
-        mode,
-        quantization,
-        device,
-        ours_tokens_per_s: round(oTps, 2),
-        torch_tokens_per_s: round(tTps, 2),
-        ratio: oTps && tTps ? round(oTps / tTps, 3) : null,
-        ours_peak_rss_mb: round(oRss, 1),
-        torch_peak_rss_mb: round(tRss, 1),
-        rss_ratio: oRss && tRss ? round(oRss / tRss, 3) : null,
-        threads,
-        blas: (t.blas as string | undefined) ?? null,
-        ours_median_s: round(o.median_s, 4),
-        torch_median_s: round(t.median_s, 4),
-        warmup: reps.warmup,
-        reps: reps.reps,
-        // Other work on the machine skews every number here: the 1-minute load average before the pair ran.
-        load_avg_1m: round(loadAvg, 2),
-      };
-      // Both sides get the same ids and adapter, so their results must agree (a wrong fast engine is no win).
-      if (o.decode_tokens_per_s_at_context) line.decode_tokens_per_s_at_context = o.decode_tokens_per_s_at_context;
-      if (ours.ok && tr.ok) {
-        if (mode === 'train') {
-          line.loss_first_ours = round(o.loss_first, 5);
-          line.loss_first_torch = round(t.loss_first, 5);
-          line.loss_abs_diff = round(Math.abs(Number(o.loss_first) - Number(t.loss_first)), 6);
-        } else if (mode === 'prefill') {
-          line.argmax_match = o.argmax === t.argmax;
-        } else {
-          const a = (o.ids as number[]) ?? [];
-          const b = (t.ids as number[]) ?? [];
-          let n = 0;
-          while (n < a.length && n < b.length && a[n] === b[n]) n++;
-          line.greedy_ids_agree = `${n}/${NEW_TOKENS}`;
+        const o = ours.result ?? {};
+        const t = tr.result ?? {};
+        const oTps = o.tokens_per_s as number | undefined;
+        const tTps = t.tokens_per_s as number | undefined;
+        const oRss = o.peak_rss_mb as number | undefined;
+        const tRss = t.peak_rss_mb as number | undefined;
+        const line: Record<string, unknown> = {
+          model: name,
+          mode,
+          quantization,
+          device,
+          ours_tokens_per_s: round(oTps, 2),
+          torch_tokens_per_s: round(tTps, 2),
+          ratio: oTps && tTps ? round(oTps / tTps, 3) : null,
+          ours_peak_rss_mb: round(oRss, 1),
+          torch_peak_rss_mb: round(tRss, 1),
+          rss_ratio: oRss && tRss ? round(oRss / tRss, 3) : null,
+          threads,
+          blas: (t.blas as string | undefined) ?? null,
+          ours_median_s: round(o.median_s, 4),
+          torch_median_s: round(t.median_s, 4),
+          warmup: reps.warmup,
+          reps: reps.reps,
+          // Other work on the machine skews every number here: the 1-minute load average before the pair ran.
+          load_avg_1m: round(loadAvg, 2),
+        };
+        // Both sides get the same ids and adapter, so their results must agree (a wrong fast engine is no win).
+        if (o.decode_tokens_per_s_at_context) line.decode_tokens_per_s_at_context = o.decode_tokens_per_s_at_context;
+        if (ours.ok && tr.ok) {
+          if (mode === 'train') {
+            line.loss_first_ours = round(o.loss_first, 5);
+            line.loss_first_torch = round(t.loss_first, 5);
+            line.loss_abs_diff = round(Math.abs(Number(o.loss_first) - Number(t.loss_first)), 6);
+          } else if (mode === 'prefill') {
+            line.argmax_match = o.argmax === t.argmax;
+          } else {
+            const a = (o.ids as number[]) ?? [];
+            const b = (t.ids as number[]) ?? [];
+            let n = 0;
+            while (n < a.length && n < b.length && a[n] === b[n]) n++;
+            line.greedy_ids_agree = `${n}/${NEW_TOKENS}`;
+          }
         }
-      }
-      if (!ours.ok) line.ours_error = ours.error;
-      if (!tr.ok) line.torch_error = tr.error;
-      if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
-      if (t.omp_wait_policy) line.torch_omp_wait_policy = t.omp_wait_policy;
-      if (profileDir) line.ours_profile_files = fs.readdirSync(profileDir).map((f) => path.join(profileDir as string, f));
-      emit(line);
+        if (!ours.ok) line.ours_error = ours.error;
+        if (!tr.ok) line.torch_error = tr.error;
+        if (t.torch_build_blas) line.torch_build_blas = t.torch_build_blas;
+        if (t.omp_wait_policy) line.torch_omp_wait_policy = t.omp_wait_policy;
+        if (profileDir) line.ours_profile_files = fs.readdirSync(profileDir).map((f) => path.join(profileDir as string, f));
+        emit(line);
       }
     }
   }

@@ -23,10 +23,46 @@ export interface RandomModelSpec {
 }
 
 export const RANDOM_MODELS: RandomModelSpec[] = [
-  { name: 'tiny15m', hidden: 288, layers: 6, heads: 6, kvHeads: 6, ffn: 768, vocab: 32000, tied: false, ropeTheta: 10000, maxPositions: 2048, seed: 15 },
-  { name: 'smol135m', hidden: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, vocab: 49152, tied: true, ropeTheta: 100000, maxPositions: 2048, seed: 135 },
+  {
+    name: 'tiny15m',
+    hidden: 288,
+    layers: 6,
+    heads: 6,
+    kvHeads: 6,
+    ffn: 768,
+    vocab: 32000,
+    tied: false,
+    ropeTheta: 10000,
+    maxPositions: 2048,
+    seed: 15,
+  },
+  {
+    name: 'smol135m',
+    hidden: 576,
+    layers: 30,
+    heads: 9,
+    kvHeads: 3,
+    ffn: 1536,
+    vocab: 49152,
+    tied: true,
+    ropeTheta: 100000,
+    maxPositions: 2048,
+    seed: 135,
+  },
   // Qwen2.5-0.5B's shape (without its q/k/v biases): the smallest model people run as a local assistant.
-  { name: 'qwen05b', hidden: 896, layers: 24, heads: 14, kvHeads: 2, ffn: 4864, vocab: 151936, tied: true, ropeTheta: 1000000, maxPositions: 32768, seed: 500 },
+  {
+    name: 'qwen05b',
+    hidden: 896,
+    layers: 24,
+    heads: 14,
+    kvHeads: 2,
+    ffn: 4864,
+    vocab: 151936,
+    tied: true,
+    ropeTheta: 1000000,
+    maxPositions: 32768,
+    seed: 500,
+  },
 ];
 
 /** Bumped whenever the generated content changes, so stale folders are rebuilt. */
@@ -143,7 +179,6 @@ export function ensureRandomModel(spec: RandomModelSpec, tokenizerDir: string, l
     fs.rmSync(dst, { force: true });
     fs.copyFileSync(src, dst);
     fs.chmodSync(dst, 0o644); // the shared originals are read-only
-
   }
   const sources: TensorSource[] = tensorList(spec).map((t) => {
     const rng = new Rng(hash32(`${spec.seed}:${spec.name}:${t.name}`));

@@ -30,7 +30,13 @@ async function exercise(dir: string, device: Device, quantization: Quantization)
   adapter.gates.fill(0.1);
   const T = 64;
   const ids = Int32Array.from({ length: 2 * T }, (_, i) => 3 + ((i * 7919) % (model.config.vocabSize - 3)));
-  const batch: TokenBatch = { rows: 2, length: T, inputIds: ids, targets: ids.map((_, i) => ids[(i + 1) % ids.length]), mask: Uint8Array.from(ids, (_, i) => (i % T < T - 1 ? 1 : 0)) };
+  const batch: TokenBatch = {
+    rows: 2,
+    length: T,
+    inputIds: ids,
+    targets: ids.map((_, i) => ids[(i + 1) % ids.length]),
+    mask: Uint8Array.from(ids, (_, i) => (i % T < T - 1 ? 1 : 0)),
+  };
   const step = await engine.sftStep(batch, adapter);
   console.log(`  train step loss ${step.loss.toFixed(4)}`);
   const { state } = await engine.prefill([Array.from(ids.subarray(0, T))], [adapter]);
@@ -75,7 +81,13 @@ async function main(): Promise<void> {
       } finally {
         process.chdir(cwd);
       }
-      summarise(fs.readdirSync(work).filter((f) => f.endsWith('.json')).map((f) => path.join(work, f)), device);
+      summarise(
+        fs
+          .readdirSync(work)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => path.join(work, f)),
+        device,
+      );
       fs.rmSync(work, { recursive: true, force: true });
     }
   }

@@ -18,7 +18,10 @@ export function numel(shape: number[]): number {
 }
 
 /** Builds the header bytes (already padded) for the given tensors, in order. */
-export function safetensorsHeader(tensors: { name: string; shape: number[] }[], metadata: Record<string, string> = { format: 'pt' }): Buffer {
+export function safetensorsHeader(
+  tensors: { name: string; shape: number[] }[],
+  metadata: Record<string, string> = { format: 'pt' },
+): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {

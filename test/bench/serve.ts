@@ -52,7 +52,12 @@ async function round(url: string, models: string[], clients: number, total: numb
     const res = await fetch(`${url}/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: models[i % models.length], prompt: PROMPTS[i % PROMPTS.length], max_tokens: MAX_TOKENS, temperature: 0 }),
+      body: JSON.stringify({
+        model: models[i % models.length],
+        prompt: PROMPTS[i % PROMPTS.length],
+        max_tokens: MAX_TOKENS,
+        temperature: 0,
+      }),
     });
     const body = (await res.json()) as { usage?: { completion_tokens: number }; error?: { message: string } };
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${body.error?.message}`);
@@ -73,13 +78,28 @@ async function benchModel(name: string, dir: string, clientCounts: number[]): Pr
   const model = await openModel(dir);
   const engine = await Engine.create(model, { threads: os.cpus().length });
   const adapterDir = tempDir();
-  const meta = { base_model: model.name, base_fingerprint: model.fingerprint, method: 'sft' as const, examples: 0, epochs: 0, train_loss: null, val_loss: null, date: new Date().toISOString(), extra: {} };
+  const meta = {
+    base_model: model.name,
+    base_fingerprint: model.fingerprint,
+    method: 'sft' as const,
+    examples: 0,
+    epochs: 0,
+    train_loss: null,
+    val_loss: null,
+    date: new Date().toISOString(),
+    extra: {},
+  };
   for (const [i, style] of ['a', 'b', 'c'].entries()) {
     const adapter = newAdapter(model.config, 'auto', 2, i + 1);
     adapter.gates.fill(0.5 * (i + 1));
     writeAdapter(path.join(adapterDir, `${style}.safetensors`), adapter, meta, model.config);
   }
-  const server = await startServer(engine, new ServedModels(model, [], [adapterDir]), { port: 0, token: TOKEN, maxBatch: 32, maxQueue: 1024 });
+  const server = await startServer(engine, new ServedModels(model, [], [adapterDir]), {
+    port: 0,
+    token: TOKEN,
+    maxBatch: 32,
+    maxQueue: 1024,
+  });
   const single = [`${model.name}+a`];
   const mixed = ['a', 'b', 'c'].map((s) => `${model.name}+${s}`);
   await round(server.url, mixed, 4, 8); // warm-up: sessions, prefix K/V of each adapter

@@ -39,7 +39,10 @@ test('config of an unsupported architecture', () => {
   const file = path.join(dir, 'config.json');
   const config = JSON.parse(fs.readFileSync(file, 'utf8'));
   fs.writeFileSync(file, JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }));
-  assertOneLineError(aligner('generate', '--model', dir, '--prompt', 'Hi'), /config\.json: unsupported architecture "GPT2LMHeadModel" \(field "architectures"\)/);
+  assertOneLineError(
+    aligner('generate', '--model', dir, '--prompt', 'Hi'),
+    /config\.json: unsupported architecture "GPT2LMHeadModel" \(field "architectures"\)/,
+  );
 });
 
 test('malformed JSONL line names file and line; no adapter is written', () => {
@@ -56,7 +59,10 @@ test('a record of the wrong form names its field', () => {
   const dir = tempDir();
   const data = path.join(dir, 'mixed.jsonl');
   fs.writeFileSync(data, '{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": 3}\n');
-  assertOneLineError(aligner('train', '--model', STORIES, '--data', data, '--out', path.join(dir, 'o.safetensors')), /mixed\.jsonl:2: .*completion/);
+  assertOneLineError(
+    aligner('train', '--model', STORIES, '--data', data, '--out', path.join(dir, 'o.safetensors')),
+    /mixed\.jsonl:2: .*completion/,
+  );
 });
 
 test('an adapter made for another base model is refused', async () => {
@@ -66,7 +72,17 @@ test('an adapter made for another base model is refused', async () => {
   fs.writeFileSync(configFile, JSON.stringify({ ...config, rope_theta: 20000 }));
   const otherModel = await loadModel(other);
   const file = path.join(tempDir(), 'other.safetensors');
-  const summary = { base_model: 'other', base_fingerprint: otherModel.fingerprint, method: 'sft' as const, examples: 1, epochs: 1, train_loss: null, val_loss: null, date: new Date().toISOString(), extra: {} };
+  const summary = {
+    base_model: 'other',
+    base_fingerprint: otherModel.fingerprint,
+    method: 'sft' as const,
+    examples: 1,
+    epochs: 1,
+    train_loss: null,
+    val_loss: null,
+    date: new Date().toISOString(),
+    extra: {},
+  };
   writeAdapter(file, newAdapter(otherModel.config, 1, 2, 0), summary, otherModel.config);
   assertOneLineError(
     aligner('generate', '--model', STORIES, '--adapter', file, '--prompt', 'Hi'),
@@ -76,8 +92,17 @@ test('an adapter made for another base model is refused', async () => {
 
 test('a bad flag value is a usage error', () => {
   assertOneLineError(aligner('generate', '--model', STORIES, '--prompt', 'x', '--top-p', 'abc'), /--top-p: expected a number, got "abc"/);
-  assertOneLineError(aligner('train', '--model', STORIES, '--data', 'x.jsonl', '--out', 'x.bin'), /--out: the adapter file must end in \.safetensors/);
-  assertOneLineError(aligner('generate', '--model', STORIES, '--quant', 'q3', '--prompt', 'x'), /--quant: expected auto, f32, q8 or q4, got "q3"/);
+  assertOneLineError(
+    aligner('train', '--model', STORIES, '--data', 'x.jsonl', '--out', 'x.bin'),
+    /--out: the adapter file must end in \.safetensors/,
+  );
+  assertOneLineError(
+    aligner('generate', '--model', STORIES, '--quant', 'q3', '--prompt', 'x'),
+    /--quant: expected auto, f32, q8 or q4, got "q3"/,
+  );
   const data = path.join(SHARED, 'datasets', 'stories-style', 'shout.val.jsonl');
-  assertOneLineError(aligner('train', '--model', STORIES, '--data', data, '--out', 'x.safetensors', '--micro-batch', '0'), /--micro-batch: expected a whole number ≥ 1, got "0"/);
+  assertOneLineError(
+    aligner('train', '--model', STORIES, '--data', data, '--out', 'x.safetensors', '--micro-batch', '0'),
+    /--micro-batch: expected a whole number ≥ 1, got "0"/,
+  );
 });

@@ -29,7 +29,14 @@ test('an unknown case or a missing field fails the run', () => {
   fs.mkdirSync(dir, { recursive: true });
   const base = JSON.parse(fs.readFileSync(path.join(ORACLE, 'base_logits.json'), 'utf8'));
   fs.writeFileSync(path.join(dir, 'a.json'), JSON.stringify({ ...base, case: 'no_such_case' }));
-  fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify({ ...base, expected: { ...base.expected, extra_field: [1] }, tolerances: { ...base.tolerances, extra_field: { exact: true } } }));
+  fs.writeFileSync(
+    path.join(dir, 'b.json'),
+    JSON.stringify({
+      ...base,
+      expected: { ...base.expected, extra_field: [1] },
+      tolerances: { ...base.tolerances, extra_field: { exact: true } },
+    }),
+  );
   // The files name their checkpoint relative to the oracle folder's grandparent.
   fs.symlinkSync(path.join(SHARED, 'models'), path.join(dir, '..', 'models'));
   const r = runOracle(dir);

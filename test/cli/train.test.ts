@@ -19,8 +19,25 @@ const DATA = path.join(SHARED, 'datasets', 'stories-style');
 const VAL = path.join(DATA, 'shout.val.jsonl');
 
 function trainShout(out: string) {
-  const r = aligner('train', '--model', STORIES, '--data', path.join(DATA, 'shout.train.jsonl'), '--val-data', VAL,
-    '--out', out, '--tokens', '1', '--steps', '60', '--batch', '8', '--seed', '7');
+  const r = aligner(
+    'train',
+    '--model',
+    STORIES,
+    '--data',
+    path.join(DATA, 'shout.train.jsonl'),
+    '--val-data',
+    VAL,
+    '--out',
+    out,
+    '--tokens',
+    '1',
+    '--steps',
+    '60',
+    '--batch',
+    '8',
+    '--seed',
+    '7',
+  );
   assert.equal(r.status, 0, r.stderr);
   return r.stderr;
 }
@@ -53,7 +70,10 @@ test('train a 1-token shout adapter: lower validation loss, loadable, reproducib
   assert.equal(adapter.tokens, 1);
   assert.equal(adapter.startLayer, 2);
   const base = await baseValidationLoss();
-  assert.ok(adapter.metadata.val_loss !== null && adapter.metadata.val_loss < base - 0.01, `validation loss ${adapter.metadata.val_loss} vs base ${base}`);
+  assert.ok(
+    adapter.metadata.val_loss !== null && adapter.metadata.val_loss < base - 0.01,
+    `validation loss ${adapter.metadata.val_loss} vs base ${base}`,
+  );
 
   const gen = aligner('generate', '--model', STORIES, '--adapter', first, '--prompt', 'Once upon a time', '--max-new-tokens', '20');
   assert.equal(gen.status, 0, gen.stderr);
@@ -69,10 +89,33 @@ test('train a 1-token shout adapter: lower validation loss, loadable, reproducib
 test('DPO against an earlier adapter as reference writes a dpo adapter', () => {
   const dir = tempDir();
   const sft = path.join(dir, 'sft.safetensors');
-  assert.equal(aligner('train', '--model', STORIES, '--data', path.join(DATA, 'shout.train.jsonl'), '--out', sft, '--tokens', '2', '--steps', '3').status, 0);
+  assert.equal(
+    aligner('train', '--model', STORIES, '--data', path.join(DATA, 'shout.train.jsonl'), '--out', sft, '--tokens', '2', '--steps', '3')
+      .status,
+    0,
+  );
   const dpo = path.join(dir, 'dpo.safetensors');
-  const r = aligner('train', '--model', STORIES, '--method', 'dpo', '--data', path.join(DATA, 'shout.dpo.val.jsonl'), '--out', dpo,
-    '--init', sft, '--reference', sft, '--steps', '4', '--batch', '4', '--val-split', '0.1');
+  const r = aligner(
+    'train',
+    '--model',
+    STORIES,
+    '--method',
+    'dpo',
+    '--data',
+    path.join(DATA, 'shout.dpo.val.jsonl'),
+    '--out',
+    dpo,
+    '--init',
+    sft,
+    '--reference',
+    sft,
+    '--steps',
+    '4',
+    '--batch',
+    '4',
+    '--val-split',
+    '0.1',
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /trained dpo adapter \(2 prefix tokens, start layer 2\)/);
   // Policy = reference at the start, so the initial validation loss is exactly log 2.
@@ -94,16 +137,48 @@ test('generate --chat reads messages from stdin and streams answers', () => {
 test('train --quant q4: lower validation loss than the base, tagged q4, loads at f32 with a one-line notice', () => {
   const dir = tempDir();
   // Its own cache folder: the conversions this test makes are its own.
-  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ALIGNER_CACHE_DIR: path.join(dir, 'cache') } });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ALIGNER_CACHE_DIR: path.join(dir, 'cache') } });
   const out = path.join(dir, 'shout-q4.safetensors');
-  const r = run('train', '--model', STORIES, '--quant', 'q4', '--data', path.join(DATA, 'shout.train.jsonl'), '--val-data', VAL,
-    '--out', out, '--tokens', '4', '--steps', '30', '--batch', '8', '--seed', '7');
+  const r = run(
+    'train',
+    '--model',
+    STORIES,
+    '--quant',
+    'q4',
+    '--data',
+    path.join(DATA, 'shout.train.jsonl'),
+    '--val-data',
+    VAL,
+    '--out',
+    out,
+    '--tokens',
+    '4',
+    '--steps',
+    '30',
+    '--batch',
+    '8',
+    '--seed',
+    '7',
+  );
   assert.equal(r.status, 0, r.stderr);
   const [, before, after] = /validation loss (\d+\.\d+) -> (\d+\.\d+)/.exec(r.stderr) ?? [];
   assert.ok(Number(after) < Number(before) - 0.01, r.stderr);
   assert.equal(readAdapter(out).metadata.quantization, 'q4');
 
-  const gen = run('generate', '--model', STORIES, '--quant', 'f32', '--adapter', out, '--prompt', 'Once upon a time', '--max-new-tokens', '10');
+  const gen = run(
+    'generate',
+    '--model',
+    STORIES,
+    '--quant',
+    'f32',
+    '--adapter',
+    out,
+    '--prompt',
+    'Once upon a time',
+    '--max-new-tokens',
+    '10',
+  );
   assert.equal(gen.status, 0, gen.stderr);
   assert.equal(gen.stderr.trim(), 'aligner: adapter "shout-q4.safetensors" was trained on the q4 base; using it with the f32 base');
 });

@@ -19,7 +19,10 @@ test('targets are the next token; mask marks positions whose next token is a tar
 test('no shuffle keeps file order', () => {
   const examples = [5, 2, 9, 3, 7].map((n, i) => example(Array(n).fill(i + 1), 1));
   const batches = makeBatches(examples, { batchSize: 2, seed: 1, shuffle: false, padId: 0 });
-  assert.deepEqual(batches.map((b) => [...new Set(b.inputIds)].filter((x) => x !== 0)), [[1, 2], [3, 4], [5]]);
+  assert.deepEqual(
+    batches.map((b) => [...new Set(b.inputIds)].filter((x) => x !== 0)),
+    [[1, 2], [3, 4], [5]],
+  );
 });
 
 function lengthsOf(seed: number, examples: Example[]): number[][] {
@@ -40,7 +43,10 @@ test('bucketing is deterministic for a seed and groups similar lengths', () => {
   for (const rows of a) assert.ok(Math.max(...rows) - Math.min(...rows) <= 4, `spread too wide: ${rows}`);
   // Batch order is shuffled, not sorted.
   const firsts = a.map((rows) => rows[0]);
-  assert.notDeepEqual(firsts, [...firsts].sort((x, y) => x - y));
+  assert.notDeepEqual(
+    firsts,
+    [...firsts].sort((x, y) => x - y),
+  );
 });
 
 test('pair batches: chosen rows then rejected rows, padded to one length', () => {
@@ -60,8 +66,14 @@ test('splitValidation is deterministic and disjoint', () => {
   const a = splitValidation(items, 0.25, 3);
   assert.deepEqual(splitValidation(items, 0.25, 3), a);
   assert.equal(a.validation.length, 5);
-  assert.deepEqual([...a.train, ...a.validation].sort((x, y) => x - y), items);
-  assert.deepEqual(a.train, [...a.train].sort((x, y) => x - y));
+  assert.deepEqual(
+    [...a.train, ...a.validation].sort((x, y) => x - y),
+    items,
+  );
+  assert.deepEqual(
+    a.train,
+    [...a.train].sort((x, y) => x - y),
+  );
   assert.equal(splitValidation(items, 0, 3).validation.length, 0);
   assert.equal(splitValidation([1, 2], 0.01, 3).validation.length, 1);
   assert.throws(() => splitValidation(items, 1, 3), /validation fraction/);

@@ -12,9 +12,7 @@ const TH = 500;
 export class FakeTokenizer implements TextTokenizer {
   readonly vocabSize = 1000;
 
-  constructor(
-    private readonly opts: { prependSpace?: boolean; chatTemplate?: boolean } = {},
-  ) {}
+  constructor(private readonly opts: { prependSpace?: boolean; chatTemplate?: boolean } = {}) {}
 
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
     const ids = opts.addSpecialTokens === false ? [] : [BOS];

@@ -24,7 +24,12 @@ test('detects each TRL form and skips blank lines', () => {
   assert.equal(parseJsonl('{"prompt":"","chosen":"c","rejected":"r"}', 'f').form, 'preference');
   const chat = parseJsonl('{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}', 'f');
   assert.equal(chat.form, 'messages');
-  assert.deepEqual(chat.records[0], { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] });
+  assert.deepEqual(chat.records[0], {
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'yo' },
+    ],
+  });
 });
 
 test('keeps only the fields of the form', () => {

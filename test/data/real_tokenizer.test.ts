@@ -52,7 +52,10 @@ test('text: every token after BOS is scored', { skip: missing }, () => {
   items.forEach((ex, b) => {
     assert.equal(ex.ids[0], 1);
     const row = batch.mask.subarray(b * batch.length, (b + 1) * batch.length);
-    assert.equal(row.reduce((a, x) => a + x, 0), ex.ids.length - 1);
+    assert.equal(
+      row.reduce((a, x) => a + x, 0),
+      ex.ids.length - 1,
+    );
   });
 });
 
@@ -62,7 +65,8 @@ test('preference pairs from a real dpo file batch as chosen rows then rejected r
   const { items } = toPreferencePairs(records, tok, { maxLen: 512 });
   const [batch] = makePairBatches(items, { batchSize: 2, seed: 0, shuffle: false, padId: 0 });
   assert.equal(batch.rows, 4);
-  const row = (r: number) => Array.from(batch.inputIds.subarray(r * batch.length, r * batch.length + items[r % 2][r < 2 ? 'chosen' : 'rejected'].ids.length));
+  const row = (r: number) =>
+    Array.from(batch.inputIds.subarray(r * batch.length, r * batch.length + items[r % 2][r < 2 ? 'chosen' : 'rejected'].ids.length));
   assert.equal(tok.decode(row(0), { skipSpecialTokens: true }), records[0].chosen);
   assert.equal(tok.decode(row(3), { skipSpecialTokens: true }), records[1].rejected);
 });

@@ -16,7 +16,10 @@ test('never splits inside a fenced code block', () => {
 test('splits an over-long paragraph at line boundaries, keeping fences whole', () => {
   const para = 'line one\nline two\n```\nx\ny\n```\nline three';
   const chunks = chunkText(para, { maxChars: 18 });
-  assert.deepEqual(chunks.map((c) => c.text), ['line one\nline two', '```\nx\ny\n```', 'line three']);
+  assert.deepEqual(
+    chunks.map((c) => c.text),
+    ['line one\nline two', '```\nx\ny\n```', 'line three'],
+  );
 });
 
 test('a paragraph within budget stays whole', () => {

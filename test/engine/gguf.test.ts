@@ -43,7 +43,11 @@ for (const version of [2, 3] as const) {
 
 /** Mean negative log-likelihood per target token of the first texts of the stories-style validation set. */
 async function validationNll(model: BaseModel): Promise<number> {
-  const lines = fs.readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'base.val.jsonl'), 'utf8').trim().split('\n').slice(0, 16);
+  const lines = fs
+    .readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'base.val.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(0, 16);
   const engine = await Engine.create(model, { cacheDir: path.join(dir, 'cache') });
   let total = 0;
   let count = 0;
@@ -54,7 +58,13 @@ async function validationNll(model: BaseModel): Promise<number> {
       const ids = model.tokenizer.encode(text).slice(0, 256);
       const T = ids.length;
       const logps = await engine.tokenLogps(
-        { rows: 1, length: T, inputIds: Int32Array.from(ids), targets: Int32Array.from([...ids.slice(1), 0]), mask: Uint8Array.from(ids.map((_, t) => (t < T - 1 ? 1 : 0))) },
+        {
+          rows: 1,
+          length: T,
+          inputIds: Int32Array.from(ids),
+          targets: Int32Array.from([...ids.slice(1), 0]),
+          mask: Uint8Array.from(ids.map((_, t) => (t < T - 1 ? 1 : 0))),
+        },
         null,
       );
       for (const lp of logps) total -= lp;
@@ -118,7 +128,9 @@ test("llama.cpp's rope_freqs factors reproduce Llama 3 rope scaling", async () =
   });
   const file = path.join(dir, 'llama3.gguf');
   writeModelGguf(file, folder, 'F32', {
-    extraTensors: [{ name: 'rope_freqs.weight', type: 0, shape: [factors.length], data: new Uint8Array(Float32Array.from(factors).buffer) }],
+    extraTensors: [
+      { name: 'rope_freqs.weight', type: 0, shape: [factors.length], data: new Uint8Array(Float32Array.from(factors).buffer) },
+    ],
   });
   const model = await importGguf(file);
   assert.deepEqual(model.config.ropeScaling, { type: 'factors', factors: Array.from(Float32Array.from(factors)) });

@@ -17,7 +17,12 @@ async function checkGolden(model: BaseModel): Promise<void> {
     for (const g of golden().prompts) {
       assert.deepEqual(model.tokenizer.encode(g.prompt), g.prompt_ids);
       let streamed = '';
-      const out = await generate(engine, g.prompt_ids, null, { maxNewTokens: 200, temperature: 0, stopAtEos: false, onText: (d) => (streamed += d) });
+      const out = await generate(engine, g.prompt_ids, null, {
+        maxNewTokens: 200,
+        temperature: 0,
+        stopAtEos: false,
+        onText: (d) => (streamed += d),
+      });
       assert.deepEqual(out.ids, g.generated_ids, `greedy ids for "${g.prompt}"`);
       assert.equal(out.finishReason, 'length');
       assert.equal(model.tokenizer.decode([...g.prompt_ids, ...out.ids], { skipSpecialTokens: true }), g.text);

@@ -21,8 +21,18 @@ before(async () => {
   model = await loadModel(STORIES);
   whole = await Engine.create(model);
   single = await Engine.create(model, { microBatch: 1 });
-  const texts = ['Once upon a time there was a cat.', 'Lily went to the park to play with her ball!', 'Tom ran.', 'The sun was big and bright and warm today.'];
-  const { items } = toExamples(texts.map((text) => ({ text })), 'text', model.tokenizer, { maxLen: 64 });
+  const texts = [
+    'Once upon a time there was a cat.',
+    'Lily went to the park to play with her ball!',
+    'Tom ran.',
+    'The sun was big and bright and warm today.',
+  ];
+  const { items } = toExamples(
+    texts.map((text) => ({ text })),
+    'text',
+    model.tokenizer,
+    { maxLen: 64 },
+  );
   [batch] = makeBatches(items, { batchSize: 4, seed: 0, shuffle: false, padId: 0 });
 });
 after(() => Promise.all([whole.dispose(), single.dispose()]));
@@ -58,7 +68,16 @@ test('DPO: one pair per pass equals the whole batch', async () => {
 
 test('the automatic micro-batch: whole batches for small models, one 256-token row for Qwen2.5-0.5B', () => {
   assert.ok(microBatchRows(model.config, 256, 8 * 2 ** 30) >= 8);
-  const qwen05b: ModelConfig = { ...model.config, hiddenSize: 896, intermediateSize: 4864, numLayers: 24, numHeads: 14, numKvHeads: 2, headDim: 64, vocabSize: 151936 };
+  const qwen05b: ModelConfig = {
+    ...model.config,
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    vocabSize: 151936,
+  };
   assert.equal(microBatchRows(qwen05b, 256, 16 * 2 ** 30), 1);
   assert.equal(microBatchRows(qwen05b, 256, 0), 1);
 });

@@ -51,7 +51,10 @@ function validationBatches(file: string, examples: number): TokenBatch[] {
 test('per-token validation NLL: q8 within 1 % of f32, q4 within 5 %', async (t) => {
   const batches = validationBatches(`${STYLE}/base.val.jsonl`, 64);
   const f32 = await meanNll(engines.get('f32')!, batches);
-  for (const [q, tolerance] of [['q8', 0.01], ['q4', 0.05]] as const) {
+  for (const [q, tolerance] of [
+    ['q8', 0.01],
+    ['q4', 0.05],
+  ] as const) {
     const nll = await meanNll(engines.get(q)!, batches);
     t.diagnostic(`${q}: NLL ${nll.toFixed(4)} vs f32 ${f32.toFixed(4)} (${((100 * (nll - f32)) / f32).toFixed(2)} %)`);
     assert.ok(Math.abs(nll - f32) <= tolerance * f32, `${q}: NLL ${nll.toFixed(4)} vs f32 ${f32.toFixed(4)}`);

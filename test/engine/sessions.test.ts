@@ -25,11 +25,21 @@ test('no session is rebuilt when the adapter, the prompt or the batch changes', 
   try {
     const engine = await Engine.create(await loadModel(STORIES));
     const cfg = engine.model.config;
-    for (const [tokens, start, rows, length] of [[1, 2, 1, 9], [5, 2, 3, 17], [2, 2, 2, 30]]) {
+    for (const [tokens, start, rows, length] of [
+      [1, 2, 1, 9],
+      [5, 2, 3, 17],
+      [2, 2, 2, 30],
+    ]) {
       const adapter = newAdapter(cfg, tokens, start, tokens);
       await engine.sftStep(batchOf(rows, length), adapter);
       await engine.sequenceLogps(batchOf(rows, length), adapter);
-      await engine.logits([[1, 403], [1, 317, 269, 274]], [adapter, null]);
+      await engine.logits(
+        [
+          [1, 403],
+          [1, 317, 269, 274],
+        ],
+        [adapter, null],
+      );
     }
     await engine.prefill([[1, 403, 407]], [newAdapter(cfg, 7, 1, 0)]);
     assert.deepEqual(built.sort(), ['prefix', 'score', 'step', 'train-sft-2'].sort());

@@ -13,7 +13,12 @@ export async function variant(configPatch: Record<string, unknown>, extra: (name
   const dir = copyOfStories();
   const base = await loadModel(STORIES);
   const names = [...base.weights.tensors.keys()];
-  const tensors: F32Tensor[] = names.map((name) => ({ name, dtype: 'F32', shape: base.weights.tensors.get(name)!.shape, data: base.weights.f32(name) }));
+  const tensors: F32Tensor[] = names.map((name) => ({
+    name,
+    dtype: 'F32',
+    shape: base.weights.tensors.get(name)!.shape,
+    data: base.weights.f32(name),
+  }));
   writeSafetensors(path.join(dir, 'model.safetensors'), [...tensors, ...extra(names)], { format: 'pt' });
   const configFile = path.join(dir, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(configFile, 'utf8')), ...configPatch }));
@@ -27,7 +32,11 @@ export function qkvBiases(scale: number) {
       .filter((n) => /self_attn\.[qkv]_proj\.weight$/.test(n))
       .map((n) => {
         const rows = n.includes('q_proj') ? 64 : 32;
-        return { name: n.replace('.weight', '.bias'), dtype: 'F32' as const, shape: [rows], data: Float32Array.from({ length: rows }, () => scale * rng.normal()) };
+        return {
+          name: n.replace('.weight', '.bias'),
+          dtype: 'F32' as const,
+          shape: [rows],
+          data: Float32Array.from({ length: rows }, () => scale * rng.normal()),
+        };
       });
 }
-

@@ -36,7 +36,10 @@ function samplerAccepts(opts: { temperature: number; topP?: number }): boolean {
 }
 
 test('defect 10: the schema of temperature and topP allows what the sampler accepts, and only that', () => {
-  const props = JSON.parse(fs.readFileSync(PACKAGE, 'utf8')).contributes.configuration.properties as Record<string, NumberSchema & { default: number }>;
+  const props = JSON.parse(fs.readFileSync(PACKAGE, 'utf8')).contributes.configuration.properties as Record<
+    string,
+    NumberSchema & { default: number }
+  >;
   const topP = props['aligner.generation.topP'];
   const temperature = props['aligner.generation.temperature'];
   for (const v of [-1, -1e-9, 0, 1e-9, 0.05, 0.9, 1, 1 + 1e-9, 2]) {

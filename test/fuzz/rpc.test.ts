@@ -10,7 +10,13 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import * as fc from 'fast-check';
-import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import { ErrorCodes } from '../../src/protocol';
 import { STORIES, tempDir } from '../model/paths';
 import { SERVER } from '../worker/client';
@@ -57,13 +63,24 @@ const str = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', '.', '..', '/', '/dev/zero', '~', 'a/../../b', '\u0000', 'x'.repeat(100_000), STORIES, cwd) },
 );
 const num = fc.oneof(fc.integer({ min: -2, max: 6 }), fc.constantFrom(0, 0.5, 1, 1.5, -1, 1e9, 2 ** 53, Number.NaN, 1e308));
-const value: fc.Arbitrary<unknown> = fc.oneof({ weight: 3, arbitrary: str }, { weight: 2, arbitrary: num }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }, { weight: 1, arbitrary: fc.constant(null) });
-const message = fc.record({ role: fc.oneof(fc.constantFrom('system', 'user', 'assistant'), value), content: fc.oneof(fc.string({ maxLength: 20 }), value) }, { requiredKeys: [] });
+const value: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 3, arbitrary: str },
+  { weight: 2, arbitrary: num },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+  { weight: 1, arbitrary: fc.constant(null) },
+);
+const message = fc.record(
+  { role: fc.oneof(fc.constantFrom('system', 'user', 'assistant'), value), content: fc.oneof(fc.string({ maxLength: 20 }), value) },
+  { requiredKeys: [] },
+);
 /** Generation params: small budgets mostly, wild values sometimes. */
 const genParams = fc.record(
   {
     // Valid budgets stay small (a long answer is not a params question); invalid ones are wild.
-    maxNewTokens: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: value.filter((v) => !(typeof v === 'number' && v > 3)) }),
+    maxNewTokens: fc.oneof(
+      { weight: 5, arbitrary: fc.integer({ min: 1, max: 3 }) },
+      { weight: 1, arbitrary: value.filter((v) => !(typeof v === 'number' && v > 3)) },
+    ),
     temperature: fc.oneof(fc.constantFrom(0, 0.7, 1), value),
     topK: fc.oneof(fc.constantFrom(0, 5), value),
     topP: fc.oneof(fc.constantFrom(0.9, 1), value),
@@ -80,8 +97,22 @@ const params = fc.record(
     workDoneToken: value,
     name: value,
     outDir: value,
-    source: fc.oneof(fc.record({ kind: fc.constantFrom('jsonl', 'files', 'folder', 'text', 'commits'), path: value, paths: fc.array(str, { maxLength: 2 }), text: value }, { requiredKeys: [] }), value),
-    options: fc.oneof(fc.dictionary(fc.constantFrom('tokens', 'startLayer', 'epochs', 'learningRate', 'maxSteps', 'maxLen', 'method'), value), value),
+    source: fc.oneof(
+      fc.record(
+        {
+          kind: fc.constantFrom('jsonl', 'files', 'folder', 'text', 'commits'),
+          path: value,
+          paths: fc.array(str, { maxLength: 2 }),
+          text: value,
+        },
+        { requiredKeys: [] },
+      ),
+      value,
+    ),
+    options: fc.oneof(
+      fc.dictionary(fc.constantFrom('tokens', 'startLayer', 'epochs', 'learningRate', 'maxSteps', 'maxLen', 'method'), value),
+      value,
+    ),
     overwrite: value,
     jobId: value,
     requestId: value,
@@ -95,19 +126,28 @@ const params = fc.record(
   },
   { requiredKeys: [] },
 );
-const request = fc.record({ method: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: fc.string({ maxLength: 10 }) }), params: fc.oneof({ weight: 6, arbitrary: params }, { weight: 1, arbitrary: value }) });
+const request = fc.record({
+  method: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: fc.string({ maxLength: 10 }) }),
+  params: fc.oneof({ weight: 6, arbitrary: params }, { weight: 1, arbitrary: value }),
+});
 
 /** Sends one request; true when it was answered with a result. */
 async function send(r: { method: string; params: unknown }): Promise<boolean> {
   try {
     // The worker must answer long before this; a lost request fails the case.
     const answered = conn.sendRequest(r.method, r.params);
-    await Promise.race([answered, new Promise((_, reject) => setTimeout(() => reject(new Error(`${r.method}: no answer within 4 s`)), 4000))]);
+    await Promise.race([
+      answered,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`${r.method}: no answer within 4 s`)), 4000)),
+    ]);
     return true;
   } catch (err) {
     if (!(err instanceof ResponseError)) throw err;
     assert.ok(ALLOWED.has(err.code), `${r.method} answered code ${err.code}: ${err.message.slice(0, 300)}`);
-    assert.ok(err.message.length <= 600 && !err.message.includes('\n'), `${r.method}: error message of ${err.message.length} characters: ${err.message.slice(0, 200)}`);
+    assert.ok(
+      err.message.length <= 600 && !err.message.includes('\n'),
+      `${r.method}: error message of ${err.message.length} characters: ${err.message.slice(0, 200)}`,
+    );
     return false;
   } finally {
     assert.equal(exited, false, 'the worker exited');
@@ -144,7 +184,12 @@ test('fuzz: JSON-RPC chat/generate/adapter params with stories260K loaded', asyn
   const chatLike = fc.record(
     {
       requestId: mostly(fc.string({ minLength: 1, maxLength: 8 })),
-      messages: mostly(fc.array(fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: fc.string({ maxLength: 20 }) }), { minLength: 1, maxLength: 3 })),
+      messages: mostly(
+        fc.array(fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: fc.string({ maxLength: 20 }) }), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+      ),
       prompt: mostly(fc.string({ minLength: 1, maxLength: 20 })),
       adapter: mostly(fc.constant(null)),
       params: mostly(generation),
@@ -155,7 +200,10 @@ test('fuzz: JSON-RPC chat/generate/adapter params with stories260K loaded', asyn
     { requiredKeys: ['messages', 'prompt', 'params'] },
   );
   let answered = 0;
-  const withModel = fc.record({ method: fc.constantFrom('aligner/chat', 'aligner/generate', 'aligner/adapters/list', 'aligner/adapters/inspect', 'aligner/cancel'), params: chatLike });
+  const withModel = fc.record({
+    method: fc.constantFrom('aligner/chat', 'aligner/generate', 'aligner/adapters/list', 'aligner/adapters/inspect', 'aligner/cancel'),
+    params: chatLike,
+  });
   await fuzz(t, 'JSON-RPC params (model loaded)', withModel, async (r) => void ((await send(r)) && answered++), { watch: [cwd] });
   t.diagnostic(`fuzz JSON-RPC params (model loaded): ${answered} requests answered with a result`);
   assert.ok(answered > 100, `only ${answered} requests were valid`);

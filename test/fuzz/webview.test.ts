@@ -14,10 +14,30 @@ type Schema = Record<string, Record<string, string>>;
 const KEYS = ['type', 'text', 'compare', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'x'];
 
 function messages(schemas: Schema): fc.Arbitrary<unknown> {
-  const field = fc.oneof(fc.string({ maxLength: 10 }), fc.boolean(), fc.double(), fc.constant(undefined), fc.constant(null), fc.jsonValue({ maxDepth: 2 }), fc.constant('x'.repeat(200_001)));
-  const types = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...Object.keys(schemas)) }, { weight: 1, arbitrary: fc.constantFrom('constructor', '__proto__', 'toString', '') }, { weight: 1, arbitrary: fc.anything() });
+  const field = fc.oneof(
+    fc.string({ maxLength: 10 }),
+    fc.boolean(),
+    fc.double(),
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constant('x'.repeat(200_001)),
+  );
+  const types = fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...Object.keys(schemas)) },
+    { weight: 1, arbitrary: fc.constantFrom('constructor', '__proto__', 'toString', '') },
+    { weight: 1, arbitrary: fc.anything() },
+  );
   return fc.oneof(
-    { weight: 6, arbitrary: fc.record({ type: types, fields: fc.dictionary(fc.constantFrom(...KEYS, ...Object.values(schemas).flatMap((f) => Object.keys(f))), field, { maxKeys: 4 }) }).map(({ type, fields }) => Object.assign(Object.create(null), fields, { type })) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .record({
+          type: types,
+          fields: fc.dictionary(fc.constantFrom(...KEYS, ...Object.values(schemas).flatMap((f) => Object.keys(f))), field, { maxKeys: 4 }),
+        })
+        .map(({ type, fields }) => Object.assign(Object.create(null), fields, { type })),
+    },
     { weight: 1, arbitrary: fc.anything() },
   );
 }
@@ -35,7 +55,10 @@ function allowed(msg: Record<string, unknown>, schemas: Schema): boolean {
   });
 }
 
-for (const [name, schemas] of [['chat panel', CHAT], ['training view', TRAIN]] as const) {
+for (const [name, schemas] of [
+  ['chat panel', CHAT],
+  ['training view', TRAIN],
+] as const) {
   test(`fuzz: ${name} webview messages (validate)`, async (t) => {
     await fuzz(t, `webview messages (${name})`, messages(schemas as Schema), (msg) => {
       const out = validate(msg, schemas) as Record<string, unknown> | null;

@@ -17,7 +17,11 @@ const adapters: (AdapterWeights | null)[] = [null];
 
 before(async () => {
   engine = await Engine.create(await loadModel(STORIES));
-  for (const [tokens, seed, gate] of [[1, 1, 0.9], [3, 2, -1.2], [2, 3, 1.5]]) {
+  for (const [tokens, seed, gate] of [
+    [1, 1, 0.9],
+    [3, 2, -1.2],
+    [2, 3, 1.5],
+  ]) {
     const a = newAdapter(engine.model.config, tokens, 2, seed);
     a.gates.fill(gate);
     adapters.push(a);
@@ -28,7 +32,13 @@ after(() => engine.dispose());
 const PROMPTS = ['Once upon a time', 'Lily and Tom went to the park. They saw', 'One day', 'The cat sat', 'Tim had a big red ball. He'];
 
 function request(i: number): { prompt: number[]; adapter: AdapterWeights | null; opts: GenerateOptions } {
-  const opts: GenerateOptions = { maxNewTokens: 8 + ((i * 7) % 30), temperature: i % 3 === 0 ? 0.9 : 0, topP: 0.9, seed: i, stopAtBos: true };
+  const opts: GenerateOptions = {
+    maxNewTokens: 8 + ((i * 7) % 30),
+    temperature: i % 3 === 0 ? 0.9 : 0,
+    topP: 0.9,
+    seed: i,
+    stopAtBos: true,
+  };
   if (i % 5 === 4) opts.stop = ['.'];
   return { prompt: engine.model.tokenizer.encode(PROMPTS[i % PROMPTS.length]), adapter: adapters[i % adapters.length], opts };
 }

@@ -23,7 +23,10 @@ test('with a chat template: the rendered conversation with the generation prompt
   ];
   const ids = chatPromptIds(model, messages);
   assert.equal(ids.filter((t) => t === 1).length, 1, 'exactly one BOS');
-  assert.equal(model.tokenizer.decode(ids, { skipSpecialTokens: true }), '<|user|>Tell me a story.\n<|assistant|>Once upon a time.\n<|user|>Another one!\n<|assistant|>');
+  assert.equal(
+    model.tokenizer.decode(ids, { skipSpecialTokens: true }),
+    '<|user|>Tell me a story.\n<|assistant|>Once upon a time.\n<|user|>Another one!\n<|assistant|>',
+  );
 });
 
 test('without one: the last user message is continued as text', async () => {

@@ -77,9 +77,12 @@ test('defect 4: an adapter that makes the logits non-finite stops generation wit
   const huge = newAdapter(engine.model.config, 2, 2, 1);
   huge.prefix.fill(3e38);
   huge.gates.fill(1);
-  await assert.rejects(generate(engine, prompt, huge, { maxNewTokens: 8, temperature: 0, adapterName: 'huge.safetensors' }), (err: Error) => {
-    assert.equal(err.name, 'AdapterError');
-    assert.match(err.message, /^adapter "huge\.safetensors": the logits are not finite \(NaN for token \d+\) after 0 generated tokens/);
-    return true;
-  });
+  await assert.rejects(
+    generate(engine, prompt, huge, { maxNewTokens: 8, temperature: 0, adapterName: 'huge.safetensors' }),
+    (err: Error) => {
+      assert.equal(err.name, 'AdapterError');
+      assert.match(err.message, /^adapter "huge\.safetensors": the logits are not finite \(NaN for token \d+\) after 0 generated tokens/);
+      return true;
+    },
+  );
 });

@@ -36,7 +36,10 @@ async function quantizedLinear(w: QuantizedMatrix, t: QuantizedMatrix, m: number
   g.output(dx, 'dx');
   const session = await ort.InferenceSession.create(g.toModel('none.bin'));
   const weights: Record<string, ort.Tensor> = {};
-  for (const [q, prefix] of [[w, 'w_'], [t, 't_']] as const) {
+  for (const [q, prefix] of [
+    [w, 'w_'],
+    [t, 't_'],
+  ] as const) {
     weights[`${prefix}data`] = new ort.Tensor('uint8', q.data, [q.rows, Math.ceil(q.cols / q.blockSize), (q.blockSize * q.bits) / 8]);
     weights[`${prefix}scales`] = f32(q.scales, [q.scales.length]);
     if (q.zeroPoints) weights[`${prefix}zeros`] = u8(q.zeroPoints);

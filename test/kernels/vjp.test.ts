@@ -84,7 +84,9 @@ test('matmul, batched and broadcast over the batch', async () => {
 
 test('linear against a frozen weight, with and without bias', async () => {
   await checkVjp('linear', [{ shape: [3, 4] }, { shape: [5, 4], grad: false }], (x, w) => op.linear(x, w));
-  await checkVjp('linear+bias', [{ shape: [2, 4] }, { shape: [3, 4], grad: false }, { shape: [3], grad: false }], (x, w, b) => op.linear(x, w, b));
+  await checkVjp('linear+bias', [{ shape: [2, 4] }, { shape: [3, 4], grad: false }, { shape: [3], grad: false }], (x, w, b) =>
+    op.linear(x, w, b),
+  );
 });
 
 test('rmsNorm and softmax', async () => {
@@ -94,8 +96,10 @@ test('rmsNorm and softmax', async () => {
 
 test('rope in both layouts', async () => {
   for (const layout of ['half', 'interleaved'] as const) {
-    await checkVjp(`rope ${layout}`, [{ shape: [1, 3, 2, 4] }, { shape: [1, 3, 1, 2], grad: false }, { shape: [1, 3, 1, 2], grad: false }], (x, c, s) =>
-      op.rope(x, c, s, layout),
+    await checkVjp(
+      `rope ${layout}`,
+      [{ shape: [1, 3, 2, 4] }, { shape: [1, 3, 1, 2], grad: false }, { shape: [1, 3, 1, 2], grad: false }],
+      (x, c, s) => op.rope(x, c, s, layout),
     );
   }
 });

@@ -9,18 +9,34 @@ import { STORIES } from './paths';
 const stories = () => JSON.parse(fs.readFileSync(path.join(STORIES, 'config.json'), 'utf8')) as Record<string, unknown>;
 
 function rejects(json: unknown, ...parts: string[]): void {
-  assert.throws(() => parseConfig(json, 'config.json'), (err: Error) => {
-    assert.ok(err instanceof ModelLoadError, `not a ModelLoadError: ${err}`);
-    for (const part of parts) assert.ok(err.message.includes(part), `"${err.message}" does not mention ${part}`);
-    return true;
-  });
+  assert.throws(
+    () => parseConfig(json, 'config.json'),
+    (err: Error) => {
+      assert.ok(err instanceof ModelLoadError, `not a ModelLoadError: ${err}`);
+      for (const part of parts) assert.ok(err.message.includes(part), `"${err.message}" does not mention ${part}`);
+      return true;
+    },
+  );
 }
 
 test('parses the stories260K config', () => {
   assert.deepEqual(parseConfig(stories(), 'config.json'), {
-    family: 'llama', architecture: 'LlamaForCausalLM', hiddenSize: 64, intermediateSize: 172, numLayers: 5,
-    numHeads: 8, numKvHeads: 4, headDim: 8, vocabSize: 512, maxPositions: 512, rmsNormEps: 1e-5, ropeTheta: 10000,
-    ropeScaling: null, ropeLayout: 'half', attentionBias: false, tieWordEmbeddings: true,
+    family: 'llama',
+    architecture: 'LlamaForCausalLM',
+    hiddenSize: 64,
+    intermediateSize: 172,
+    numLayers: 5,
+    numHeads: 8,
+    numKvHeads: 4,
+    headDim: 8,
+    vocabSize: 512,
+    maxPositions: 512,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    ropeScaling: null,
+    ropeLayout: 'half',
+    attentionBias: false,
+    tieWordEmbeddings: true,
   });
 });
 
@@ -35,7 +51,10 @@ test('Qwen2 has q/k/v biases; Mistral with a sliding window is accepted', () => 
   const qwen = parseConfig({ ...stories(), architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2' }, 'config.json');
   assert.equal(qwen.family, 'qwen2');
   assert.equal(qwen.attentionBias, true);
-  const mistral = parseConfig({ ...stories(), architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 4096 }, 'config.json');
+  const mistral = parseConfig(
+    { ...stories(), architectures: ['MistralForCausalLM'], model_type: 'mistral', sliding_window: 4096 },
+    'config.json',
+  );
   assert.equal(mistral.family, 'mistral');
   assert.equal(mistral.attentionBias, false);
 });
@@ -48,8 +67,10 @@ test('reads llama3 rope scaling under rope_type or type', () => {
 });
 
 test('rejects an unsupported architecture naming file, field and value', () => {
-  rejects({ ...stories(), architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' },
-    'config.json: unsupported architecture "GPT2LMHeadModel" (field "architectures"); supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM');
+  rejects(
+    { ...stories(), architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' },
+    'config.json: unsupported architecture "GPT2LMHeadModel" (field "architectures"); supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM',
+  );
 });
 
 test('rejects unsupported rope_scaling, activation, MLP bias and GQA mismatch', () => {

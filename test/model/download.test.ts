@@ -41,7 +41,14 @@ async function hubServer(opts: HubOptions = {}) {
   const snapshots = new Map<string, Map<string, Buffer>>();
   let main = '';
   const commit = (changes: Record<string, Buffer> = {}) => {
-    const files = new Map(main ? snapshots.get(main)! : fs.readdirSync(STORIES).filter((f) => fs.statSync(path.join(STORIES, f)).isFile()).map((f) => [f, fs.readFileSync(path.join(STORIES, f))]));
+    const files = new Map(
+      main
+        ? snapshots.get(main)!
+        : fs
+            .readdirSync(STORIES)
+            .filter((f) => fs.statSync(path.join(STORIES, f)).isFile())
+            .map((f) => [f, fs.readFileSync(path.join(STORIES, f))]),
+    );
     for (const [name, data] of Object.entries(changes)) files.set(name, data);
     main = sha1(Buffer.from(`${snapshots.size}`)).padEnd(40, '0');
     snapshots.set(main, files);
@@ -52,7 +59,14 @@ async function hubServer(opts: HubOptions = {}) {
   let cut = opts.cutAt !== undefined;
   const server = http.createServer((req, res) => {
     if (opts.moveMain && log.length === 1) commit(opts.moveMain);
-    log.push({ method: req.method!, url: req.url!, rev: /\/(?:resolve|lfs)\/([^/]+)\//.exec(req.url ?? '')?.[1], range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, encoding: req.headers['accept-encoding'] });
+    log.push({
+      method: req.method!,
+      url: req.url!,
+      rev: /\/(?:resolve|lfs)\/([^/]+)\//.exec(req.url ?? '')?.[1],
+      range: req.headers.range,
+      ifRange: req.headers['if-range'] as string | undefined,
+      encoding: req.headers['accept-encoding'],
+    });
     const lfs = /^\/lfs\/([0-9a-f]{40})\/([^/]+)$/.exec(req.url ?? '');
     const m = lfs ?? new RegExp(`^${REPO}/resolve/([^/]+)/([^/]+)$`).exec(req.url ?? '');
     const rev = m && (m[1] === 'main' ? main : m[1]);
@@ -62,12 +76,21 @@ async function hubServer(opts: HubOptions = {}) {
     const etag = name === WEIGHTS ? sha256(data) : sha1(data);
     if (req.method === 'HEAD') {
       if (name === WEIGHTS && !lfs) {
-        return void res.writeHead(302, { Location: `/lfs/${rev}/${name}`, 'X-Repo-Commit': rev!, 'X-Linked-Etag': `"${etag}"`, 'X-Linked-Size': data.length, 'Content-Length': 0 }).end();
+        return void res
+          .writeHead(302, {
+            Location: `/lfs/${rev}/${name}`,
+            'X-Repo-Commit': rev!,
+            'X-Linked-Etag': `"${etag}"`,
+            'X-Linked-Size': data.length,
+            'Content-Length': 0,
+          })
+          .end();
       }
       return void res.writeHead(200, { 'X-Repo-Commit': rev!, ETag: `"${etag}"`, 'Content-Length': data.length }).end();
     }
     if (name === WEIGHTS && !lfs) return void res.writeHead(302, { Location: `/lfs/${rev}/${name}` }).end();
-    if (name === WEIGHTS && opts.html) return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><h1>Bad gateway</h1>');
+    if (name === WEIGHTS && opts.html)
+      return void res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><h1>Bad gateway</h1>');
     let body = data;
     if (name === WEIGHTS && opts.corrupt) (body = Buffer.from(data))[1000] ^= 0xff;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -92,7 +115,13 @@ async function hubServer(opts: HubOptions = {}) {
     res.end(out);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { server, log, commit, snapshot: (rev: string) => snapshots.get(rev)!, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    server,
+    log,
+    commit,
+    snapshot: (rev: string) => snapshots.get(rev)!,
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  };
 }
 
 type Hub = Awaited<ReturnType<typeof hubServer>>;
@@ -119,10 +148,16 @@ test('an interrupted download resumes with Range and If-Range and loads', () =>
 
     await downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint });
     const gets = weightsGets(hub);
-    assert.deepEqual(gets.map((g) => g.range), [undefined, `bytes=${kept}-`]);
+    assert.deepEqual(
+      gets.map((g) => g.range),
+      [undefined, `bytes=${kept}-`],
+    );
     assert.equal(gets[1].ifRange, `"${sha256(original())}"`);
     assert.ok(fs.readFileSync(path.join(dest, WEIGHTS)).equals(original()));
-    assert.deepEqual(fs.readdirSync(dest).filter((f) => f.includes('.part')), []);
+    assert.deepEqual(
+      fs.readdirSync(dest).filter((f) => f.includes('.part')),
+      [],
+    );
     const model = await loadModel(dest);
     assert.equal(model.config.hiddenSize, 64);
   }));
@@ -132,7 +167,10 @@ test('defect 8: a complete .part file (killed before the rename) finishes instea
     await downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint });
     // As if killed between the last byte and the rename.
     fs.renameSync(path.join(dest, WEIGHTS), path.join(dest, `${WEIGHTS}.part`));
-    fs.writeFileSync(path.join(dest, `${WEIGHTS}.part.json`), JSON.stringify({ etag: sha256(original()), rangeEtag: `"${sha256(original())}"` }));
+    fs.writeFileSync(
+      path.join(dest, `${WEIGHTS}.part.json`),
+      JSON.stringify({ etag: sha256(original()), rangeEtag: `"${sha256(original())}"` }),
+    );
     await downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint });
     assert.ok(fs.readFileSync(path.join(dest, WEIGHTS)).equals(original()));
   }));
@@ -140,7 +178,10 @@ test('defect 8: a complete .part file (killed before the rename) finishes instea
 test('defect 8: identity encoding is asked for, and a body gzipped anyway still gives the exact file', async () => {
   await withHub({}, async (hub, dest) => {
     await downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint });
-    assert.ok(hub.log.filter((r) => r.method === 'GET').every((r) => r.encoding === 'identity'), 'every GET asks for identity encoding');
+    assert.ok(
+      hub.log.filter((r) => r.method === 'GET').every((r) => r.encoding === 'identity'),
+      'every GET asks for identity encoding',
+    );
     assert.ok(fs.readFileSync(path.join(dest, WEIGHTS)).equals(original()));
   });
   await withHub({ alwaysGzip: true }, async (hub, dest) => {
@@ -165,13 +206,22 @@ test('defect 8: a remote file that changed between attempts is downloaded anew, 
 
 test('defect 8: a body that does not match the SHA-256 the hub publishes is never moved into place', () =>
   withHub({ corrupt: true }, async (hub, dest) => {
-    await assert.rejects(downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint }), /model\.safetensors: SHA-256 [0-9a-f]{64} does not match the [0-9a-f]{64} the hub publishes/);
-    assert.deepEqual(fs.readdirSync(dest).filter((f) => f.startsWith(WEIGHTS)), []);
+    await assert.rejects(
+      downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint }),
+      /model\.safetensors: SHA-256 [0-9a-f]{64} does not match the [0-9a-f]{64} the hub publishes/,
+    );
+    assert.deepEqual(
+      fs.readdirSync(dest).filter((f) => f.startsWith(WEIGHTS)),
+      [],
+    );
   }));
 
 test('defect 8: an HTML error page is refused, not saved as the weights', () =>
   withHub({ html: true }, async (hub, dest) => {
-    await assert.rejects(downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint }), /model\.safetensors: the server sent a web page \("text\/html/);
+    await assert.rejects(
+      downloadModel('karpathy/stories260K', dest, { endpoint: hub.endpoint }),
+      /model\.safetensors: the server sent a web page \("text\/html/,
+    );
     assert.equal(fs.existsSync(path.join(dest, WEIGHTS)), false);
   }));
 
@@ -202,7 +252,10 @@ test('defect 8: every file of one download comes from the commit the revision na
 test('a missing repository or a bad id is a clear error', async () => {
   const hub = await hubServer();
   try {
-    await assert.rejects(downloadModel('nobody/nothing', tempDir(), { endpoint: hub.endpoint }), /config\.json: download failed with HTTP 404/);
+    await assert.rejects(
+      downloadModel('nobody/nothing', tempDir(), { endpoint: hub.endpoint }),
+      /config\.json: download failed with HTTP 404/,
+    );
     await assert.rejects(downloadModel('not an id', tempDir(), { endpoint: hub.endpoint }), /"not an id" is not a Hugging Face model id/);
   } finally {
     hub.server.close();

@@ -6,7 +6,9 @@ import * as path from 'path';
 
 /** Puts a file into the Ollama store as its blob and writes the manifest that names it. */
 export function ollamaPull(root: string, name: string, tag: string, blobSource: string | null, digestOf = blobSource): void {
-  const digest = `sha256:${createHash('sha256').update(digestOf ? fs.readFileSync(digestOf) : name).digest('hex')}`;
+  const digest = `sha256:${createHash('sha256')
+    .update(digestOf ? fs.readFileSync(digestOf) : name)
+    .digest('hex')}`;
   fs.mkdirSync(path.join(root, 'blobs'), { recursive: true });
   if (blobSource) fs.copyFileSync(blobSource, path.join(root, 'blobs', digest.replace(':', '-')));
   const manifest = {
@@ -22,7 +24,6 @@ export function ollamaPull(root: string, name: string, tag: string, blobSource: 
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, tag), JSON.stringify(manifest));
 }
-
 
 /** A hub-cache repo as huggingface_hub lays it out: blobs by hash, snapshots of symlinks, refs/main. */
 export function hfCachePut(hub: string, repoId: string, files: Record<string, string>): string {

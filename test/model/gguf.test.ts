@@ -13,7 +13,19 @@ import { importGguf } from '../../src/model/gguf';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { Rng } from '../../src/util/random';
-import { f32ToF16, quantizeQ4_0, quantizeQ8_0, storiesTokenizerMeta, str, u32, f32, writeGguf, writeStoriesGguf, type GgufTensor, type Meta } from './gguf_writer';
+import {
+  f32ToF16,
+  quantizeQ4_0,
+  quantizeQ8_0,
+  storiesTokenizerMeta,
+  str,
+  u32,
+  f32,
+  writeGguf,
+  writeStoriesGguf,
+  type GgufTensor,
+  type Meta,
+} from './gguf_writer';
 import { STORIES, tempDir } from './paths';
 
 const dir = tempDir();
@@ -28,7 +40,10 @@ test('Q8_0, Q4_0 and Q4_1 blocks decode to d·q (+ m)', () => {
   const q8 = new Uint8Array(34);
   q8.set(half(0.5), 0);
   for (let j = 0; j < 32; j++) q8[2 + j] = (j - 16) & 0xff; // int8 −16..15
-  assert.deepEqual(Array.from(dequantize(q8, 'Q8_0')), Array.from({ length: 32 }, (_, j) => 0.5 * (j - 16)));
+  assert.deepEqual(
+    Array.from(dequantize(q8, 'Q8_0')),
+    Array.from({ length: 32 }, (_, j) => 0.5 * (j - 16)),
+  );
 
   const q4 = new Uint8Array(18);
   q4.set(half(-2), 0);
@@ -48,7 +63,10 @@ test('ggml reference quantizers round-trip within half a step (a whole one where
   const rng = new Rng(1);
   const x = Float32Array.from({ length: 256 }, () => rng.normal());
   // Q4_0 maps the largest magnitude to −8·d, so the other side reaches only 7·d: up to one step off.
-  for (const [type, bytes, levels, steps] of [['Q8_0', quantizeQ8_0(x), 127, 0.5], ['Q4_0', quantizeQ4_0(x), 8, 1]] as const) {
+  for (const [type, bytes, levels, steps] of [
+    ['Q8_0', quantizeQ8_0(x), 127, 0.5],
+    ['Q4_0', quantizeQ4_0(x), 8, 1],
+  ] as const) {
     const y = dequantize(bytes, type);
     for (let b = 0; b < 8; b++) {
       const block = x.subarray(b * 32, b * 32 + 32);
@@ -88,7 +106,7 @@ function q4kBlock(rng: Rng, bits: 4 | 5): KBlock {
   const mh = fr(new Float32Array(dequantize(half(dmin), 'F16'))[0]);
   const sc = Array.from({ length: 8 }, () => rng.int(64));
   const m = Array.from({ length: 8 }, () => rng.int(64));
-  const q = Array.from({ length: 256 }, () => rng.int((1 << bits)));
+  const q = Array.from({ length: 256 }, () => rng.int(1 << bits));
   const bytes = new Uint8Array(bits === 4 ? 144 : 176);
   bytes.set(half(d), 0);
   bytes.set(half(dmin), 2);
@@ -136,7 +154,11 @@ test('Q4_K, Q5_K and Q6_K blocks decode exactly to d·sc·q − dmin·m of the p
     const blocks = [make(rng), make(rng), make(rng)];
     const bytes = new Uint8Array(blocks.reduce((a, b) => a + b.bytes.length, 0));
     blocks.reduce((at, b) => (bytes.set(b.bytes, at), at + b.bytes.length), 0);
-    assert.deepEqual(Array.from(dequantize(bytes, type as keyof typeof K_BLOCKS)), blocks.flatMap((b) => b.values), type);
+    assert.deepEqual(
+      Array.from(dequantize(bytes, type as keyof typeof K_BLOCKS)),
+      blocks.flatMap((b) => b.values),
+      type,
+    );
   }
 });
 
@@ -154,7 +176,10 @@ function kQuantModel(file: string): Map<string, number[]> {
     const data = new Uint8Array(blocks.reduce((a, b) => a + b.bytes.length, 0));
     blocks.reduce((at, b) => (data.set(b.bytes, at), at + b.bytes.length), 0);
     tensors.push({ name, type: codes[type], shape: [rows, cols], data });
-    expected.set(name, blocks.flatMap((b) => b.values));
+    expected.set(
+      name,
+      blocks.flatMap((b) => b.values),
+    );
   };
   const norm = (name: string) => {
     const data = Float32Array.from({ length: d }, () => 1 + 0.1 * rng.normal());
@@ -250,7 +275,11 @@ test('the tokenizer built from tokenizer.ggml.* encodes and decodes like tokeniz
     assert.deepEqual(fromGguf.tokenizer.encode(text), ids, JSON.stringify(text));
     assert.deepEqual(fromGguf.tokenizer.encode(text, { addSpecialTokens: false }), hf.tokenizer.encode(text, { addSpecialTokens: false }));
     for (const skipSpecialTokens of [true, false]) {
-      assert.equal(fromGguf.tokenizer.decode(ids, { skipSpecialTokens }), hf.tokenizer.decode(ids, { skipSpecialTokens }), JSON.stringify(text));
+      assert.equal(
+        fromGguf.tokenizer.decode(ids, { skipSpecialTokens }),
+        hf.tokenizer.decode(ids, { skipSpecialTokens }),
+        JSON.stringify(text),
+      );
     }
   }
   assert.equal(fromGguf.tokenizer.vocabSize, hf.tokenizer.vocabSize);
@@ -262,7 +291,10 @@ test('tokenizer.chat_template renders with the GGUF special tokens', () => {
     { role: 'assistant' as const, content: 'Once upon a time.' },
     { role: 'user' as const, content: 'Another!' },
   ];
-  assert.equal(fromGguf.tokenizer.applyChatTemplate(messages), '<s>[INST] Tell me a story. [/INST]Once upon a time.</s>[INST] Another! [/INST]');
+  assert.equal(
+    fromGguf.tokenizer.applyChatTemplate(messages),
+    '<s>[INST] Tell me a story. [/INST]Once upon a time.</s>[INST] Another! [/INST]',
+  );
   assert.equal(hf.tokenizer.applyChatTemplate(messages), null);
 });
 
@@ -300,7 +332,9 @@ test('broken GGUF files fail with one line naming the file and the problem', asy
   await rejects(gemma, /unsupported architecture "gemma2"; supported: llama, mistral, qwen2/);
 
   const q2k = path.join(dir, 'q2k.gguf');
-  writeGguf(q2k, { 'general.architecture': str('llama') }, [{ name: 'token_embd.weight', type: 10, shape: [512, 256], data: new Uint8Array(512 * 84) }]);
+  writeGguf(q2k, { 'general.architecture': str('llama') }, [
+    { name: 'token_embd.weight', type: 10, shape: [512, 256], data: new Uint8Array(512 * 84) },
+  ]);
   await rejects(q2k, /tensor "token_embd.weight" has tensor type Q2_K, not supported; supported: F32, F16, Q4_0/);
 
   const noTokens = path.join(dir, 'no-tokens.gguf');

@@ -228,7 +228,9 @@ export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, o
 /** stories260K's tokenizer as convert_hf_to_gguf.py writes a SentencePiece one, with a test chat template. */
 export function storiesTokenizerMeta(): Meta {
   const vocab = JSON.parse(fs.readFileSync(path.join(STORIES, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>;
-  const pieces = Object.entries(vocab).sort((a, b) => a[1] - b[1]).map(([p]) => p);
+  const pieces = Object.entries(vocab)
+    .sort((a, b) => a[1] - b[1])
+    .map(([p]) => p);
   return {
     'tokenizer.ggml.model': str('llama'),
     'tokenizer.ggml.tokens': strings(pieces),

@@ -74,6 +74,12 @@ test('a truncated checkpoint and a missing tokenizer are named', async () => {
   const dir = tempDir();
   const cut = path.join(dir, 'cut.bin');
   fs.writeFileSync(cut, fs.readFileSync(LLAMA2C_BIN).subarray(0, 5000));
-  await assert.rejects(importLlama2c(cut, LLAMA2C_TOKENIZER), (e: Error) => e instanceof ModelLoadError && e.message.includes('cut.bin: truncated'));
-  await assert.rejects(importLlama2c(LLAMA2C_BIN, path.join(dir, 'tok.bin')), (e: Error) => e instanceof ModelLoadError && e.message.includes('tok.bin: file not found'));
+  await assert.rejects(
+    importLlama2c(cut, LLAMA2C_TOKENIZER),
+    (e: Error) => e instanceof ModelLoadError && e.message.includes('cut.bin: truncated'),
+  );
+  await assert.rejects(
+    importLlama2c(LLAMA2C_BIN, path.join(dir, 'tok.bin')),
+    (e: Error) => e instanceof ModelLoadError && e.message.includes('tok.bin: file not found'),
+  );
 });

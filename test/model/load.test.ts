@@ -35,10 +35,28 @@ test('loads stories260K', async () => {
 
 test('reads generation_config.json eos lists and sampling defaults', async () => {
   const dir = copyOfStories();
-  fs.writeFileSync(path.join(dir, 'generation_config.json'),
-    JSON.stringify({ bos_token_id: 1, eos_token_id: [1, 2], temperature: 0.7, top_p: 0.9, top_k: 40, repetition_penalty: 1.1, max_new_tokens: 99 }));
+  fs.writeFileSync(
+    path.join(dir, 'generation_config.json'),
+    JSON.stringify({
+      bos_token_id: 1,
+      eos_token_id: [1, 2],
+      temperature: 0.7,
+      top_p: 0.9,
+      top_k: 40,
+      repetition_penalty: 1.1,
+      max_new_tokens: 99,
+    }),
+  );
   const model = await loadModel(dir);
-  assert.deepEqual(model.generation, { bosTokenId: 1, eosTokenIds: [1, 2], temperature: 0.7, topP: 0.9, topK: 40, repetitionPenalty: 1.1, maxNewTokens: 99 });
+  assert.deepEqual(model.generation, {
+    bosTokenId: 1,
+    eosTokenIds: [1, 2],
+    temperature: 0.7,
+    topP: 0.9,
+    topK: 40,
+    repetitionPenalty: 1.1,
+    maxNewTokens: 99,
+  });
 });
 
 test('the fingerprint changes with the config and not with the folder name', async () => {

@@ -41,8 +41,10 @@ test('a truncated file names the tensor, its bytes and the file size', () => {
   const bytes = fs.readFileSync(MODEL);
   fs.writeFileSync(file, bytes.subarray(0, bytes.length - 100));
   const last = readSafetensors(MODEL).tensors.reduce((a, b) => (a.offset > b.offset ? a : b));
-  assertLoadError(() => readSafetensors(file),
-    `model.safetensors: truncated: tensor "${last.name}" needs bytes ${last.offset}..${last.offset + last.byteLength} but the file has ${bytes.length - 100} bytes`);
+  assertLoadError(
+    () => readSafetensors(file),
+    `model.safetensors: truncated: tensor "${last.name}" needs bytes ${last.offset}..${last.offset + last.byteLength} but the file has ${bytes.length - 100} bytes`,
+  );
 });
 
 test('rejects corrupt header JSON, a header length beyond the file, and a tiny file', () => {
@@ -55,20 +57,37 @@ test('rejects corrupt header JSON, a header length beyond the file, and a tiny f
 
 test('rejects bad dtypes, offsets that disagree with the shape, and overlaps', () => {
   assertLoadError(() => readSafetensors(rawFile('{"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}', 16)), 'tensor "w"', '"I64"');
-  assertLoadError(() => readSafetensors(rawFile('{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}', 16)), 'tensor "w"', 'needs 16');
-  assertLoadError(() => readSafetensors(rawFile('{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,4]}}', 16)), 'tensor "w"', 'data_offsets');
-  assertLoadError(() => readSafetensors(rawFile(
-    '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', 16)), '"a" and "b" overlap');
+  assertLoadError(
+    () => readSafetensors(rawFile('{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}}', 16)),
+    'tensor "w"',
+    'needs 16',
+  );
+  assertLoadError(
+    () => readSafetensors(rawFile('{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,4]}}', 16)),
+    'tensor "w"',
+    'data_offsets',
+  );
+  assertLoadError(
+    () =>
+      readSafetensors(
+        rawFile('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', 16),
+      ),
+    '"a" and "b" overlap',
+  );
 });
 
 test('writes a file that reads back, header padded to 8 bytes', () => {
   const file = path.join(tempDir(), 'x.safetensors');
   const a = new Float32Array([1, -2.5, 3e-8, 4]);
   const b = new Float32Array([Math.PI]);
-  writeSafetensors(file, [
-    { name: 'a', dtype: 'F32', shape: [2, 2], data: a },
-    { name: 'b', dtype: 'F32', shape: [1], data: b },
-  ], { note: 'héllo' });
+  writeSafetensors(
+    file,
+    [
+      { name: 'a', dtype: 'F32', shape: [2, 2], data: a },
+      { name: 'b', dtype: 'F32', shape: [1], data: b },
+    ],
+    { note: 'héllo' },
+  );
   const bytes = fs.readFileSync(file);
   assert.equal(Number(bytes.readBigUInt64LE(0)) % 8, 0);
   const back = readSafetensorsBuffer(bytes, 'x.safetensors');
@@ -76,20 +95,34 @@ test('writes a file that reads back, header padded to 8 bytes', () => {
   assert.deepEqual(back.tensors.get('a')!.shape, [2, 2]);
   assert.deepEqual(back.tensors.get('a')!.data, a);
   assert.deepEqual(back.tensors.get('b')!.data, b);
-  assert.deepEqual(readSafetensors(file).tensors.map((t) => t.name), ['a', 'b']);
+  assert.deepEqual(
+    readSafetensors(file).tensors.map((t) => t.name),
+    ['a', 'b'],
+  );
 });
 
 test('reads a sharded folder through model.safetensors.index.json', () => {
   const dir = tempDir();
-  writeSafetensors(path.join(dir, 'model-00001-of-00002.safetensors'), [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array([1]) }], {});
-  writeSafetensors(path.join(dir, 'model-00002-of-00002.safetensors'), [{ name: 'y', dtype: 'F32', shape: [2], data: new Float32Array([2, 3]) }], {});
+  writeSafetensors(
+    path.join(dir, 'model-00001-of-00002.safetensors'),
+    [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array([1]) }],
+    {},
+  );
+  writeSafetensors(
+    path.join(dir, 'model-00002-of-00002.safetensors'),
+    [{ name: 'y', dtype: 'F32', shape: [2], data: new Float32Array([2, 3]) }],
+    {},
+  );
   const index = { weight_map: { x: 'model-00001-of-00002.safetensors', y: 'model-00002-of-00002.safetensors' } };
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
   const { tensors } = readSafetensorsFolder(dir);
-  assert.deepEqual(tensors.map((t) => [t.name, path.basename(t.file)]), [
-    ['x', 'model-00001-of-00002.safetensors'],
-    ['y', 'model-00002-of-00002.safetensors'],
-  ]);
+  assert.deepEqual(
+    tensors.map((t) => [t.name, path.basename(t.file)]),
+    [
+      ['x', 'model-00001-of-00002.safetensors'],
+      ['y', 'model-00002-of-00002.safetensors'],
+    ],
+  );
   index.weight_map.y = 'model-00001-of-00002.safetensors';
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
   assertLoadError(() => readSafetensorsFolder(dir), 'model-00001-of-00002.safetensors', 'tensor "y"');

@@ -43,7 +43,12 @@ test.before(async () => {
   fs.copyFileSync(f16, path.join(oldLms, 'old-f16.gguf'));
 
   const hub = path.join(home, '.cache', 'huggingface', 'hub');
-  const files = Object.fromEntries(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => [f, path.join(STORIES, f)]));
+  const files = Object.fromEntries(
+    ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => [
+      f,
+      path.join(STORIES, f),
+    ]),
+  );
   hfCachePut(hub, 'karpathy/stories260K', files);
 
   models = await discoverModels({ home, env: {}, downloads: path.join(home, 'downloads') });
@@ -75,9 +80,15 @@ test('LM Studio (new and old folders), the Hugging Face cache, supported models 
   assert.equal(byId('old-f16.gguf').source, 'lmstudio');
   assert.ok(!models.some((m) => m.id.includes('mmproj')));
   const hf = byId('karpathy/stories260K');
-  assert.deepEqual([hf.source, hf.architecture, hf.quantization, hf.parameters, hf.unsupported], ['hf-cache', 'LlamaForCausalLM', 'F32', STORIES_PARAMS, null]);
+  assert.deepEqual(
+    [hf.source, hf.architecture, hf.quantization, hf.parameters, hf.unsupported],
+    ['hf-cache', 'LlamaForCausalLM', 'F32', STORIES_PARAMS, null],
+  );
   const firstUnsupported = models.findIndex((m) => m.unsupported);
-  assert.ok(models.slice(firstUnsupported).every((m) => m.unsupported), 'unsupported ones last');
+  assert.ok(
+    models.slice(firstUnsupported).every((m) => m.unsupported),
+    'unsupported ones last',
+  );
   assert.equal(models.length, 6);
 });
 
@@ -105,8 +116,14 @@ test('--model names: ollama:NAME[:TAG], an HF cache id, a path; one-line errors 
   assert.equal((await openModel('karpathy/stories260K', undefined, opts)).config.hiddenSize, 64);
   assert.equal(resolveModel(byId('old-f16.gguf').location, opts).location, byId('old-f16.gguf').location);
   const fails = (spec: string, pattern: RegExp) =>
-    assert.throws(() => resolveModel(spec, opts), (e: Error) => e instanceof ModelLoadError && pattern.test(e.message) && !e.message.includes('\n'));
-  fails('ollama:stories', /ollama:stories: not in the Ollama store \(.*\); installed: ollama:gemma2:2b, ollama:ghost:latest, ollama:stories:260k/);
+    assert.throws(
+      () => resolveModel(spec, opts),
+      (e: Error) => e instanceof ModelLoadError && pattern.test(e.message) && !e.message.includes('\n'),
+    );
+  fails(
+    'ollama:stories',
+    /ollama:stories: not in the Ollama store \(.*\); installed: ollama:gemma2:2b, ollama:ghost:latest, ollama:stories:260k/,
+  );
   fails('ollama:ghost', /manifest .* points at sha256:[0-9a-f]{64}, which is missing from .*blobs/);
   fails('nobody/nothing', /nobody\/nothing: no such folder or file, and not in the Hugging Face cache/);
   fails('ollama:../x', /not an Ollama model name/);
@@ -119,13 +136,30 @@ test('aligner models lists the stores; aligner generate runs an Ollama model by 
   assert.equal(list.status, 0, list.stderr);
   const lines = list.stdout.trim().split('\n');
   assert.match(lines[0], /^MODEL\s+SOURCE\s+ARCH\s+PARAMS\s+TYPE\s+SIZE$/);
-  assert.ok(lines.some((l) => /^ollama:stories:260k\s+ollama\s+llama\s+\d+K\s+F16\s+\d+ KB$/.test(l)), list.stdout);
-  assert.ok(lines.some((l) => /^ollama:gemma2:2b .*\(unsupported: unsupported architecture "gemma2"/.test(l)), list.stdout);
+  assert.ok(
+    lines.some((l) => /^ollama:stories:260k\s+ollama\s+llama\s+\d+K\s+F16\s+\d+ KB$/.test(l)),
+    list.stdout,
+  );
+  assert.ok(
+    lines.some((l) => /^ollama:gemma2:2b .*\(unsupported: unsupported architecture "gemma2"/.test(l)),
+    list.stdout,
+  );
   const json = JSON.parse(alignerWithEnv(env, 'models', '--json').stdout) as ModelEntry[];
   assert.equal(json.length, 6);
 
   const g = golden().prompts[0];
-  const out = alignerWithEnv(env, 'generate', '--model', 'ollama:stories:260k', '--prompt', g.prompt, '--temperature', '0', '--max-new-tokens', '20');
+  const out = alignerWithEnv(
+    env,
+    'generate',
+    '--model',
+    'ollama:stories:260k',
+    '--prompt',
+    g.prompt,
+    '--temperature',
+    '0',
+    '--max-new-tokens',
+    '20',
+  );
   assert.equal(out.status, 0, out.stderr);
   assert.ok(out.stdout.trimEnd().length > g.prompt.length + 20 && g.text.startsWith(out.stdout.trimEnd()), `${out.stdout} vs ${g.text}`);
   const missing = alignerWithEnv(env, 'generate', '--model', 'ollama:nothing:1b', '--prompt', 'x');

@@ -29,17 +29,23 @@ test('renders a chat template from tokenizer_config.json, string or named list',
   const dir = tempDir();
   fs.copyFileSync(path.join(STORIES, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
   const template =
-    "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}" +
-    "{% if add_generation_prompt %}[assistant] {% endif %}";
+    '{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{{ eos_token }}{% endfor %}' +
+    '{% if add_generation_prompt %}[assistant] {% endif %}';
   const config = JSON.parse(fs.readFileSync(path.join(STORIES, 'tokenizer_config.json'), 'utf8'));
-  const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi' }];
+  const messages = [
+    { role: 'system' as const, content: 'Be brief.' },
+    { role: 'user' as const, content: 'Hi' },
+  ];
 
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: template }));
   const withString = HfTokenizer.fromFolder(dir);
   assert.equal(withString.applyChatTemplate(messages, { addGenerationPrompt: true }), '<s>[system] Be brief.</s>[user] Hi</s>[assistant] ');
   assert.equal(withString.applyChatTemplate(messages), '<s>[system] Be brief.</s>[user] Hi</s>');
 
-  const named = [{ name: 'tool_use', template: 'tools' }, { name: 'default', template }];
+  const named = [
+    { name: 'tool_use', template: 'tools' },
+    { name: 'default', template },
+  ];
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: named }));
   assert.equal(HfTokenizer.fromFolder(dir).applyChatTemplate(messages), '<s>[system] Be brief.</s>[user] Hi</s>');
 });

@@ -36,8 +36,14 @@ test('f32 reads a tensor of the real model from its file offset', () => {
   const store = new FileWeightStore(readSafetensors(file).tensors);
   const ref = store.tensors.get('model.norm.weight')!;
   const bytes = fs.readFileSync(file).subarray(ref.offset, ref.offset + ref.byteLength);
-  assert.deepEqual(store.f32('model.norm.weight'), new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
-  assert.throws(() => store.f32('lm_head.weight'), (e: Error) => e instanceof ModelLoadError && e.message.includes('"lm_head.weight"'));
+  assert.deepEqual(
+    store.f32('model.norm.weight'),
+    new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
+  );
+  assert.throws(
+    () => store.f32('lm_head.weight'),
+    (e: Error) => e instanceof ModelLoadError && e.message.includes('"lm_head.weight"'),
+  );
 });
 
 test('f32 converts F16 and BF16 tensors at an odd file offset', () => {

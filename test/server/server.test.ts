@@ -52,7 +52,17 @@ before(async () => {
   STYLES.forEach((name, i) => {
     const a = newAdapter(model.config, i + 1, 2, 10 + i);
     a.gates.fill([0.9, -1.4, 1.6][i]);
-    const meta = { base_model: model.name, base_fingerprint: model.fingerprint, method: 'sft' as const, examples: 0, epochs: 0, train_loss: null, val_loss: null, date: '2026-11-28T00:00:00Z', extra: {} };
+    const meta = {
+      base_model: model.name,
+      base_fingerprint: model.fingerprint,
+      method: 'sft' as const,
+      examples: 0,
+      epochs: 0,
+      train_loss: null,
+      val_loss: null,
+      date: '2026-11-28T00:00:00Z',
+      extra: {},
+    };
     writeAdapter(path.join(dir, `${name}.safetensors`), a, meta, model.config);
     adapters.set(`stories260K+${name}`, a);
   });
@@ -83,7 +93,13 @@ test('completions, whole and streamed, equal the engine greedy answer', async ()
   assert.equal(whole.choices[0].text, expected.text);
   assert.equal(whole.choices[0].finish_reason, 'length');
   assert.equal(whole.usage?.completion_tokens, 30);
-  const stream = await client.completions.create({ model: 'stories260K+loud', prompt: 'Once upon a time', max_tokens: 30, temperature: 0, stream: true });
+  const stream = await client.completions.create({
+    model: 'stories260K+loud',
+    prompt: 'Once upon a time',
+    max_tokens: 30,
+    temperature: 0,
+    stream: true,
+  });
   let text = '';
   let chunks = 0;
   let finish: string | null = null;
@@ -126,7 +142,13 @@ test('stop strings cut the answer, streamed or not', async () => {
   const full = await reference('Once upon a time', 'stories260K', { maxNewTokens: 60 });
   const cut = full.text.indexOf('.');
   assert.ok(cut > 0, full.text);
-  const whole = await client.completions.create({ model: 'stories260K', prompt: 'Once upon a time', max_tokens: 60, temperature: 0, stop: '.' });
+  const whole = await client.completions.create({
+    model: 'stories260K',
+    prompt: 'Once upon a time',
+    max_tokens: 60,
+    temperature: 0,
+    stop: '.',
+  });
   assert.equal(whole.choices[0].text, full.text.slice(0, cut));
   assert.equal(whole.choices[0].finish_reason, 'stop');
   const stream = await client.chat.completions.create({
@@ -144,7 +166,9 @@ test('stop strings cut the answer, streamed or not', async () => {
 
 test('a seed reproduces a sampled answer', async () => {
   const ask = (seed: number) =>
-    client.completions.create({ model: 'stories260K+calm', prompt: 'One day', max_tokens: 30, temperature: 1, top_p: 0.9, seed }).then((r) => r.choices[0].text);
+    client.completions
+      .create({ model: 'stories260K+calm', prompt: 'One day', max_tokens: 30, temperature: 1, top_p: 0.9, seed })
+      .then((r) => r.choices[0].text);
   const [a, b, c] = await Promise.all([ask(5), ask(5), ask(6)]);
   assert.equal(a, b);
   assert.notEqual(a, c);

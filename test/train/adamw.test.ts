@@ -48,7 +48,11 @@ function reference(p: number[], grads: number[][], lrs: number[], b1: number, b2
 
 test('several steps with per-step lr follow the reference formula', () => {
   const start = [0.5, -1, 0, 2];
-  const grads = [[0.1, -0.2, 0, 3], [-0.1, 0.05, 1e-4, 2], [0.3, 0.3, -0.3, 1]];
+  const grads = [
+    [0.1, -0.2, 0, 3],
+    [-0.1, 0.05, 1e-4, 2],
+    [0.3, 0.3, -0.3, 1],
+  ];
   const lrs = [0.01, 0.02, 0.005];
   const p = Float32Array.from(start);
   const opt = new AdamW([p], { lr: 1, betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });

@@ -15,7 +15,9 @@ let engine: Engine;
 const stories: RecordSet = {
   form: 'text',
   file: 'inline',
-  records: Array.from({ length: 24 }, (_, i) => ({ text: `Once upon a time, there was a cat number ${i}. It liked to play! It was happy!` })),
+  records: Array.from({ length: 24 }, (_, i) => ({
+    text: `Once upon a time, there was a cat number ${i}. It liked to play! It was happy!`,
+  })),
 };
 
 before(async () => {
@@ -36,11 +38,19 @@ test('a non-finite loss stops training cleanly and keeps the last good adapter',
 
 test('validation loss is reported at the end of every epoch', async () => {
   const reports: TrainProgress[] = [];
-  const { summary } = await train(engine, stories, { tokens: 2, epochs: 2, batchSize: 4, valSplit: 0.25 }, { onProgress: (p) => reports.push(p) });
+  const { summary } = await train(
+    engine,
+    stories,
+    { tokens: 2, epochs: 2, batchSize: 4, valSplit: 0.25 },
+    { onProgress: (p) => reports.push(p) },
+  );
   const withVal = reports.filter((p) => p.valLoss !== undefined);
   assert.equal(summary.trainExamples, 18);
   assert.equal(summary.valExamples, 6);
-  assert.deepEqual(withVal.map((p) => p.step), [5, 10]);
+  assert.deepEqual(
+    withVal.map((p) => p.step),
+    [5, 10],
+  );
   assert.equal(summary.steps, 10);
   assert.ok(summary.valLoss! < summary.initialValLoss!, `${summary.valLoss} < ${summary.initialValLoss}`);
 });
@@ -48,7 +58,12 @@ test('validation loss is reported at the end of every epoch', async () => {
 test('cancelling stops before the next step', async () => {
   const controller = new AbortController();
   await assert.rejects(
-    train(engine, stories, { tokens: 1, steps: 50, batchSize: 2 }, { signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() }),
+    train(
+      engine,
+      stories,
+      { tokens: 1, steps: 50, batchSize: 2 },
+      { signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() },
+    ),
     { name: 'AbortError', message: 'training cancelled' },
   );
 });

@@ -92,7 +92,10 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     assert.equal(s.model, null);
     assert.equal(s.job, null);
     assert.equal(typeof s.pid, 'number');
-    await rejectsWith(w.conn.sendRequest(ChatRequest, { requestId: 'early', messages: [{ role: 'user', content: 'hi' }], adapter: null }), ErrorCodes.NoModel);
+    await rejectsWith(
+      w.conn.sendRequest(ChatRequest, { requestId: 'early', messages: [{ role: 'user', content: 'hi' }], adapter: null }),
+      ErrorCodes.NoModel,
+    );
   });
 
   test('load model (with work-done progress)', async () => {
@@ -127,7 +130,12 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     assert.ok(['eos', 'length', 'stop'].includes(res.finishReason));
     assert.ok(res.completionTokens > 0 && res.completionTokens <= 48);
     // Greedy is deterministic.
-    const again = await w.conn.sendRequest(GenerateRequest, { requestId: 'gen-1', prompt: 'Once upon a time', adapter: null, params: { maxNewTokens: 48, temperature: 0 } });
+    const again = await w.conn.sendRequest(GenerateRequest, {
+      requestId: 'gen-1',
+      prompt: 'Once upon a time',
+      adapter: null,
+      params: { maxNewTokens: 48, temperature: 0 },
+    });
     assert.equal(again.text, res.text);
   });
 
@@ -161,13 +169,27 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
 
     // The standard LSP cancellation works too.
     const cts = new CancellationTokenSource();
-    const p2 = w.conn.sendRequest(ChatRequest, { requestId: 'long-2', messages: [{ role: 'user', content: 'One day,' }], adapter: null, params: { maxNewTokens: 400, temperature: 1 } }, cts.token);
+    const p2 = w.conn.sendRequest(
+      ChatRequest,
+      {
+        requestId: 'long-2',
+        messages: [{ role: 'user', content: 'One day,' }],
+        adapter: null,
+        params: { maxNewTokens: 400, temperature: 1 },
+      },
+      cts.token,
+    );
     setTimeout(() => cts.cancel(), 30);
     const r2 = await p2.catch((err: ResponseError<unknown>) => err);
     if (r2 instanceof ResponseError) assert.equal(r2.code, ErrorCodes.Cancelled);
     else assert.equal(r2.finishReason, 'cancelled');
     // The worker is still healthy.
-    const ok = await w.conn.sendRequest(ChatRequest, { requestId: 'after-cancel', messages: [{ role: 'user', content: 'Lily' }], adapter: null, params: { maxNewTokens: 8 } });
+    const ok = await w.conn.sendRequest(ChatRequest, {
+      requestId: 'after-cancel',
+      messages: [{ role: 'user', content: 'Lily' }],
+      adapter: null,
+      params: { maxNewTokens: 8 },
+    });
     assert.ok(ok.completionTokens > 0);
   });
 
@@ -195,7 +217,13 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     assert.ok(Number.isFinite(last.loss) && last.tokensPerSec > 0);
     // A second adapter of the same name is refused unless overwrite is set.
     await rejectsWith(
-      w.conn.sendRequest(TrainRequest, { jobId: 'train-dup', name: 'shout-1tok', outDir: lib, source: { kind: 'jsonl', file: SHOUT }, options: { tokens: 1, steps: 1 } }),
+      w.conn.sendRequest(TrainRequest, {
+        jobId: 'train-dup',
+        name: 'shout-1tok',
+        outDir: lib,
+        source: { kind: 'jsonl', file: SHOUT },
+        options: { tokens: 1, steps: 1 },
+      }),
       ErrorCodes.InvalidInput,
       /already exists/,
     );
@@ -203,10 +231,20 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
 
   test('chat with the trained adapter; switching adapters needs no reload', async () => {
     const file = path.join(lib, 'shout-1tok.safetensors');
-    const a = await w.conn.sendRequest(ChatRequest, { requestId: 'with-adapter', messages: [{ role: 'user', content: 'Once upon a time' }], adapter: file, params: { maxNewTokens: 24, temperature: 0 } });
+    const a = await w.conn.sendRequest(ChatRequest, {
+      requestId: 'with-adapter',
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      adapter: file,
+      params: { maxNewTokens: 24, temperature: 0 },
+    });
     assert.ok(a.text.length > 0);
     assert.equal((deltas.get('with-adapter') ?? []).join(''), a.text);
-    const b = await w.conn.sendRequest(ChatRequest, { requestId: 'no-adapter', messages: [{ role: 'user', content: 'Once upon a time' }], adapter: null, params: { maxNewTokens: 24, temperature: 0 } });
+    const b = await w.conn.sendRequest(ChatRequest, {
+      requestId: 'no-adapter',
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      adapter: null,
+      params: { maxNewTokens: 24, temperature: 0 },
+    });
     assert.ok(b.text.length > 0);
   });
 
@@ -265,7 +303,10 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
 
   test('adapters: list, inspect, import, delete', async () => {
     const list = await w.conn.sendRequest(AdapterListRequest, { dirs: [lib, path.join(lib, 'missing')] });
-    assert.deepEqual(list.map((a) => a.name), ['shout-1tok']);
+    assert.deepEqual(
+      list.map((a) => a.name),
+      ['shout-1tok'],
+    );
     assert.equal(list[0].compatible, true);
     const info = await w.conn.sendRequest(AdapterInspectRequest, { path: list[0].path });
     assert.equal(info.metadata.format, 'aligner/1');
@@ -280,7 +321,10 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     const del = await w.conn.sendRequest(AdapterDeleteRequest, { path: imported.path });
     assert.equal(del.deleted, true);
     assert.equal(fs.existsSync(imported.path), false);
-    await rejectsWith(w.conn.sendRequest(AdapterDeleteRequest, { path: path.join(SHARED, 'models', 'stories260K', 'config.json') }), ErrorCodes.InvalidInput);
+    await rejectsWith(
+      w.conn.sendRequest(AdapterDeleteRequest, { path: path.join(SHARED, 'models', 'stories260K', 'config.json') }),
+      ErrorCodes.InvalidInput,
+    );
   });
 
   test('an adapter made for another base model is refused', async () => {
@@ -288,7 +332,12 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     const other = await w.conn.sendRequest(LoadModelRequest, { path: otherModel(), device: 'cpu' });
     assert.notEqual(other.fingerprint, model.fingerprint);
     await rejectsWith(
-      w.conn.sendRequest(ChatRequest, { requestId: 'mismatch', messages: [{ role: 'user', content: 'Once' }], adapter: file, params: { maxNewTokens: 4 } }),
+      w.conn.sendRequest(ChatRequest, {
+        requestId: 'mismatch',
+        messages: [{ role: 'user', content: 'Once' }],
+        adapter: file,
+        params: { maxNewTokens: 4 },
+      }),
       ErrorCodes.AdapterMismatch,
       /another base model|trained for/,
     );
@@ -297,7 +346,12 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     assert.match(info.problem ?? '', /stories260K/);
     await rejectsWith(w.conn.sendRequest(AdapterImportRequest, { path: file, toDir: path.join(lib, 'x') }), ErrorCodes.AdapterMismatch);
     // The base model alone still answers.
-    const ok = await w.conn.sendRequest(ChatRequest, { requestId: 'other-base', messages: [{ role: 'user', content: 'Once' }], adapter: null, params: { maxNewTokens: 4 } });
+    const ok = await w.conn.sendRequest(ChatRequest, {
+      requestId: 'other-base',
+      messages: [{ role: 'user', content: 'Once' }],
+      adapter: null,
+      params: { maxNewTokens: 4 },
+    });
     assert.ok(ok.completionTokens > 0);
   });
 
