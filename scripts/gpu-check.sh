@@ -6,7 +6,8 @@
 #      on a GPU run is a fallback;
 #   3. the qwen05b bench rows (ours only) on WebGPU.
 # onnxruntime's WebGPU provider needs a Vulkan loader (Debian: libvulkan1).
-# DEVICE=cuda scripts/gpu-check.sh checks the CUDA provider instead.
+# DEVICE=cuda scripts/gpu-check.sh checks the CUDA provider instead. On a bare machine,
+# carry the bundle of scripts/gpu-pack.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-webgpu}"
@@ -18,7 +19,8 @@ if [ "$DEVICE" = webgpu ] && ! ldconfig -p | grep -q libvulkan.so.1; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "gpu-check: nvidia-smi not found"
 uptime
-npm run build --silent || exit 1
+# A packed bundle (scripts/gpu-pack.sh) arrives built, on a machine without npm.
+if command -v npm >/dev/null; then npm run build --silent || exit 1; fi
 
 echo "== 1. oracle on $DEVICE"
 node out/src/cli/oracle.js "$SHARED/oracle" --device "$DEVICE" || status=1
