@@ -31,7 +31,8 @@ export async function startWorker(env: Record<string, string> = {}, fileSizeLimi
   await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
   conn.sendNotification('initialized', {});
   const stop = async (): Promise<void> => {
-    if (child.exitCode !== null) return;
+    // A worker killed by a signal has no exit code, only a signal code; its 'exit' event has passed either way.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     try {
       await Promise.race([conn.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 2000))]);
