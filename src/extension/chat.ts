@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { ChatRequest, ErrorCodes, type ChatMessage, type ChatResult } from '../protocol';
 import { adapterSetting, generationDefaults } from './config';
 import type { AdapterLibrary } from './library';
-import { showPage, webviewOptions } from './webview';
+import { openPanel, showPage, webviewOptions } from './webview';
 import { CHAT_FROM_WEBVIEW, validate, type ChatToWebview, type Column, type Turn } from './webviewMessages';
 import type { WorkerClient } from './worker';
 
@@ -32,12 +32,7 @@ export class ChatPanel implements vscode.Disposable {
       ChatPanel.current.panel.reveal(undefined, false);
       return ChatPanel.current;
     }
-    const panel = vscode.window.createWebviewPanel(
-      ChatPanel.viewType,
-      'Aligner Chat',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
-      webviewOptions(ctx.extensionUri),
-    );
+    const panel = openPanel(ctx, ChatPanel.viewType, 'Aligner Chat', false);
     ChatPanel.current = new ChatPanel(panel, ctx, worker, library);
     return ChatPanel.current;
   }

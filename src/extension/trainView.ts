@@ -2,7 +2,7 @@
 // (or last) training run, and its Cancel and "Use in this workspace" buttons.
 
 import * as vscode from 'vscode';
-import { showPage, webviewOptions } from './webview';
+import { openPanel, showPage, webviewOptions } from './webview';
 import { TRAIN_FROM_WEBVIEW, validate, type TrainToWebview } from './webviewMessages';
 
 /** The training view: progress and the live loss curve of the current (or last) run. */
@@ -20,12 +20,7 @@ export class TrainView implements vscode.Disposable {
       TrainView.current.panel.reveal(undefined, true);
       return TrainView.current;
     }
-    const panel = vscode.window.createWebviewPanel(
-      TrainView.viewType,
-      'Aligner Training',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      webviewOptions(ctx.extensionUri),
-    );
+    const panel = openPanel(ctx, TrainView.viewType, 'Aligner Training', true);
     TrainView.current = new TrainView(panel, ctx);
     return TrainView.current;
   }

@@ -18,6 +18,16 @@ export function webviewRoot(extensionUri: vscode.Uri): vscode.Uri {
   return fs.existsSync(dist.fsPath) ? dist : vscode.Uri.joinPath(extensionUri, 'media');
 }
 
+/** A panel of ours beside the editor, with the options every one of them needs. */
+export function openPanel(ctx: vscode.ExtensionContext, viewType: string, title: string, preserveFocus: boolean): vscode.WebviewPanel {
+  return vscode.window.createWebviewPanel(
+    viewType,
+    title,
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+    webviewOptions(ctx.extensionUri),
+  );
+}
+
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
   return {
     enableScripts: true,
