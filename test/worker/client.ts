@@ -1,9 +1,16 @@
 // Starts the real worker (out/src/worker/server.js) as a child process and talks to it
 // over JSON-RPC on stdio, as the CLI and any non-VS Code client would.
 
+import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'child_process';
 import * as path from 'path';
-import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  createMessageConnection,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 
 export const SERVER = path.resolve(__dirname, '..', '..', 'src', 'worker', 'server.js');
 
@@ -46,4 +53,17 @@ export async function startWorker(env: Record<string, string> = {}, fileSizeLimi
     conn.dispose();
   };
   return { child, conn, stderr: () => err, stop };
+}
+
+/** Awaits `p` and checks it fails with a JSON-RPC error of `code` (and a message matching `pattern`). */
+export async function rejectsWith(p: Promise<unknown>, code: number, pattern?: RegExp): Promise<ResponseError<unknown>> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${String(err)}`);
+    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
+    if (pattern) assert.match(err.message, pattern);
+    return err;
+  }
+  assert.fail(`expected an error with code ${code}`);
 }

@@ -25,7 +25,7 @@ import {
   type ModelInfo,
   type TrainProgress,
 } from '../../src/protocol';
-import { startWorker, type WorkerHandle } from './client';
+import { rejectsWith, startWorker, type WorkerHandle } from './client';
 
 const SHARED = path.resolve(__dirname, '..', '..', '..', '..', 'shared');
 const STORIES = path.join(SHARED, 'models', 'stories260K');
@@ -50,18 +50,6 @@ function otherModel(): string {
   config.rope_theta = 20000.0;
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
   return dir;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: number, pattern?: RegExp): Promise<ResponseError<unknown>> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
-    if (pattern) assert.match(err.message, pattern);
-    return err;
-  }
-  assert.fail(`expected an error with code ${code}`);
 }
 
 describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {

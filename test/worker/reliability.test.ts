@@ -7,7 +7,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import {
   AdapterImportRequest,
   ChatRequest,
@@ -17,7 +17,7 @@ import {
   StatusRequest,
   TrainRequest,
 } from '../../src/protocol';
-import { startWorker, type WorkerHandle } from './client';
+import { rejectsWith, startWorker, type WorkerHandle } from './client';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -38,18 +38,6 @@ function withTemplate(name: string, chatTemplate: string): string {
   cfg.chat_template = chatTemplate;
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
   return dir;
-}
-
-async function rejectsWith(p: Promise<unknown>, code: number, pattern?: RegExp): Promise<ResponseError<unknown>> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof ResponseError, `expected a ResponseError, got ${String(err)}`);
-    assert.equal(err.code, code, `expected code ${code}, got ${err.code}: ${err.message}`);
-    if (pattern) assert.match(err.message, pattern);
-    return err;
-  }
-  assert.fail(`expected an error with code ${code}`);
 }
 
 const workers: WorkerHandle[] = [];
