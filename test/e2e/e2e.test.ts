@@ -15,6 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import OpenAI from 'openai';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
+import { readAdapter, writeAdapter } from '../../src/adapter/file';
 import { CLI } from '../cli/cli';
 import { ollamaPull } from '../model/fake_stores';
 import { writeStoriesGguf } from '../model/gguf_writer';
@@ -502,5 +503,91 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const fresh = await webviewFrame(page, '#composer', 60_000);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await fresh.locator('.turn').count(), 0, 'the cleared turn came back');
+  });
+
+  /** The button `label` of the modal dialog that says `text` (VS Code's own dialog in the browser). */
+  const dialogButton = async (text: string | RegExp, label: string): Promise<void> => {
+    const dialog = page.locator('.monaco-dialog-box', { hasText: text });
+    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+    await dialog.locator('.monaco-button', { hasText: label }).first().click();
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  };
+
+  test('importing an adapter named like one in the library asks: "Import as" keeps both, "Replace" replaces (defect 7)', async () => {
+    const library = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters');
+    const mine = fs.readFileSync(path.join(library, 'e2e-style.safetensors'));
+    // Someone else's adapter with the same file name: the same model, different contents.
+    const theirs = path.join(tmp, 'downloads', 'e2e-style.safetensors');
+    fs.mkdirSync(path.dirname(theirs));
+    const a = readAdapter(path.join(library, 'e2e-style.safetensors'));
+    const [gateRows, numHeads] = a.layout.gatesShape;
+    writeAdapter(
+      theirs,
+      { ...a, prefix: a.prefix.map((v) => v / 2) },
+      { ...a.metadata, extra: { ...a.metadata.extra, description: 'a colleague’s' } },
+      { hiddenSize: a.layout.prefixShape[1], numLayers: a.startLayer + gateRows, numHeads },
+    );
+    const theirBytes = fs.readFileSync(theirs);
+    const importViaBrowse = async (): Promise<void> => {
+      await runCommand(page, 'Aligner: Switch Adapter');
+      await quickPick(page, 'Browse', 'Browse…');
+      // VS Code's file dialog in the browser is a quick input that takes a path.
+      const input = page.locator('.quick-input-widget input');
+      await waitFor('the file dialog', async () => (await input.inputValue()).startsWith('/'), 15_000);
+      await input.fill(theirs);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-style.safetensors' }).first().waitFor({ state: 'visible' });
+      await page.keyboard.press('Enter');
+    };
+    const adapterSetting = (): unknown => JSON.parse(fs.readFileSync(path.join(ws, '.vscode', 'settings.json'), 'utf8'))['aligner.adapter'];
+
+    await importViaBrowse();
+    await dialogButton('already has an adapter named "e2e-style"', 'Import as "e2e-style (2)"');
+    const copy = path.join(library, 'e2e-style (2).safetensors');
+    await waitFor('e2e-style (2).safetensors', () => fs.existsSync(copy), 30_000);
+    assert.deepEqual(fs.readFileSync(copy), theirBytes);
+    assert.deepEqual(fs.readFileSync(path.join(library, 'e2e-style.safetensors')), mine, 'the library adapter was replaced');
+    await waitFor('the workspace to use "e2e-style (2)"', () => adapterSetting() === 'e2e-style (2)', 15_000);
+
+    await importViaBrowse();
+    await dialogButton('already has an adapter named "e2e-style"', 'Replace "e2e-style"');
+    await waitFor('e2e-style.safetensors replaced', () => fs.readFileSync(path.join(library, 'e2e-style.safetensors')).equals(theirBytes), 30_000);
+    assert.ok(!fs.existsSync(path.join(library, 'e2e-style (3).safetensors')));
+    await waitFor('the workspace to use "e2e-style"', () => adapterSetting() === 'e2e-style', 15_000);
+  });
+
+  test('an adapter path from workspace settings outside the workspace and the library loads only once confirmed (defect 13)', async () => {
+    const outside = path.join(tmp, 'elsewhere', 'team.safetensors');
+    fs.mkdirSync(path.dirname(outside));
+    fs.copyFileSync(path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors'), outside);
+    const settingsFile = path.join(ws, '.vscode', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'aligner.adapter': outside }, null, 2));
+    const item = page.locator('.statusbar-item[aria-label^="Aligner adapter"]');
+    await waitFor('the status bar to show the workspace setting', async () => /team/.test(await item.innerText()), 15_000);
+
+    await runCommand(page, 'Aligner: Open Chat');
+    const chat = await webviewFrame(page, '#composer', 60_000);
+    const ask = async (): Promise<ReturnType<Frame['locator']>> => {
+      await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+      const turns = await chat.locator('.turn').count();
+      await chat.locator('#input').fill('Once upon a time');
+      await chat.locator('#input').press('Enter');
+      return chat.locator('.turn').nth(turns);
+    };
+    const question = 'outside the workspace and the adapter library';
+    // Declined: the turn says so and nothing is loaded.
+    let turn = await ask();
+    await dialogButton(question, 'Cancel');
+    await turn.locator('.answer.error').waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await turn.locator('.error-message').innerText(), /team\.safetensors from this workspace's settings was not loaded/);
+    // Confirmed: the answer uses it.
+    turn = await ask();
+    await dialogButton(question, 'Load Adapter');
+    await turn.locator('.answer.done').waitFor({ state: 'visible', timeout: 90_000 });
+    assert.match(await turn.locator('.answer-head').innerText(), /Adapter: team/);
+    // Asked once per path and workspace.
+    turn = await ask();
+    await turn.locator('.answer.done').waitFor({ state: 'visible', timeout: 90_000 });
+    assert.equal(await page.locator('.monaco-dialog-box').count(), 0);
   });
 });
