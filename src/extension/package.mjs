@@ -71,6 +71,7 @@ await esbuild.build({
     server: rel('src/worker/server.ts'),
     compute: rel('src/worker/compute.ts'),
     templateThread: rel('src/model/templateThread.ts'),
+    templateProcess: rel('src/model/templateProcess.ts'),
   },
   outdir: path.join(stage, 'out/src/worker'),
 });

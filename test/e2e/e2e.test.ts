@@ -550,7 +550,11 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
     await importViaBrowse();
     await dialogButton('already has an adapter named "e2e-style"', 'Replace "e2e-style"');
-    await waitFor('e2e-style.safetensors replaced', () => fs.readFileSync(path.join(library, 'e2e-style.safetensors')).equals(theirBytes), 30_000);
+    await waitFor(
+      'e2e-style.safetensors replaced',
+      () => fs.readFileSync(path.join(library, 'e2e-style.safetensors')).equals(theirBytes),
+      30_000,
+    );
     assert.ok(!fs.existsSync(path.join(library, 'e2e-style (3).safetensors')));
     await waitFor('the workspace to use "e2e-style"', () => adapterSetting() === 'e2e-style', 15_000);
   });

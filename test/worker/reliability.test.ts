@@ -122,7 +122,8 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
   });
 
   test("defect 5: a chat template that loops is stopped and reported as that model's template error", async () => {
-    const dir = withTemplate('looping', '{% for i in range(20000000) %}{{ i }}{% endfor %}');
+    // 25 million iterations that keep nothing: only the time limit stops them.
+    const dir = withTemplate('looping', '{% for i in range(5000) %}{% for j in range(5000) %}{% endfor %}{% endfor %}');
     const w = await worker();
     await w.conn.sendRequest(LoadModelRequest, { path: dir, device: 'cpu' });
     const t0 = Date.now();
@@ -137,6 +138,25 @@ describe('worker reliability (issue 6)', { timeout: 240_000 }, () => {
       /tokenizer_config\.json: chat_template did not finish/,
     );
     assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
+    const s = await w.conn.sendRequest(StatusRequest);
+    assert.equal(s.state, 'idle');
+  });
+
+  test("a chat template that allocates without end is stopped at its heap limit and reported as that model's template error", async () => {
+    // range(1e8) grows one array past any heap: V8 aborts the process that renders it (node#47224).
+    const dir = withTemplate('hungry', '{% for i in range(100000000) %}{% endfor %}');
+    const w = await worker();
+    await w.conn.sendRequest(LoadModelRequest, { path: dir, device: 'cpu' });
+    await rejectsWith(
+      w.conn.sendRequest(ChatRequest, {
+        requestId: 'hungry',
+        messages: [{ role: 'user', content: 'hi' }],
+        adapter: null,
+        params: { maxNewTokens: 4 },
+      }),
+      ErrorCodes.ModelLoad,
+      /tokenizer_config\.json: chat_template needed more than 64 MB of memory/,
+    );
     const s = await w.conn.sendRequest(StatusRequest);
     assert.equal(s.state, 'idle');
   });
