@@ -78,26 +78,28 @@ export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: n
 }
 
 /**
- * Prefill and decode in one graph: T new tokens per row on top of P cached
- * positions (P = 0 for a prefill), every row with its own adapter or none
+ * Prefill and decode in one graph: T new tokens per row on top of a key/value
+ * cache of C slots (C = 0 for a prefill), every row with its own adapter or none
  * (see perRowAdapters). Logits are computed only at `logit_pos` [K] (flat row
- * index b·T + t).
+ * index b·T + t). The graph reads the cache in place and returns only the new
+ * tokens' keys and values (`new_key_l`, `new_value_l` [B, G, T, d_h]), which the
+ * engine writes into its preallocated cache: no step copies the whole cache.
  */
 export function stepGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const G = model.kvHeads;
-  const inp = decoderInputs(g, cfg, ['batch', 1, `${model.group}*seq`, 'P+seq']);
+  const inp = decoderInputs(g, cfg, ['batch', 1, `${model.group}*seq`, 'C+seq']);
   const past = { keys: [] as Value[], values: [] as Value[] };
   for (let l = 0; l < cfg.numLayers; l++) {
-    past.keys.push(g.input(`past_key_${l}`, g.float, ['batch', G, 'P', cfg.headDim]));
-    past.values.push(g.input(`past_value_${l}`, g.float, ['batch', G, 'P', cfg.headDim]));
+    past.keys.push(g.input(`cache_key_${l}`, g.float, ['batch', G, 'C', cfg.headDim]));
+    past.values.push(g.input(`cache_value_${l}`, g.float, ['batch', G, 'C', cfg.headDim]));
   }
   const logitPos = g.input('logit_pos', 'int64', ['positions']);
   const { hidden, present } = model.decoder({ ...inp, past }, perRowAdapters(g, model, cfg));
   g.output(model.logitsAt(hidden, logitPos), 'logits');
-  present!.keys.forEach((k, l) => g.output(k, `present_key_${l}`));
-  present!.values.forEach((v, l) => g.output(v, `present_value_${l}`));
+  present!.keys.forEach((k, l) => g.output(k, `new_key_${l}`));
+  present!.values.forEach((v, l) => g.output(v, `new_value_${l}`));
   return g;
 }
 

@@ -62,16 +62,23 @@ export interface DecoderInputs {
   /** [B, T, 1, d_h/2] rotary tables for each row's positions. */
   cos: Value;
   sin: Value;
-  /** Additive attention mask broadcastable to [B, G, R·T, S] (causal + padding), S = P + T. */
+  /**
+   * Additive attention mask broadcastable to [B, G, R·T, S] (causal + padding):
+   * S = T without cache, S = C + T with a cache of C slots (slots the cache does
+   * not hold yet are masked like padding).
+   */
   attnBias: Value;
-  /** Cached keys/values per layer, [B, G, P, d_h]; absent for a pass without cache. */
+  /**
+   * The key/value cache per layer, [B, G, C, d_h]: C preallocated slots, read in
+   * place (never concatenated with the new tokens); absent for a pass without cache.
+   */
   past?: { keys: Value[]; values: Value[] };
 }
 
 export interface DecoderOutputs {
   /** Final residual stream [B·T, d], before the final norm. */
   hidden: Value;
-  /** Keys/values including this pass, [B, G, P + T, d_h] per layer (only with `past`). */
+  /** Keys/values of this pass's T tokens, [B, G, T, d_h] per layer (only with `past`): the caller writes them into its cache. */
   present?: { keys: Value[]; values: Value[] };
 }
 
@@ -202,15 +209,11 @@ export class Llama {
       reshape(transpose(q, [0, 2, 1, 3]), [0, kvHeads, -1, headDim], [B, kvHeads, `${group}*${T}`, headDim]),
       1 / Math.sqrt(headDim),
     );
-    let keys = transpose(rope(proj('k_proj', kvHeads), inp.cos, inp.sin, cfg.ropeLayout), [0, 2, 1, 3]);
-    let values = transpose(proj('v_proj', kvHeads), [0, 2, 1, 3]);
-    if (past) {
-      const S: Dim = `P+${T}`;
-      keys = g.node('Concat', [past.keys, keys], { axis: 2 }, [B, kvHeads, S, headDim], g.float);
-      values = g.node('Concat', [past.values, values], { axis: 2 }, [B, kvHeads, S, headDim], g.float);
-    }
-    const scores = add(matmul(qg, transpose(keys, [0, 1, 3, 2])), inp.attnBias);
-    let out = matmul(softmax(scores), values);
+    const keys = transpose(rope(proj('k_proj', kvHeads), inp.cos, inp.sin, cfg.ropeLayout), [0, 2, 1, 3]);
+    const values = transpose(proj('v_proj', kvHeads), [0, 2, 1, 3]);
+    let out = past
+      ? this.cachedAttention(qg, keys, values, past, inp.attnBias)
+      : matmul(softmax(add(matmul(qg, transpose(keys, [0, 1, 3, 2])), inp.attnBias)), values);
     if (branch) out = add(out, this.alignerBranch(qg, branch, B, T));
 
     const merged = reshape(
@@ -219,6 +222,28 @@ export class Llama {
       [rowsDim(B, T), heads * headDim],
     );
     return { out: linear(merged, this.lin(`${at}.o_proj.weight`)), present: past ? { keys, values } : undefined };
+  }
+
+  /**
+   * Attention over the cache's C slots and the T new tokens without joining them:
+   * one softmax over the scores [B, G, R·T, C + T], then its two parts times the
+   * cached and the new values. Nothing of size C is copied, so a decode step costs
+   * the reads of attention only (the caller keeps C close to the cached length).
+   */
+  private cachedAttention(qg: Value, keys: Value, values: Value, cache: { keys: Value; values: Value }, bias: Value): Value {
+    const g = this.g;
+    const [B, G, RT] = qg.shape;
+    const T = keys.shape[2];
+    const C = cache.keys.shape[2];
+    const onCache = matmul(qg, transpose(cache.keys, [0, 1, 3, 2]));
+    const onNew = matmul(qg, transpose(keys, [0, 1, 3, 2]));
+    const scores = g.node('Concat', [onCache, onNew], { axis: 3 }, [B, G, RT, `${C}+${T}`], g.float);
+    const p = softmax(add(scores, bias));
+    const slots = g.node('Slice', [g.node('Shape', [cache.keys], {}, [4], 'int64'), g.ints([2]), g.ints([3])], {}, [1], 'int64');
+    const axis = g.ints([3]);
+    const pCache = g.node('Slice', [p, g.ints([0]), slots, axis], {}, [B, G, RT, C], g.float);
+    const pNew = g.node('Slice', [p, slots, g.ints([Number.MAX_SAFE_INTEGER]), axis], {}, [B, G, RT, T], g.float);
+    return add(matmul(pCache, cache.values), matmul(pNew, values));
   }
 
   /** gates[h] · softmax_j(q·K_p[j] / √d_h) V_p: its own softmax over the N prefix slots, no causal mask. */

@@ -16,6 +16,7 @@ import type { TokenBatch } from '../data/batches';
 import type { DpoStepResult, SftStepResult } from './types';
 import type { Quantization } from './quantize';
 import { StorageOptions, weightsFile, WEIGHTS_FILE } from './weights';
+import { KVCache } from './kvcache';
 
 export interface EngineOptions extends RuntimeOptions, StorageOptions {
   /** Where the converted weights and graph files are cached (default: see defaultCacheDir). */
@@ -47,12 +48,8 @@ export function microBatchRows(config: ModelConfig, length: number, freeBytes = 
 /** A batch being generated: its key/value cache and per-row adapters. */
 export interface DecodeState {
   rows: number;
-  /** Cached positions P (the same for every row; shorter prompts are masked). */
-  length: number;
-  keys: ort.Tensor[];
-  values: ort.Tensor[];
-  /** [rows · length]: 1 where the cached slot holds a real token. */
-  valid: Uint8Array;
+  /** The rows' keys and values so far, written in place step by step. */
+  cache: KVCache;
   /** Next rotary position of each row. */
   positions: number[];
   /** Each row's adapter (null: the base model), its K_p/V_p, and both as step-graph inputs. */
@@ -303,13 +300,9 @@ export class Engine {
   private async emptyState(adapters: (AdapterWeights | null)[]): Promise<DecodeState> {
     const { numLayers, numKvHeads, headDim } = this.model.config;
     const kv = await Promise.all(adapters.map((a) => (a ? this.prefixKV(a) : null)));
-    const empty = () => Array.from({ length: numLayers }, () => f32(new Float32Array(0), [adapters.length, numKvHeads, 0, headDim]));
     return {
       rows: adapters.length,
-      length: 0,
-      keys: empty(),
-      values: empty(),
-      valid: new Uint8Array(0),
+      cache: KVCache.empty(numLayers, adapters.length, numKvHeads, headDim),
       positions: [],
       rowAdapters: adapters,
       rowKV: kv,
@@ -323,40 +316,11 @@ export class Engine {
    * cache is padded with masked slots; every row keeps its rotary positions.
    */
   joinStates(a: DecodeState, b: DecodeState): DecodeState {
-    const P = Math.max(a.length, b.length);
-    const rows = a.rows + b.rows;
-    const valid = new Uint8Array(rows * P);
-    for (const [s, first] of [
-      [a, 0],
-      [b, a.rows],
-    ] as const) {
-      for (let r = 0; r < s.rows; r++) valid.set(s.valid.subarray(r * s.length, (r + 1) * s.length), (first + r) * P);
-    }
-    const cat = (x: ort.Tensor, y: ort.Tensor) => {
-      const [, G, , D] = x.dims;
-      const out = new Float32Array(rows * G * P * D);
-      for (const [t, s, first] of [
-        [x, a, 0],
-        [y, b, a.rows],
-      ] as const) {
-        const data = t.data as Float32Array;
-        for (let r = 0; r < s.rows; r++) {
-          for (let g = 0; g < G; g++) {
-            const src = (r * G + g) * s.length * D;
-            out.set(data.subarray(src, src + s.length * D), ((first + r) * G + g) * P * D);
-          }
-        }
-      }
-      return f32(out, [rows, G, P, D]);
-    };
     const rowAdapters = [...a.rowAdapters, ...b.rowAdapters];
     const rowKV = [...a.rowKV, ...b.rowKV];
     return {
-      rows,
-      length: P,
-      keys: a.keys.map((k, l) => cat(k, b.keys[l])),
-      values: a.values.map((v, l) => cat(v, b.values[l])),
-      valid,
+      rows: a.rows + b.rows,
+      cache: KVCache.join(a.cache, b.cache),
       positions: [...a.positions, ...b.positions],
       rowAdapters,
       rowKV,
@@ -370,36 +334,11 @@ export class Engine {
    * batch does not carry the padding of rows that have left.
    */
   keepRows(state: DecodeState, keep: number[]): DecodeState {
-    const P = state.length;
-    const slots: number[] = [];
-    for (let j = 0; j < P; j++) if (keep.some((r) => state.valid[r * P + j])) slots.push(j);
-    const S = slots.length;
-    const valid = new Uint8Array(keep.length * S);
-    keep.forEach((r, i) => slots.forEach((j, k) => (valid[i * S + k] = state.valid[r * P + j])));
-    const pick = (t: ort.Tensor) => {
-      const [, G, , D] = t.dims;
-      const data = t.data as Float32Array;
-      const out = new Float32Array(keep.length * G * S * D);
-      const size = G * S * D;
-      keep.forEach((r, i) => {
-        if (S === P) return out.set(data.subarray(r * size, (r + 1) * size), i * size);
-        for (let g = 0; g < G; g++) {
-          slots.forEach((j, k) => {
-            const src = ((r * G + g) * P + j) * D;
-            out.set(data.subarray(src, src + D), ((i * G + g) * S + k) * D);
-          });
-        }
-      });
-      return f32(out, [keep.length, G, S, D]);
-    };
     const rowAdapters = keep.map((r) => state.rowAdapters[r]);
     const rowKV = keep.map((r) => state.rowKV[r]);
     return {
       rows: keep.length,
-      length: S,
-      keys: state.keys.map(pick),
-      values: state.values.map(pick),
-      valid,
+      cache: state.cache.keep(keep),
       positions: keep.map((r) => state.positions[r]),
       rowAdapters,
       rowKV,
@@ -418,28 +357,17 @@ export class Engine {
   ): Promise<Float32Array> {
     const B = state.rows;
     const L = this.model.config.numLayers;
-    const feeds: Feeds = {
+    const { cache } = state;
+    const out = await this.stepSession.run({
       input_ids: i64(flat, [B, T]),
       ...ropeFeeds(this.inv, positions, B, T),
-      attn_bias: cachedBias(this.group, B, state.length, T, state.valid),
+      attn_bias: cachedBias(this.group, B, cache.slots, T, cache.validity),
       ...state.adapters,
       logit_pos: i64(logitPos, [logitPos.length]),
-    };
-    for (let l = 0; l < L; l++) {
-      feeds[`past_key_${l}`] = state.keys[l];
-      feeds[`past_value_${l}`] = state.values[l];
-    }
-    const out = await this.stepSession.run(feeds);
-    state.keys = Array.from({ length: L }, (_, l) => out[`present_key_${l}`]);
-    state.values = Array.from({ length: L }, (_, l) => out[`present_value_${l}`]);
-    const P = state.length;
-    const valid = new Uint8Array(B * (P + T));
-    for (let b = 0; b < B; b++) {
-      valid.set(state.valid.subarray(b * P, (b + 1) * P), b * (P + T));
-      for (let t = 0; t < T; t++) valid[b * (P + T) + P + t] = newValid[b * T + t];
-    }
-    state.valid = valid;
-    state.length = P + T;
+      ...cache.feeds(),
+    });
+    const layers = (name: string) => Array.from({ length: L }, (_, l) => out[`${name}_${l}`].data as Float32Array);
+    cache.append(layers('new_key'), layers('new_value'), newValid, T);
     return out.logits.data as Float32Array;
   }
 
