@@ -108,16 +108,27 @@ export class Batcher {
     this.advance(logits, this.rows.length - fresh.length);
   }
 
-  /** Samples the next token of rows from `first` on, then lets finished rows go. */
+  /**
+   * Samples the next token of rows from `first` on, then lets finished rows go. A row whose
+   * step fails (non-finite logits from its adapter, a throwing callback) fails its own request
+   * and leaves; the other rows go on.
+   */
   private advance(logits: Float32Array[], first = 0): void {
+    const failed = new Set<Request>();
     for (let i = first; i < this.rows.length; i++) {
-      const next = this.rows[i].req.seq.next(logits[i - first]);
-      this.rows[i].token = next ?? -1;
+      const row = this.rows[i];
+      try {
+        row.token = row.req.seq.next(logits[i - first]) ?? -1;
+      } catch (err) {
+        row.token = -1;
+        failed.add(row.req);
+        row.req.reject(err);
+      }
     }
     const keep: number[] = [];
     this.rows.forEach((r, i) => {
       if (r.token >= 0) keep.push(i);
-      else r.req.resolve(r.req.seq.result());
+      else if (!failed.has(r.req)) r.req.resolve(r.req.seq.result());
     });
     if (keep.length === this.rows.length) return;
     this.state = keep.length > 0 ? this.engine.keepRows(this.state!, keep) : null;

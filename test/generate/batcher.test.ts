@@ -78,6 +78,39 @@ test('a cancelled request leaves the batch; the others are unaffected', async ()
   assert.deepEqual(other, await generate(engine, prompt, adapters[2], long));
 });
 
+test("defect 4: an adapter that makes its row's logits non-finite fails that request alone, not the batch", async () => {
+  const huge = newAdapter(engine.model.config, 2, 2, 1);
+  huge.prefix.fill(3e38);
+  huge.gates.fill(1);
+  const { prompt } = request(0);
+  const opts = { maxNewTokens: 30, temperature: 0 };
+  const alone = await generate(engine, prompt, adapters[1], opts);
+  const named = (err: Error): boolean =>
+    err.name === 'AdapterError' && /^adapter "huge\.safetensors": the logits are not finite .* after 0 generated tokens/.test(err.message);
+  const batcher = new Batcher(engine, { maxBatch: 4, maxQueue: 10 });
+  // Prefilled together, the bad row first and then last.
+  for (const badFirst of [true, false]) {
+    const submitBad = (): Promise<unknown> => batcher.submit(prompt, huge, { ...opts, adapterName: 'huge.safetensors' });
+    const bad = badFirst ? submitBad() : null;
+    const good = batcher.submit(prompt, adapters[1], opts);
+    const [b, g] = await Promise.allSettled([bad ?? submitBad(), good]);
+    assert.equal(b.status, 'rejected');
+    assert.ok(named((b as PromiseRejectedResult).reason), String((b as PromiseRejectedResult).reason));
+    assert.deepEqual(g, { status: 'fulfilled', value: alone });
+  }
+  // Joining a batch that is decoding: the running request goes on.
+  let joined: Promise<PromiseSettledResult<unknown>[]> | null = null;
+  const running = batcher.submit(prompt, adapters[1], {
+    ...opts,
+    onText: () => void (joined ??= Promise.allSettled([batcher.submit(prompt, huge, { ...opts, adapterName: 'huge.safetensors' })])),
+  });
+  assert.deepEqual(await running, alone);
+  const [j] = await joined!;
+  assert.equal(j.status, 'rejected');
+  assert.ok(named((j as PromiseRejectedResult).reason), String((j as PromiseRejectedResult).reason));
+  assert.deepEqual(batcher.load, { active: 0, waiting: 0 });
+});
+
 test('a full queue refuses at once; a bad prompt is refused alone', async () => {
   const batcher = new Batcher(engine, { maxBatch: 1, maxQueue: 2 });
   const { prompt } = request(0);
