@@ -167,8 +167,10 @@ export class Graph {
         },
       },
     });
+    // Ops make constants for their VJPs up front; a graph without that backward pass leaves them unused.
+    const used = new Set(this.nodes.flatMap((n) => n.input ?? []));
     const initializers: onnx.ITensorProto[] = [
-      ...this.consts,
+      ...this.consts.filter((c) => used.has(c.name!)),
       ...this.weightInits().map((w) => ({
         name: w.name,
         dims: w.shape,

@@ -6,7 +6,7 @@ import type { DecoderConfig } from './config';
 import { grad } from './autodiff';
 import { Dim, Graph, Value } from './graph';
 import { LayerBranch, Llama, WeightIndex } from './llama';
-import { matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
+import { gatherRows, matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
 
 /** Inputs shared by every decoder pass: ids, rotary tables, attention mask. */
 function decoderInputs(g: Graph, cfg: DecoderConfig, bias: Dim[]) {
@@ -30,21 +30,47 @@ function targetLogProbs(g: Graph, model: Llama, hidden: Value): Value {
 function trainableAdapter(g: Graph, model: Llama, cfg: DecoderConfig, startLayer: number) {
   const prefix = g.input('prefix', g.float, ['tokens', cfg.hiddenSize], true);
   const gates = g.input('gates', g.float, [cfg.numLayers - startLayer, cfg.numHeads], true);
-  const branch = (l: number): LayerBranch | null => {
-    if (l < startLayer) return null;
-    const perHead = reshape(row(gates, l - startLayer), [1, model.kvHeads, model.group, 1, 1], [1, model.kvHeads, model.group, 1, 1]);
-    return { ...model.prefixKV(prefix, l), gates: perHead };
-  };
+  const branch = (l: number): LayerBranch | null =>
+    l < startLayer ? null : { ...model.prefixKV(prefix, l), gates: gateHeads(model, row(gates, l - startLayer)) };
   return { prefix, gates, branch };
+}
+
+/** One layer's gates [H] as [1, G, H/G, 1, 1], the layout LayerBranch wants. */
+function gateHeads(model: Llama, gates: Value): Value {
+  const shape = [1, model.kvHeads, model.group, 1, 1];
+  return reshape(gates, shape, shape);
 }
 
 export type TrainMethod = 'sft' | 'dpo';
 
 /**
- * One training step. SFT: loss = −mean log p(target). DPO: rows 0..P−1 chosen,
- * P..2P−1 rejected; `pairs` [P, 2P] holds +1/−1 so that pairs·(π − π_ref) is the
- * per-pair margin, loss = mean softplus(−β·margin). Outputs loss, the gradients
- * of prefix and gates, and per-row sequence log-probabilities.
+ * The loss of a training step from the scored targets' log-probabilities [K].
+ * SFT: loss = −mean log p(target). DPO: rows 0..P−1 chosen, P..2P−1 rejected;
+ * `pairs` [P, 2P] holds +1/−1 so that pairs·(π − π_ref) is the per-pair margin,
+ * loss = mean softplus(−β·margin). Also the per-row sequence log-probabilities.
+ */
+function stepLoss(g: Graph, tokenLogps: Value, method: TrainMethod): { loss: Value; seqLogps: Value } {
+  // rows [B, K]: 1 where target k belongs to row b; turns token log-probs into sequence log-probs.
+  const rows = g.input('target_rows', g.float, ['batch', 'targets']);
+  const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
+  if (method === 'sft') {
+    const invCount = g.input('inv_count', g.float, []);
+    return { loss: mul(scale(sum(tokenLogps), -1), invCount), seqLogps };
+  }
+  const refLogps = g.input('ref_logps', g.float, ['batch']);
+  const pairs = g.input('pairs', g.float, ['pairs', 'batch']);
+  const beta = g.input('beta', g.float, []);
+  const invPairs = g.input('inv_pairs', g.float, []);
+  const delta = reshape(sub(seqLogps, refLogps), [-1, 1], ['batch', 1]);
+  const z = mul(matmul(pairs, delta), beta);
+  return { loss: mul(sum(softplus(scale(z, -1))), invPairs), seqLogps };
+}
+
+/**
+ * One training step in one graph (see stepLoss): outputs loss, the gradients
+ * of prefix and gates, and per-row sequence log-probabilities. Every layer's
+ * activations and the [K, V] logits stay alive until the backward pass uses
+ * them; kernels' recomputed step (the graphs below) bounds that.
  */
 export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: number, method: TrainMethod): Graph {
   const g = new Graph();
@@ -52,28 +78,87 @@ export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: n
   const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
   const adapter = trainableAdapter(g, model, cfg, startLayer);
   const { hidden } = model.decoder(inp, adapter.branch);
-  const tokenLogps = targetLogProbs(g, model, hidden);
-  // rows [B, K]: 1 where target k belongs to row b; turns token log-probs into sequence log-probs.
-  const rows = g.input('target_rows', g.float, ['batch', 'targets']);
-  const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
-  let loss: Value;
-  if (method === 'sft') {
-    const invCount = g.input('inv_count', g.float, []);
-    loss = mul(scale(sum(tokenLogps), -1), invCount);
-  } else {
-    const refLogps = g.input('ref_logps', g.float, ['batch']);
-    const pairs = g.input('pairs', g.float, ['pairs', 'batch']);
-    const beta = g.input('beta', g.float, []);
-    const invPairs = g.input('inv_pairs', g.float, []);
-    const delta = reshape(sub(seqLogps, refLogps), [-1, 1], ['batch', 1]);
-    const z = mul(matmul(pairs, delta), beta);
-    loss = mul(sum(softplus(scale(z, -1))), invPairs);
-  }
+  const { loss, seqLogps } = stepLoss(g, targetLogProbs(g, model, hidden), method);
   const [gPrefix, gGates] = grad(loss, [adapter.prefix, adapter.gates]);
   g.output(loss, 'loss');
   g.output(gPrefix, 'grad_prefix');
   g.output(gGates, 'grad_gates');
   g.output(seqLogps, 'logps');
+  return g;
+}
+
+// ---- a recomputed training step ----
+//
+// The same step as trainGraph, cut into graphs that the engine runs one after
+// another (src/engine/recompute.ts), so that no run holds more than one
+// layer's activations or one chunk of [targets × vocabulary] logits:
+//   1. forwardGraph: the decoder without gradients; keeps only the residual
+//      stream entering each trained layer (the checkpoints) and the final
+//      hidden rows of the scored targets.
+//   2. headGraph, per chunk of targets: log p(target) and its gradient with
+//      respect to the target's hidden row (each log-prob depends on its own row
+//      only, so one backward pass gives every row of the Jacobian).
+//   3. lossGraph: the loss and d loss / d log p(target) per target.
+//   4. layerBackwardGraph, from the last layer down to the start layer:
+//      recomputes the layer from its checkpoint and returns the gradient of its
+//      input, the prefix and its gates.
+
+/** Step 1: outputs `layer_input_l` [B·T, d] for l ≥ startLayer and `target_hidden` [K, d]. */
+export function forwardGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: number): Graph {
+  const g = new Graph();
+  const model = new Llama(g, cfg, index);
+  const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
+  const adapter = trainableAdapter(g, model, cfg, startLayer);
+  const { hidden, layerInputs } = model.decoder(inp, adapter.branch);
+  for (let l = startLayer; l < cfg.numLayers; l++) g.output(layerInputs[l], `layer_input_${l}`);
+  g.output(gatherRows(hidden, g.input('target_pos', 'int64', ['targets'])), 'target_hidden');
+  return g;
+}
+
+/** Step 2: `token_logps` [C] and `grad_target_hidden` [C, d] = d log p(target_c) / d target_hidden_c. */
+export function headGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
+  const g = new Graph();
+  const model = new Llama(g, cfg, index);
+  const rows = g.input('target_hidden', g.float, ['targets', cfg.hiddenSize], true);
+  const logps = tokenLogProb(model.head(rows), g.input('target_ids', 'int64', ['targets']));
+  g.output(logps, 'token_logps');
+  g.output(grad(sum(logps), [rows])[0], 'grad_target_hidden');
+  return g;
+}
+
+/** Step 3: `loss`, `grad_token_logps` [K] and the sequence log-probabilities `logps` [B]. */
+export function lossGraph(method: TrainMethod): Graph {
+  const g = new Graph();
+  const tokenLogps = g.input('token_logps', g.float, ['targets'], true);
+  const { loss, seqLogps } = stepLoss(g, tokenLogps, method);
+  g.output(loss, 'loss');
+  g.output(grad(loss, [tokenLogps])[0], 'grad_token_logps');
+  g.output(seqLogps, 'logps');
+  return g;
+}
+
+/**
+ * Step 4 for layer l (≥ the start layer): from the layer's input `layer_input`
+ * [B·T, d] and the gradient of its output `grad_output`, the gradients
+ * `grad_input`, `grad_prefix` [N, d] and `grad_gates` [H] of this layer's gates.
+ * Independent of the start layer, so every start layer shares it.
+ */
+export function layerBackwardGraph(cfg: DecoderConfig, index: WeightIndex, layer: number): Graph {
+  const g = new Graph();
+  const model = new Llama(g, cfg, index);
+  // The ids only give the layer its run-time [B, T], as in the decoder.
+  const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
+  const x = g.input('layer_input', g.float, ['batch*seq', cfg.hiddenSize], true);
+  const gy = g.input('grad_output', g.float, ['batch*seq', cfg.hiddenSize]);
+  const prefix = g.input('prefix', g.float, ['tokens', cfg.hiddenSize], true);
+  const gates = g.input('gates', g.float, [cfg.numHeads], true);
+  const bt = g.node('Shape', [inp.ids], {}, [2], 'int64');
+  const branch = { ...model.prefixKV(prefix, layer), gates: gateHeads(model, gates) };
+  const { hidden } = model.layer(x, layer, inp, bt, branch);
+  const [gx, gPrefix, gGates] = grad(hidden, [x, prefix, gates], gy);
+  g.output(gx, 'grad_input');
+  g.output(gPrefix, 'grad_prefix');
+  g.output(gGates, 'grad_gates');
   return g;
 }
 

@@ -80,6 +80,8 @@ export interface DecoderOutputs {
   hidden: Value;
   /** Keys/values of this pass's T tokens, [B, G, T, d_h] per layer (only with `past`): the caller writes them into its cache. */
   present?: { keys: Value[]; values: Value[] };
+  /** The residual stream entering each layer, [B·T, d]: the checkpoints of a recomputed backward pass. */
+  layerInputs: Value[];
 }
 
 export class Llama {
@@ -153,20 +155,40 @@ export class Llama {
     const embedded = g.node('Gather', [this.w('model.embed_tokens.weight'), inp.ids], { axis: 0 }, [B, T, cfg.hiddenSize], g.float);
     let x = reshape(embedded, [-1, cfg.hiddenSize], [rowsDim(B, T), cfg.hiddenSize]);
     const present = inp.past ? { keys: [] as Value[], values: [] as Value[] } : undefined;
+    const layerInputs: Value[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
-      const at = `model.layers.${l}`;
-      const normed = rmsNorm(x, this.w(`${at}.input_layernorm.weight`), cfg.rmsNormEps);
+      layerInputs.push(x);
       const past = inp.past ? { keys: inp.past.keys[l], values: inp.past.values[l] } : undefined;
-      const attn = this.attention(normed, l, inp, bt, past, branch(l));
-      if (present && attn.present) {
-        present.keys.push(attn.present.keys);
-        present.values.push(attn.present.values);
+      const out = this.layer(x, l, inp, bt, branch(l), past);
+      if (present && out.present) {
+        present.keys.push(out.present.keys);
+        present.values.push(out.present.values);
       }
-      x = add(x, attn.out);
-      const normed2 = rmsNorm(x, this.w(`${at}.post_attention_layernorm.weight`), cfg.rmsNormEps);
-      x = add(x, this.mlp(normed2, l));
+      x = out.hidden;
     }
-    return { hidden: x, present };
+    return { hidden: x, present, layerInputs };
+  }
+
+  /**
+   * One decoder layer on the residual stream x [B·T, d]: attention (with the
+   * Aligner branch) then the MLP, each pre-normed and added back. `bt` is the
+   * run-time [B, T] of `inp.ids`.
+   */
+  layer(
+    x: Value,
+    l: number,
+    inp: DecoderInputs,
+    bt: Value,
+    branch: LayerBranch | null,
+    past?: { keys: Value; values: Value },
+  ): { hidden: Value; present?: { keys: Value; values: Value } } {
+    const { cfg } = this;
+    const at = `model.layers.${l}`;
+    const normed = rmsNorm(x, this.w(`${at}.input_layernorm.weight`), cfg.rmsNormEps);
+    const attn = this.attention(normed, l, inp, bt, past, branch);
+    const h = add(x, attn.out);
+    const normed2 = rmsNorm(h, this.w(`${at}.post_attention_layernorm.weight`), cfg.rmsNormEps);
+    return { hidden: add(h, this.mlp(normed2, l)), present: attn.present };
   }
 
   /** Logits [K, V] for hidden rows [K, d]: final norm, then the (tied or untied) head. */

@@ -9,7 +9,7 @@ import { parseArgs } from 'util';
 import { readAdapter, writeAdapter } from '../adapter/file';
 import { checkAdapterFits, quantizationNotice } from '../adapter/fit';
 import { readTrainingFile } from '../data/source';
-import { Engine } from '../engine/engine';
+import { Engine, Recompute, RECOMPUTE_MODES } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import { DEVICES, isDevice } from '../engine/types';
 import { parseQuantization } from '../engine/quantize';
@@ -33,7 +33,8 @@ const USAGE = `usage:
   aligner train --model DIR --data FILE --out FILE.safetensors [--method sft|dpo] [--tokens N|auto] [--start-layer S]
                 [--epochs E] [--steps N] [--lr X] [--batch B] [--max-len T] [--val-split F] [--val-data FILE] [--seed K]
                 [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
-                [--beta B] [--reference FILE] [--micro-batch ROWS] [--device D] [--quant Q]
+                [--beta B] [--reference FILE] [--micro-batch ROWS] [--recompute on|off|auto]
+                [--device D] [--quant Q]
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
@@ -48,6 +49,8 @@ tokenizer .bin).
 Unless the model's generation_config sets them: --max-new-tokens ${GENERATION_DEFAULTS.maxNewTokens} --temperature ${GENERATION_DEFAULTS.temperature} --top-p ${GENERATION_DEFAULTS.topP}.
 Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.
 --micro-batch: rows per training pass (gradients are summed over passes; default: from model size and free memory).
+--recompute: recompute each layer in the backward pass instead of keeping its activations, and score targets in
+  chunks (less memory, one more forward pass); auto (default) does so when the model is too large for two rows per pass.
 --quant: how the base's linear layers are stored: auto (default: q4 from 300M parameters, else f32), f32, q8 or q4.`;
 
 const COMMON = {
@@ -85,6 +88,7 @@ async function openEngine(v: {
   threads?: string;
   quant?: string;
   'micro-batch'?: string;
+  recompute?: string;
 }): Promise<Engine> {
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
   const device = v.device ?? 'cpu';
@@ -98,7 +102,17 @@ async function openEngine(v: {
   const microBatch = num(v['micro-batch'], 'micro-batch');
   if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch >= 1))
     throw new UsageError(`--micro-batch: expected a whole number ≥ 1, got "${v['micro-batch']}"`);
-  return Engine.create(model, { device, quantization, microBatch, threads: num(v.threads, 'threads'), log });
+  const recompute = v.recompute;
+  if (recompute !== undefined && !RECOMPUTE_MODES.includes(recompute as Recompute))
+    throw new UsageError(`--recompute: expected ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
+  return Engine.create(model, {
+    device,
+    quantization,
+    microBatch,
+    recompute: recompute as Recompute | undefined,
+    threads: num(v.threads, 'threads'),
+    log,
+  });
 }
 
 function log(message: string): void {
@@ -216,6 +230,7 @@ async function trainCommand(args: string[]): Promise<void> {
       beta: { type: 'string' },
       reference: { type: 'string' },
       'micro-batch': { type: 'string' },
+      recompute: { type: 'string' },
     },
   });
   const out = required(v.out, 'out');

@@ -4,14 +4,14 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { Engine } from '../engine/engine';
+import { Engine, Recompute, RECOMPUTE_MODES } from '../engine/engine';
 import { checkOracleFile, FileResult } from './oracleCheck';
 import { DEVICES, isDevice } from '../engine/types';
 import { importLlama2c } from '../model/llama2c';
 
-async function main(dir: string | undefined, device: string | undefined): Promise<number> {
+async function main(dir: string | undefined, device: string | undefined, recompute: string | undefined): Promise<number> {
   if (!dir) {
-    console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda]');
+    console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda] [--recompute on|off|auto]');
     return 2;
   }
   const files = fs
@@ -32,8 +32,12 @@ async function main(dir: string | undefined, device: string | undefined): Promis
     console.error(`oracle: --device: expected ${DEVICES.join(', ')}, got "${wanted}"`);
     return 2;
   }
-  const engine = await Engine.create(model, { device: wanted });
-  console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}`);
+  if (recompute !== undefined && !RECOMPUTE_MODES.includes(recompute as Recompute)) {
+    console.error(`oracle: --recompute: expected ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
+    return 2;
+  }
+  const engine = await Engine.create(model, { device: wanted, recompute: recompute as Recompute | undefined });
+  console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}, recompute ${recompute ?? 'auto'}`);
   let failed = 0;
   for (const f of files) {
     const r = await checkOracleFile(engine, path.join(dir, f));
@@ -54,9 +58,14 @@ function report(r: FileResult): void {
 }
 
 const args = process.argv.slice(2);
-const deviceAt = args.indexOf('--device');
-const device = deviceAt >= 0 ? args.splice(deviceAt, 2)[1] : undefined;
-main(args[0], device).then(
+/** The value of `--flag VALUE`, taken out of args. */
+const flag = (name: string) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args.splice(at, 2)[1] : undefined;
+};
+const device = flag('--device');
+const recompute = flag('--recompute');
+main(args[0], device, recompute).then(
   (code) => process.exit(code),
   (err) => {
     console.error(`oracle: ${(err as Error).message}`);

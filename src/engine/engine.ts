@@ -4,10 +4,21 @@
 
 import * as ort from 'onnxruntime-node';
 import * as os from 'os';
-import { prefixGraph, scoreGraph, stepGraph, trainGraph, TrainMethod } from '../../kernels/graphs';
+import {
+  forwardGraph,
+  headGraph,
+  layerBackwardGraph,
+  lossGraph,
+  prefixGraph,
+  scoreGraph,
+  stepGraph,
+  trainGraph,
+  TrainMethod,
+} from '../../kernels/graphs';
 import type { Graph } from '../../kernels/graph';
 import type { WeightIndex } from '../../kernels/llama';
-import { Runtime, RuntimeOptions } from './runtime';
+import { Runtime, RuntimeOptions, SessionMemory } from './runtime';
+import { PassOutputs, recomputedPass, RecomputeSessions } from './recompute';
 import type { BaseModel, ModelConfig } from '../model/types';
 import { adapterFeeds, cachedBias, causalBias, checkAdapter, f32, Feeds, i64, PrefixKV, ropeFeeds, scalar, targetFeeds } from './feeds';
 import { inverseFrequencies } from './rope';
@@ -27,22 +38,56 @@ export interface EngineOptions extends RuntimeOptions, StorageOptions {
    * free memory (see microBatchRows).
    */
   microBatch?: number;
+  /**
+   * Whether a training pass recomputes each layer's activations in its backward pass
+   * instead of keeping them, and scores its targets in chunks (src/engine/recompute.ts).
+   * 'auto' (default): when the model is too large for two rows per pass without it (see
+   * recomputes).
+   */
+  recompute?: Recompute;
+  /**
+   * Targets per chunk of the LM head in a recomputed pass: each chunk holds its [chunk ×
+   * vocabulary] logits. Default: LOGIT_CHUNK_BYTES' worth.
+   */
+  logitChunk?: number;
 }
+
+export type Recompute = 'on' | 'off' | 'auto';
+export const RECOMPUTE_MODES: readonly Recompute[] = ['on', 'off', 'auto'];
+
+/** What one chunk's [chunk × vocabulary] float logits may take (the head's VJP holds about four such). */
+const LOGIT_CHUNK_BYTES = 32 * 2 ** 20;
+
+const TRAINING: SessionMemory = { arena: false };
 
 /** What one pass may take on top of the weights: a quarter of the free memory, within these bounds. */
 const PASS_MEMORY = { min: 512 * 2 ** 20, max: 2 * 2 ** 30 };
 
 /**
- * Rows of T tokens per training pass. A row's transient memory is dominated by
- * its [T, vocabulary] logits (kept, log-softmaxed, exponentiated and scattered
- * back: about four copies) and the activations each layer keeps for the
- * backward pass, the attention scores growing with T.
+ * Rows of T tokens per training pass. Without recomputation a row's transient
+ * memory is dominated by its [T, vocabulary] logits (kept, log-softmaxed,
+ * exponentiated and scattered back: about four copies) and the activations each
+ * layer keeps for the backward pass, the attention scores growing with T. With
+ * it, by the checkpoints (one [T, d] per layer) and the activations of the one
+ * layer being recomputed, and their gradients; the logits come in chunks of a
+ * fixed size.
  */
-export function microBatchRows(config: ModelConfig, length: number, freeBytes = os.freemem()): number {
+export function microBatchRows(config: ModelConfig, length: number, freeBytes = os.freemem(), recompute = false): number {
   const { vocabSize: V, numLayers: L, hiddenSize: d, intermediateSize: f, numHeads: H } = config;
-  const perToken = 4 * (4 * V + L * (12 * d + 4 * f + 3 * H * length));
+  const layer = 12 * d + 4 * f + 3 * H * length;
+  const perToken = 4 * (recompute ? (L + 2) * d + 2 * layer : 4 * V + L * layer);
   const budget = Math.min(PASS_MEMORY.max, Math.max(PASS_MEMORY.min, freeBytes / 4));
   return Math.max(1, Math.floor(budget / (perToken * length)));
+}
+
+/**
+ * Whether training passes over rows of `length` tokens recompute layers. 'auto':
+ * when the one-graph step fits fewer than two rows in a pass, since then
+ * micro-batching can no longer shrink a pass and its memory is one row's full set
+ * of activations and logits (Qwen2.5-0.5B: 1.6 GB at 256 tokens).
+ */
+export function recomputes(config: ModelConfig, length: number, mode: Recompute = 'auto', freeBytes = os.freemem()): boolean {
+  return mode === 'auto' ? microBatchRows(config, length, freeBytes) < 2 : mode === 'on';
 }
 
 /** A batch being generated: its key/value cache and per-row adapters. */
@@ -74,22 +119,42 @@ export class Engine {
     /** How the frozen linear layers are stored (adapters record it). */
     readonly quantization: Quantization,
     private readonly microBatch: number | undefined,
+    private readonly recompute: Recompute,
+    private readonly logitChunk: number,
   ) {
     this.inv = inverseFrequencies(model.config);
     this.group = model.config.numHeads / model.config.numKvHeads;
   }
 
   static async create(model: BaseModel, opts: EngineOptions = {}): Promise<Engine> {
+    // The training options are checked before any conversion or session, which a refusal would waste.
+    if (opts.microBatch !== undefined && !(Number.isInteger(opts.microBatch) && opts.microBatch >= 1)) {
+      throw new Error(`micro-batch must be a whole number of rows ≥ 1, got ${opts.microBatch}`);
+    }
+    if (opts.recompute !== undefined && !RECOMPUTE_MODES.includes(opts.recompute)) {
+      throw new Error(`recompute must be one of ${RECOMPUTE_MODES.join(', ')}, got ${String(opts.recompute)}`);
+    }
+    if (opts.logitChunk !== undefined && !(Number.isInteger(opts.logitChunk) && opts.logitChunk >= 1)) {
+      throw new Error(`logit chunk must be a whole number of targets ≥ 1, got ${opts.logitChunk}`);
+    }
     const { dir, index } = weightsFile(model, opts.cacheDir, opts);
     const runtime = await Runtime.create(dir, opts);
     const [step, prefix] = await Promise.all([
       runtime.session(stepGraph(model.config, index).toModel(WEIGHTS_FILE), 'step'),
       runtime.session(prefixGraph(model.config, index).toModel(WEIGHTS_FILE), 'prefix'),
     ]);
-    if (opts.microBatch !== undefined && !(Number.isInteger(opts.microBatch) && opts.microBatch >= 1)) {
-      throw new Error(`micro-batch must be a whole number of rows ≥ 1, got ${opts.microBatch}`);
-    }
-    return new Engine(model, runtime, index, step, prefix, opts.quantization ?? 'f32', opts.microBatch);
+    const logitChunk = opts.logitChunk ?? Math.max(1, Math.floor(LOGIT_CHUNK_BYTES / (4 * model.config.vocabSize)));
+    return new Engine(
+      model,
+      runtime,
+      index,
+      step,
+      prefix,
+      opts.quantization ?? 'f32',
+      opts.microBatch,
+      opts.recompute ?? 'auto',
+      logitChunk,
+    );
   }
 
   /** The execution provider actually in use. */
@@ -102,14 +167,14 @@ export class Engine {
   async sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult> {
     const { count } = targetFeeds(batch);
     if (count === 0) throw new Error('training batch has no target tokens');
-    const rows = this.passRows(batch.length);
+    const { rows, recompute } = this.passPlan(batch.length);
     const passes = [];
     for (let start = 0; start < batch.rows; start += rows) {
       const picked = range(start, Math.min(batch.rows, start + rows));
       const part = pickRows(batch, picked);
       const { feeds, count: partCount } = targetFeeds(part);
       if (partCount === 0) continue; // rows without targets add nothing (their log-probabilities are 0)
-      const out = await this.runTrain('sft', part, adapter, { ...feeds, inv_count: scalar(1 / count) });
+      const out = await this.runTrain('sft', part, adapter, { ...feeds, inv_count: scalar(1 / count) }, recompute);
       passes.push({ out, picked });
     }
     return { ...sumPasses(passes, batch.rows, adapter), targets: count };
@@ -121,7 +186,8 @@ export class Engine {
     if (!Number.isInteger(pairs) || pairs < 1)
       throw new Error('a DPO batch holds chosen rows then rejected rows: an even, non-zero row count');
     // A pass takes whole pairs: the loss couples each chosen row with its rejected one.
-    const perPass = Math.max(1, Math.floor(this.passRows(batch.length) / 2));
+    const plan = this.passPlan(batch.length);
+    const perPass = Math.max(1, Math.floor(plan.rows / 2));
     const passes = [];
     for (let start = 0; start < pairs; start += perPass) {
       const p = Math.min(pairs, start + perPass) - start;
@@ -142,25 +208,34 @@ export class Engine {
         beta: scalar(beta),
         inv_pairs: scalar(1 / pairs),
       };
-      passes.push({ out: await this.runTrain('dpo', part, adapter, extra), picked });
+      passes.push({ out: await this.runTrain('dpo', part, adapter, extra, plan.recompute), picked });
     }
     return sumPasses(passes, batch.rows, adapter);
   }
 
-  /** Rows per training pass: the forced micro-batch, else what the memory allows. */
-  private passRows(length: number): number {
-    return this.microBatch ?? microBatchRows(this.model.config, length);
+  /** Whether passes over rows of `length` tokens recompute layers, and their rows: the forced micro-batch, else what the memory allows. */
+  private passPlan(length: number): { rows: number; recompute: boolean } {
+    const free = os.freemem();
+    const recompute = recomputes(this.model.config, length, this.recompute, free);
+    return { rows: this.microBatch ?? microBatchRows(this.model.config, length, free, recompute), recompute };
   }
 
-  private async runTrain(method: TrainMethod, batch: TokenBatch, a: AdapterWeights, extra: Feeds) {
+  private async runTrain(
+    method: TrainMethod,
+    batch: TokenBatch,
+    a: AdapterWeights,
+    extra: Feeds,
+    recompute: boolean,
+  ): Promise<PassOutputs> {
     checkAdapter(this.model.config, a);
-    const session = await this.trainSession(method, a.startLayer);
-    const out = await session.run({
+    const feeds = {
       ...this.batchInputs(batch),
       prefix: f32(a.prefix, [a.tokens, this.model.config.hiddenSize]),
       gates: f32(a.gates, [this.model.config.numLayers - a.startLayer, this.model.config.numHeads]),
       ...extra,
-    });
+    };
+    if (recompute) return recomputedPass(this.recomputeSessions, this.model.config, method, a, feeds, this.logitChunk);
+    const out = await (await this.trainSession(method, a.startLayer)).run(feeds);
     return {
       loss: (out.loss.data as Float32Array)[0],
       gradPrefix: out.grad_prefix.data as Float32Array,
@@ -183,14 +258,22 @@ export class Engine {
     };
   }
 
+  // Training sessions run with large transients: without onnxruntime's arena their memory goes back after each run.
   private trainSession(method: TrainMethod, startLayer: number): Promise<ort.InferenceSession> {
-    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method));
+    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method), TRAINING);
   }
 
-  private lazySession(name: string, build: () => Graph): Promise<ort.InferenceSession> {
+  private readonly recomputeSessions: RecomputeSessions = {
+    forward: (s) => this.lazySession(`train-forward-${s}`, () => forwardGraph(this.model.config, this.index, s), TRAINING),
+    head: () => this.lazySession('train-head', () => headGraph(this.model.config, this.index), TRAINING),
+    loss: (method) => this.lazySession(`train-loss-${method}`, () => lossGraph(method), TRAINING),
+    layer: (l) => this.lazySession(`train-layer-${l}`, () => layerBackwardGraph(this.model.config, this.index, l), TRAINING),
+  };
+
+  private lazySession(name: string, build: () => Graph, memory?: SessionMemory): Promise<ort.InferenceSession> {
     let s = this.lazySessions.get(name);
     if (!s) {
-      s = this.runtime.session(build().toModel(WEIGHTS_FILE), name);
+      s = this.runtime.session(build().toModel(WEIGHTS_FILE), name, memory);
       this.lazySessions.set(name, s);
     }
     return s;
@@ -416,11 +499,7 @@ function pickRows(batch: TokenBatch, picked: number[]): TokenBatch {
 }
 
 /** One step's result from its passes: losses and gradients summed (each pass is already scaled by the whole batch), log-probabilities put back in row order. */
-function sumPasses(
-  passes: { out: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array; logps: Float32Array }; picked: number[] }[],
-  rows: number,
-  a: AdapterWeights,
-) {
+function sumPasses(passes: { out: PassOutputs; picked: number[] }[], rows: number, a: AdapterWeights) {
   const gradPrefix = new Float32Array(a.prefix.length);
   const gradGates = new Float32Array(a.gates.length);
   const logps = new Float32Array(rows);

@@ -22,6 +22,15 @@ export interface RuntimeOptions {
   log?: (message: string) => void;
 }
 
+export interface SessionMemory {
+  /**
+   * onnxruntime's CPU arena (default on) keeps the largest memory a session's run
+   * ever took until the session is released. Off for sessions that run rarely
+   * with large transients (training), so the memory goes back after each run.
+   */
+  arena?: boolean;
+}
+
 export class Runtime {
   /** `dir` holds the weights file that the graphs' external data points at; graph files are written there too. */
   private constructor(
@@ -49,12 +58,13 @@ export class Runtime {
    * relative to the model file (and memory-maps it), so the graph is written
    * beside the weights, named by its content.
    */
-  async session(model: Uint8Array, name: string): Promise<ort.InferenceSession> {
+  async session(model: Uint8Array, name: string, memory: SessionMemory = {}): Promise<ort.InferenceSession> {
     const file = path.join(this.dir, `${name}-${createHash('sha256').update(model).digest('hex').slice(0, 12)}.onnx`);
     if (!fs.existsSync(file)) writeFileAtomic(file, model);
     return ort.InferenceSession.create(file, {
       executionProviders: [this.provider],
       graphOptimizationLevel: 'all',
+      enableCpuMemArena: memory.arena ?? true,
       ...(this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
       enableProfiling: this.opts.profile ?? false,
       ...(this.opts.profile ? { profileFilePrefix: 'aligner-profile' } : {}),

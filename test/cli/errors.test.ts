@@ -105,4 +105,8 @@ test('a bad flag value is a usage error', () => {
     aligner('train', '--model', STORIES, '--data', data, '--out', 'x.safetensors', '--micro-batch', '0'),
     /--micro-batch: expected a whole number ≥ 1, got "0"/,
   );
+  assertOneLineError(
+    aligner('train', '--model', STORIES, '--data', data, '--out', 'x.safetensors', '--recompute', 'yes'),
+    /--recompute: expected on, off, auto, got "yes"/,
+  );
 });

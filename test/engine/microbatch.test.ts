@@ -4,13 +4,12 @@
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
-import { makeBatches } from '../../src/data/batches';
-import { toExamples } from '../../src/data/examples';
 import { Engine, microBatchRows } from '../../src/engine/engine';
 import type { TokenBatch } from '../../src/data/batches';
 import { loadModel } from '../../src/model/load';
-import type { BaseModel, ModelConfig } from '../../src/model/types';
+import type { BaseModel } from '../../src/model/types';
 import { STORIES } from '../model/paths';
+import { fourStories, qwen05bShape } from './training';
 
 let model: BaseModel;
 let whole: Engine;
@@ -21,19 +20,7 @@ before(async () => {
   model = await loadModel(STORIES);
   whole = await Engine.create(model);
   single = await Engine.create(model, { microBatch: 1 });
-  const texts = [
-    'Once upon a time there was a cat.',
-    'Lily went to the park to play with her ball!',
-    'Tom ran.',
-    'The sun was big and bright and warm today.',
-  ];
-  const { items } = toExamples(
-    texts.map((text) => ({ text })),
-    'text',
-    model.tokenizer,
-    { maxLen: 64 },
-  );
-  [batch] = makeBatches(items, { batchSize: 4, seed: 0, shuffle: false, padId: 0 });
+  batch = fourStories(model);
 });
 after(() => Promise.all([whole.dispose(), single.dispose()]));
 
@@ -68,16 +55,7 @@ test('DPO: one pair per pass equals the whole batch', async () => {
 
 test('the automatic micro-batch: whole batches for small models, one 256-token row for Qwen2.5-0.5B', () => {
   assert.ok(microBatchRows(model.config, 256, 8 * 2 ** 30) >= 8);
-  const qwen05b: ModelConfig = {
-    ...model.config,
-    hiddenSize: 896,
-    intermediateSize: 4864,
-    numLayers: 24,
-    numHeads: 14,
-    numKvHeads: 2,
-    headDim: 64,
-    vocabSize: 151936,
-  };
+  const qwen05b = qwen05bShape(model.config);
   assert.equal(microBatchRows(qwen05b, 256, 16 * 2 ** 30), 1);
   assert.equal(microBatchRows(qwen05b, 256, 0), 1);
 });
