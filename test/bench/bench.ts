@@ -2,7 +2,13 @@
 // (test/bench/torch_ref.py) for an Aligner training step (batch 8 x 256), prefill (512 tokens,
 // last-position logits) and greedy decode (128 new tokens after a 16-token prompt), with the
 // base in f32, q8 and q4 (our q8/q4 rows compare against PyTorch f32: it has no int4 CPU path);
-// and ours alone: decode tok/s after 128, 1,024 and 4,096 tokens of context ("context" mode).
+// and decode tok/s after 128, 1,024 and 4,096 tokens of context ("context" mode). Prefill, decode
+// and context also run on llama.cpp (node-llama-cpp's prebuilt CPU build, test/bench/llamacpp.ts) with
+// the same model written as GGUF F32 / Q8_0 / Q4_0 for our f32 / q8 / q4, the same token ids and
+// thread count: `vs_llamacpp` is ours / llama.cpp (above 1: we are faster). Ours runs with a
+// one-token adapter (its branch is part of our cost), llama.cpp runs the base alone, so their
+// greedy ids are not compared. llama.cpp's threads spin at barriers: on a loaded machine they
+// lose far more than ours, so read these rows only at a low load average.
 //
 // stdout: one JSON object per line (results, skips, errors); progress goes to stderr.
 // Each (implementation, model, mode) runs in its own child process so that peak RSS is its own.
@@ -15,7 +21,7 @@
 //   BENCH_DEVICE=cpu|webgpu|cuda                our execution provider (default cpu)
 //   BENCH_THREADS=n                             torch threads (default: the machine's cores)
 //   BENCH_QUICK=1                               one timed rep everywhere (smoke test)
-//   BENCH_SKIP_TORCH=1 / BENCH_SKIP_OURS=1      run one side only
+//   BENCH_SKIP_TORCH=1 / BENCH_SKIP_OURS=1 / BENCH_SKIP_LLAMACPP=1   leave one side out
 //   BENCH_PROFILE=1                             Engine.create(model, { device: 'cpu', profile: true })
 //   BENCH_PYTHON=/usr/bin/python3               python with torch
 //   BENCH_TIMEOUT_S=n                           per child process limit (default 900 s)
@@ -32,6 +38,8 @@ import { generate } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';
 import { AdamW } from '../../src/train/adamw';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
+import { childLlamaCpp, ensureGguf, GGUF_TYPE, LlamaSpec } from './llamacpp';
+import type { StoriesType } from '../model/gguf_writer';
 
 type Mode = 'train' | 'prefill' | 'decode' | 'context';
 const MODES: Mode[] = ['train', 'prefill', 'decode', 'context'];
@@ -196,7 +204,7 @@ async function childOurs({
       tokens = TRAIN_BATCH * TRAIN_SEQ;
       Object.assign(extra, { batch: TRAIN_BATCH, seq: TRAIN_SEQ, loss_first: losses[0], loss_last: losses[losses.length - 1] });
     } else if (mode === 'prefill') {
-      const ids = randomIds(PREFILL_LEN, c.vocabSize, 7);
+      const ids = benchIds(c.vocabSize, []).prefillIds;
       for (let i = 0; i < reps.warmup + reps.reps; i++) {
         const t = performance.now();
         const out = await engine.logits([ids], [adapter], { lastOnly: true });
@@ -211,7 +219,7 @@ async function childOurs({
       // Decode cost at growing context: prefill (not timed), then CONTEXT_NEW_TOKENS greedy steps.
       const perContext: Record<string, number> = {};
       for (const context of contexts.filter((n) => n + CONTEXT_NEW_TOKENS <= c.maxPositions)) {
-        const { state, logits } = await engine.prefill([randomIds(context, c.vocabSize, 13)], [adapter]);
+        const { state, logits } = await engine.prefill([benchIds(c.vocabSize, [context]).contextIds[context]], [adapter]);
         let next = argmax(logits[0]);
         const t = performance.now();
         for (let i = 0; i < CONTEXT_NEW_TOKENS; i++) next = argmax((await engine.decode(state, [next]))[0]);
@@ -223,7 +231,7 @@ async function childOurs({
       tokens = CONTEXT_NEW_TOKENS;
       Object.assign(extra, { decode_tokens_per_s_at_context: perContext, new_tokens: CONTEXT_NEW_TOKENS });
     } else {
-      const prompt = randomIds(PROMPT_LEN, c.vocabSize, 11);
+      const prompt = benchIds(c.vocabSize, []).promptIds;
       for (let i = 0; i < reps.warmup; i++) {
         await generate(engine, prompt, adapter, { maxNewTokens: Math.min(8, NEW_TOKENS), temperature: 0, stopAtEos: false });
       }
@@ -354,6 +362,9 @@ async function main(): Promise<void> {
   if (!torch.ok) emit({ event: 'torch_skipped', reason: torch.why });
   else log(`torch ${torch.version} via ${PYTHON}, ${threads} threads`);
 
+  const llamaWhy = process.env.BENCH_SKIP_LLAMACPP === '1' ? 'BENCH_SKIP_LLAMACPP=1' : null;
+  if (llamaWhy) emit({ event: 'llamacpp_skipped', reason: llamaWhy });
+
   let oursWhy: string | null = null;
   if (process.env.BENCH_SKIP_OURS === '1') oursWhy = 'BENCH_SKIP_OURS=1';
   if (oursWhy) emit({ event: 'ours_skipped', reason: oursWhy });
@@ -411,8 +422,26 @@ async function main(): Promise<void> {
           const spec: ChildSpec = { dir, mode, reps, threads, quantization, device, contexts };
           ours = await runChild(process.execPath, [__filename, '--child', JSON.stringify(spec)], timeoutS, profileDir ?? ROOT);
         }
+        let lc: ChildResult = { ok: false, error: llamaWhy ?? 'no training on llama.cpp' };
+        if (!llamaWhy && mode !== 'train') {
+          const spec: LlamaSpec & { dir: string; type: StoriesType } = {
+            dir,
+            type: GGUF_TYPE[quantization],
+            gguf: '',
+            mode,
+            reps,
+            threads,
+            ...benchIds(
+              vocabOf(dir),
+              contexts.filter((n) => n + CONTEXT_NEW_TOKENS <= maxPositionsOf(dir)),
+            ),
+          };
+          lc = await runChild(process.execPath, [__filename, '--llama-child', JSON.stringify(spec)], timeoutS);
+        }
         const o = ours.result ?? {};
         const t = tr.result ?? {};
+        const l = lc.result ?? {};
+        const lTps = l.tokens_per_s as number | undefined;
         const oTps = o.tokens_per_s as number | undefined;
         const tTps = t.tokens_per_s as number | undefined;
         const oRss = o.peak_rss_mb as number | undefined;
@@ -425,6 +454,9 @@ async function main(): Promise<void> {
           ours_tokens_per_s: round(oTps, 2),
           torch_tokens_per_s: round(tTps, 2),
           ratio: oTps && tTps ? round(oTps / tTps, 3) : null,
+          llamacpp_tokens_per_s: round(lTps, 2),
+          llamacpp_type: mode === 'train' ? null : GGUF_TYPE[quantization],
+          vs_llamacpp: oTps && lTps ? round(oTps / lTps, 3) : null,
           ours_peak_rss_mb: round(oRss, 1),
           torch_peak_rss_mb: round(tRss, 1),
           rss_ratio: oRss && tRss ? round(oRss / tRss, 3) : null,
@@ -439,6 +471,13 @@ async function main(): Promise<void> {
         };
         // Both sides get the same ids and adapter, so their results must agree (a wrong fast engine is no win).
         if (o.decode_tokens_per_s_at_context) line.decode_tokens_per_s_at_context = o.decode_tokens_per_s_at_context;
+        const lAt = l.decode_tokens_per_s_at_context as Record<string, number> | undefined;
+        if (lAt) {
+          line.llamacpp_decode_tokens_per_s_at_context = lAt;
+          const oAt = (o.decode_tokens_per_s_at_context ?? {}) as Record<string, number>;
+          line.vs_llamacpp_at_context = Object.fromEntries(Object.keys(lAt).map((n) => [n, oAt[n] ? round(oAt[n] / lAt[n], 3) : null]));
+        }
+        if (!lc.ok && mode !== 'train') line.llamacpp_error = lc.error;
         if (ours.ok && tr.ok) {
           if (mode === 'train') {
             line.loss_first_ours = round(o.loss_first, 5);
@@ -447,11 +486,7 @@ async function main(): Promise<void> {
           } else if (mode === 'prefill') {
             line.argmax_match = o.argmax === t.argmax;
           } else {
-            const a = (o.ids as number[]) ?? [];
-            const b = (t.ids as number[]) ?? [];
-            let n = 0;
-            while (n < a.length && n < b.length && a[n] === b[n]) n++;
-            line.greedy_ids_agree = `${n}/${NEW_TOKENS}`;
+            line.greedy_ids_agree = agreement(o.ids, t.ids);
           }
         }
         if (!ours.ok) line.ours_error = ours.error;
@@ -464,6 +499,48 @@ async function main(): Promise<void> {
     }
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+}
+
+/** How many leading greedy ids two runs share, as "n/NEW_TOKENS". */
+function agreement(a: unknown, b: unknown): string {
+  const x = (a as number[]) ?? [];
+  const y = (b as number[]) ?? [];
+  let n = 0;
+  while (n < x.length && n < y.length && x[n] === y[n]) n++;
+  return `${n}/${NEW_TOKENS}`;
+}
+
+function modelConfig(dir: string): { vocab_size: number; max_position_embeddings: number } {
+  return JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+}
+const vocabOf = (dir: string) => modelConfig(dir).vocab_size;
+const maxPositionsOf = (dir: string) => modelConfig(dir).max_position_embeddings;
+
+/** The token ids every implementation gets in each mode (the seeds childOurs uses). */
+function benchIds(vocab: number, contexts: number[]) {
+  return {
+    prefillIds: randomIds(PREFILL_LEN, vocab, 7),
+    promptIds: randomIds(PROMPT_LEN, vocab, 11),
+    newTokens: NEW_TOKENS,
+    contextIds: Object.fromEntries(contexts.map((n) => [n, randomIds(n, vocab, 13)])),
+    contextNewTokens: CONTEXT_NEW_TOKENS,
+  };
+}
+
+/** llama.cpp's side of one row: the GGUF written on first use, then timed like ours. */
+async function llamaChildMain(arg: string): Promise<void> {
+  const spec = JSON.parse(arg) as LlamaSpec & { dir: string; type: StoriesType };
+  try {
+    const gguf = await ensureGguf(spec.dir, spec.type, log);
+    const r = await childLlamaCpp({ ...spec, gguf }, log);
+    const med = median(r.times_s as number[]);
+    emit({ ...r, median_s: med, tokens_per_s: (r.tokens as number) / med });
+  } catch (e) {
+    const err = e as Error;
+    emit({ impl: 'llama.cpp', error: `${err.name}: ${err.message}` });
+    log(err.stack ?? String(err));
+    process.exitCode = 1;
+  }
 }
 
 async function childMain(spec: string): Promise<void> {
@@ -481,7 +558,8 @@ async function childMain(spec: string): Promise<void> {
 
 if (require.main === module) {
   const i = process.argv.indexOf('--child');
-  const run = i >= 0 ? childMain(process.argv[i + 1]) : main();
+  const j = process.argv.indexOf('--llama-child');
+  const run = i >= 0 ? childMain(process.argv[i + 1]) : j >= 0 ? llamaChildMain(process.argv[j + 1]) : main();
   run.catch((e) => {
     emit({ event: 'bench_error', error: String((e as Error)?.stack ?? e) });
     process.exitCode = 1;

@@ -59,7 +59,13 @@ export function writeGguf(file: string, metadata: Meta, tensors: GgufTensor[], v
   const headerLength = head.byteLength + infos.reduce((a, b) => a + b.length, 0);
   const parts: Uint8Array[] = [head, ...infos, new Uint8Array(pad(headerLength) - headerLength)];
   for (const t of tensors) parts.push(t.data, new Uint8Array(pad(t.data.byteLength) - t.data.byteLength));
-  fs.writeFileSync(file, Buffer.concat(parts));
+  // Part by part: the bench writes files of gigabytes, which one concatenated buffer would double.
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (const p of parts) fs.writeSync(fd, p);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const pad = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
