@@ -133,6 +133,20 @@ export interface TrainResult {
 export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('aligner/train');
 export const TrainProgressNotification = new NotificationType<TrainProgress>('aligner/trainProgress');
 
+/**
+ * A short continuation of one fixed prompt with one fixed seed (src/worker/sample.ts), so that
+ * the user sees whether the style takes: step 0 is the starting point (the base model, or the
+ * adapter training continues from), later steps the adapter at the end of each epoch.
+ */
+export interface TrainSample {
+  jobId: string;
+  step: number;
+  prompt: string;
+  text: string;
+}
+
+export const TrainSampleNotification = new NotificationType<TrainSample>('aligner/trainSample');
+
 // ---------------------------------------------------------------- chat / generate
 
 /** The sampling settings a client may send; the engine's own GenerateOptions, minus callbacks. */

@@ -1,6 +1,6 @@
 // @ts-check
-// Aligner training view (webview side): progress and the live loss curve (train and
-// validation) drawn as inline SVG. Bundled by esbuild into dist/media/train.js.
+// Aligner training view (webview side): progress, the live loss curve (train and
+// validation) drawn as inline SVG, and the before/after sample of one fixed prompt. Bundled by esbuild into dist/media/train.js.
 /** @typedef {import('../../src/extension/webviewMessages').TrainFromWebview} FromPage */
 /** @typedef {import('../../src/extension/webviewMessages').TrainToWebview} ToPage */
 
@@ -23,6 +23,13 @@ app.innerHTML = `
     <svg id="chart" viewBox="0 0 640 300" role="img" aria-label="Loss curve"></svg>
     <figcaption><span class="key train"></span> train loss <span class="key val"></span> validation loss</figcaption>
   </figure>
+  <section id="samples" aria-label="Sample from a fixed prompt and seed" hidden>
+    <h2>Sample <span class="muted" id="sample-prompt"></span></h2>
+    <div class="samples">
+      <div><h3>Before</h3><p class="sample" id="sample-before"></p></div>
+      <div><h3 id="sample-after-title">After</h3><p class="sample" id="sample-after">…</p></div>
+    </div>
+  </section>
   <div class="buttons">
     <button id="cancel" hidden>Cancel training</button>
     <button id="use" hidden>Use in this workspace</button>
@@ -87,6 +94,9 @@ window.addEventListener('message', (event) => {
       $('title').textContent = `Training “${m.name}”`;
       $('subtitle').textContent = `On ${m.source} · ${m.model}`;
       $('result').textContent = '';
+      $('samples').hidden = true;
+      $('sample-after').textContent = '…';
+      $('sample-after-title').textContent = 'After';
       $('cancel').hidden = false;
       $('use').hidden = true;
       document.body.dataset.state = 'running';
@@ -107,6 +117,18 @@ window.addEventListener('message', (event) => {
       $('tps').textContent = Math.round(p.tokensPerSec).toLocaleString();
       $('eta').textContent = m.timeLeft ?? '–';
       draw();
+      break;
+    }
+    case 'sample': {
+      const s = m.sample;
+      // The prompt is shown once, above; each box holds what the model wrote after it.
+      $('samples').hidden = false;
+      $('sample-prompt').textContent = `from “${s.prompt}”, same seed`;
+      if (s.step === 0) $('sample-before').textContent = s.text;
+      else {
+        $('sample-after').textContent = s.text;
+        $('sample-after-title').textContent = `After step ${s.step}`;
+      }
       break;
     }
     case 'done': {

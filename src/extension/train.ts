@@ -72,6 +72,7 @@ export async function trainMyStyle(
         });
         lastPct = pct;
       });
+      const samples = worker.onSample(jobId, (sample) => view.post({ type: 'sample', sample }));
       try {
         return await worker.request(TrainRequest, { jobId, name, outDir, source: choice!.source, options }, cts.token);
       } catch (err) {
@@ -86,6 +87,7 @@ export async function trainMyStyle(
         return undefined;
       } finally {
         sub.dispose();
+        samples.dispose();
         crash.dispose();
       }
     },

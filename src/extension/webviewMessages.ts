@@ -4,7 +4,7 @@
 // derived from those schemas. What the host sends is a typed union. The page scripts
 // (media/webview/*.js, `// @ts-check`) are type-checked against these same types.
 
-import type { FinishReason, TrainOptions, TrainProgress, TrainResult } from '../protocol';
+import type { FinishReason, TrainOptions, TrainProgress, TrainResult, TrainSample } from '../protocol';
 
 // ------------------------------------------------------------ schema → type
 
@@ -119,6 +119,8 @@ export type TrainToWebview =
   | { type: 'start'; name: string; source: string; model: string; options: TrainOptions }
   /** `timeLeft`: formatted by the host (src/util/duration.ts), null while unknown. */
   | { type: 'progress'; p: TrainProgress; timeLeft: string | null }
+  /** Step 0: the starting point ("before"); later: the adapter at that step ("after"). */
+  | { type: 'sample'; sample: TrainSample }
   | { type: 'cancelled' }
   | { type: 'error'; message: string }
   | { type: 'done'; result: TrainResult }

@@ -21,10 +21,12 @@ import {
   LogNotification,
   StatusRequest,
   TrainProgressNotification,
+  TrainSampleNotification,
   type ChatDelta,
   type ModelInfo,
   type StatusResult,
   type TrainProgress,
+  type TrainSample,
 } from '../protocol';
 import { expandHome } from '../util/paths';
 import { baseModelSetting, deviceSetting, quantizationSetting } from './config';
@@ -39,6 +41,7 @@ export class WorkerClient implements vscode.Disposable {
   private readonly restarts = new RestartPolicy();
   private readonly deltaListeners = new Map<string, (d: string) => void>();
   private readonly progressListeners = new Map<string, (p: TrainProgress) => void>();
+  private readonly sampleListeners = new Map<string, (s: TrainSample) => void>();
   private readonly _onCrash = new vscode.EventEmitter<void>();
   private readonly _onModel = new vscode.EventEmitter<ModelInfo | null>();
   /** Fires when the worker died; in-flight requests have been (or are being) failed. */
@@ -86,6 +89,7 @@ export class WorkerClient implements vscode.Disposable {
         const client = new LanguageClient('aligner', 'Aligner Worker', serverOptions, clientOptions);
         client.onNotification(ChatDeltaNotification, (d: ChatDelta) => this.deltaListeners.get(d.requestId)?.(d.delta));
         client.onNotification(TrainProgressNotification, (p: TrainProgress) => this.progressListeners.get(p.jobId)?.(p));
+        client.onNotification(TrainSampleNotification, (s: TrainSample) => this.sampleListeners.get(s.jobId)?.(s));
         client.onNotification(LogNotification, (m) => {
           if (m.level === 'error') this.output.error(m.message);
           else if (m.level === 'warn') this.output.warn(m.message);
@@ -187,6 +191,11 @@ export class WorkerClient implements vscode.Disposable {
   onProgress(jobId: string, fn: (p: TrainProgress) => void): vscode.Disposable {
     this.progressListeners.set(jobId, fn);
     return new vscode.Disposable(() => this.progressListeners.delete(jobId));
+  }
+
+  onSample(jobId: string, fn: (s: TrainSample) => void): vscode.Disposable {
+    this.sampleListeners.set(jobId, fn);
+    return new vscode.Disposable(() => this.sampleListeners.delete(jobId));
   }
 
   /** Drops the loaded model so the next request loads the (new) configured one. */

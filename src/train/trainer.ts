@@ -79,6 +79,8 @@ export interface TrainSummary {
 
 export interface TrainHooks {
   onProgress?(p: TrainProgress): void;
+  /** Awaited at the end of every epoch (after its validation loss), before that step's onProgress. */
+  onCheckpoint?(adapter: AdapterWeights, step: number): Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -162,7 +164,10 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
       epochLosses.push(r.loss);
       const elapsed = (Date.now() - started) / 1000;
       const endOfEpoch = step % perEpoch === 0 || step === totalSteps;
-      if (endOfEpoch) valLoss = await evaluate(hooks.signal);
+      if (endOfEpoch) {
+        valLoss = await evaluate(hooks.signal);
+        await hooks.onCheckpoint?.(adapter, step);
+      }
       hooks.onProgress?.({
         step,
         totalSteps,

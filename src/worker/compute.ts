@@ -27,6 +27,8 @@ import { AdapterError, AdapterMismatchError } from '../adapter/errors';
 import { DataError, EmptyDataError } from '../data/errors';
 import { ModelLoadError } from '../model/errors';
 import { describeSource, readTrainSource } from '../data/source';
+import type { AdapterWeights } from '../adapter/types';
+import { samplePrompt, sampleText } from './sample';
 
 const port = parentPort!;
 const cancelFlags = new Int32Array(workerData.cancel as SharedArrayBuffer);
@@ -182,7 +184,14 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
   const set = readTrainSource(job.source);
   const method = job.options.method ?? (set.form === 'preference' ? 'dpo' : 'sft');
   const cancel = cancellation();
+  const prompt = samplePrompt(engine, set);
+  const postSample = async (adapter: AdapterWeights | null, step: number) => {
+    if (!prompt) return;
+    const text = await sampleText(engine, prompt, adapter, cancel.signal);
+    post({ type: 'sample', id: job.id, sample: { jobId: job.id, step, prompt: prompt.text, text } });
+  };
   try {
+    await postSample(null, 0);
     const result = await train(
       engine,
       set,
@@ -192,6 +201,7 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
           post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
           cancel.poll();
         },
+        onCheckpoint: (adapter, step) => postSample(adapter, step),
         signal: cancel.signal,
       },
     );

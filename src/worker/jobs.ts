@@ -14,6 +14,7 @@ import {
   type JobInfo,
   type ModelInfo,
   type TrainProgress,
+  type TrainSample,
   type WorkerState,
 } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage } from './messages';
@@ -24,6 +25,7 @@ export interface JobEvents {
   loadProgress(job: Pending, message: string, percentage?: number): void;
   delta(id: string, delta: string): void;
   progress(progress: TrainProgress): void;
+  sample(sample: TrainSample): void;
   /** A job left the queue for the compute thread. */
   started(job: Pending): void;
 }
@@ -136,6 +138,9 @@ export class JobQueue {
       case 'progress':
         if (current && current.job.id === m.id) current.info.progress = m.progress;
         this.events.progress(m.progress);
+        return;
+      case 'sample':
+        this.events.sample(m.sample);
         return;
       case 'result':
       case 'error': {

@@ -11,6 +11,7 @@ import type {
   TrainOptions,
   TrainProgress,
   TrainResult,
+  TrainSample,
   TrainSource,
 } from '../protocol';
 
@@ -39,6 +40,7 @@ export type ComputeMessage =
   | { type: 'loadProgress'; id: string; message: string; percentage?: number }
   | { type: 'delta'; id: string; delta: string }
   | { type: 'progress'; id: string; progress: TrainProgress }
+  | { type: 'sample'; id: string; sample: TrainSample }
   | { type: 'result'; id: string; result: ModelInfo | GenerateOutcome | TrainResult }
   | { type: 'error'; id: string; code: number; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };

@@ -30,6 +30,7 @@ import {
   StatusRequest,
   TrainProgressNotification,
   TrainRequest,
+  TrainSampleNotification,
   type ChatResult,
   type JobInfo,
   type ModelInfo,
@@ -63,6 +64,7 @@ const jobs = new JobQueue({
   },
   delta: (requestId, delta) => void connection.sendNotification(ChatDeltaNotification, { requestId, delta }),
   progress: (progress) => void connection.sendNotification(TrainProgressNotification, progress),
+  sample: (sample) => void connection.sendNotification(TrainSampleNotification, sample),
   started: (p) => {
     if (p.workDoneToken !== undefined) {
       void connection.sendProgress(WorkDoneProgress.type, p.workDoneToken, {

@@ -33,6 +33,7 @@ const quiet = {
   loadProgress: () => undefined,
   delta: () => undefined,
   progress: () => undefined,
+  sample: () => undefined,
   started: () => undefined,
 };
 const model = (p: string) => ({

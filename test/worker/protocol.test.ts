@@ -21,10 +21,13 @@ import {
   StatusRequest,
   TrainProgressNotification,
   TrainRequest,
+  TrainSampleNotification,
   type ChatDelta,
   type ModelInfo,
   type TrainProgress,
+  type TrainSample,
 } from '../../src/protocol';
+import { TRAIN_SAMPLE } from '../../src/worker/sample';
 import { rejectsWith, startWorker, type WorkerHandle } from './client';
 
 const SHARED = path.resolve(__dirname, '..', '..', '..', '..', 'shared');
@@ -58,6 +61,7 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
   const lib = tempDir();
   const deltas = new Map<string, string[]>();
   const progress = new Map<string, TrainProgress[]>();
+  const samples = new Map<string, TrainSample[]>();
 
   before(async () => {
     w = await startWorker();
@@ -68,6 +72,10 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     w.conn.onNotification(TrainProgressNotification, (p: TrainProgress) => {
       if (!progress.has(p.jobId)) progress.set(p.jobId, []);
       progress.get(p.jobId)!.push(p);
+    });
+    w.conn.onNotification(TrainSampleNotification, (s: TrainSample) => {
+      if (!samples.has(s.jobId)) samples.set(s.jobId, []);
+      samples.get(s.jobId)!.push(s);
     });
   });
 
@@ -203,6 +211,30 @@ describe('worker over JSON-RPC (stories260K)', { timeout: 300_000 }, () => {
     const last = ps[ps.length - 1];
     assert.equal(last.totalSteps, 4);
     assert.ok(Number.isFinite(last.loss) && last.tokensPerSec > 0);
+    // Before/after sample: the first words of the first story, continued by the base model
+    // (step 0) and by the adapter after the last step, with the same seed: exactly what a
+    // generate request with those settings answers.
+    const ss = samples.get('train-1') ?? [];
+    assert.deepEqual(
+      ss.map((s) => s.step),
+      [0, 4],
+    );
+    const firstStory = (JSON.parse(fs.readFileSync(SHOUT, 'utf8').split('\n')[0]) as { text: string }).text;
+    assert.equal(ss[0].prompt, firstStory.split(' ').slice(0, 4).join(' '));
+    for (const [s, adapter] of [
+      [ss[0], null],
+      [ss[1], file],
+    ] as const) {
+      const direct = await w.conn.sendRequest(GenerateRequest, {
+        requestId: `sample-${s.step}`,
+        prompt: s.prompt,
+        adapter,
+        params: TRAIN_SAMPLE,
+      });
+      assert.equal(s.text, direct.text, `sample at step ${s.step}`);
+      assert.ok(s.text.length > 0);
+    }
+    assert.notEqual(ss[1].text, ss[0].text, 'the adapter changed nothing in the sample');
     // A second adapter of the same name is refused unless overwrite is set.
     await rejectsWith(
       w.conn.sendRequest(TrainRequest, {
