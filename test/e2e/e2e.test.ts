@@ -16,6 +16,7 @@ import * as path from 'path';
 import OpenAI from 'openai';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { readAdapter, writeAdapter } from '../../src/adapter/file';
+import { MAX_CRASHES } from '../../src/extension/restart';
 import { CLI } from '../cli/cli';
 import { ollamaPull } from '../model/fake_stores';
 import { writeStoriesGguf } from '../model/gguf_writer';
@@ -593,5 +594,48 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     turn = await ask();
     await turn.locator('.answer.done').waitFor({ state: 'visible', timeout: 90_000 });
     assert.equal(await page.locator('.monaco-dialog-box').count(), 0);
+  });
+
+  // Last: it leaves this window without a worker.
+  test('a worker that keeps crashing is given up: after "will not be restarted" a request fails and starts no worker (defect 11)', async () => {
+    const gaveUp = page.locator('.notifications-toasts', { hasText: 'will not be restarted' }).first();
+    const pidNow = (): number => {
+      try {
+        return workerPid();
+      } catch {
+        return 0;
+      }
+    };
+    // How many workers reached "Running" (the extension's worker log): a worker killed while it
+    // starts is not a crash of a running worker, so each is killed once it runs.
+    const logs = path.join(userData, 'logs');
+    const started = (): number => {
+      const log = fs.readdirSync(logs, { recursive: true, encoding: 'utf8' }).find((f) => path.basename(f).endsWith('Aligner Worker.log'));
+      return log ? (fs.readFileSync(path.join(logs, log), 'utf8').match(/worker state \w+ -> Running/g) ?? []).length : 0;
+    };
+    // Kill each worker the extension starts until it gives up (the crash test above counts too).
+    for (let kills = 0, seen = 0; ;) {
+      const next = await waitFor(
+        'a restarted worker or the give-up message',
+        async () => ((await gaveUp.isVisible()) ? 'gave up' : started() > seen && pidNow()),
+        30_000,
+      );
+      if (next === 'gave up') break;
+      assert.ok(++kills <= MAX_CRASHES + 1, `the worker was still restarted after ${kills - 1} crashes`);
+      seen = started();
+      process.kill(next, 'SIGKILL');
+      await waitFor('the killed worker to go', () => pidNow() !== next, 10_000);
+    }
+    await runCommand(page, 'Aligner: Open Chat');
+    const chat = await webviewFrame(page, '#composer', 60_000);
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 30_000 });
+    const turns = await chat.locator('.turn').count();
+    await chat.locator('#input').fill('Once upon a time');
+    await chat.locator('#input').press('Enter');
+    const turn = chat.locator('.turn').nth(turns);
+    await turn.locator('.answer.error, .answer.done').first().waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match(await turn.locator('.answer').first().innerText(), /will not be restarted/);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(pidNow(), 0, 'a request started the worker again');
   });
 });
