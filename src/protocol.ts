@@ -95,6 +95,47 @@ export type QuantizationSetting = 'auto' | 'f32' | 'q8' | 'q4';
 
 export const LoadModelRequest = new RequestType<LoadModelParams, ModelInfo, void>('aligner/loadModel');
 
+// ---------------------------------------------------------------- describe a model, count tokens
+
+/** The special tokens of a fill-in-the-middle prompt: `${prefix}before${suffix}after${middle}`. */
+export interface FimTokens {
+  prefix: string;
+  suffix: string;
+  middle: string;
+}
+
+/**
+ * What a model is, read from its files (config, tokenizer, a hash of the embeddings) without
+ * loading it for compute: answered by the worker's request thread while a job runs.
+ */
+export interface ModelCard {
+  name: string;
+  /** The model as named in the request (a path or `ollama:NAME:TAG`). */
+  path: string;
+  fingerprint: string;
+  architecture: string;
+  /** The model's context window, in tokens (prompt and answer together). */
+  contextLength: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  vocabSize: number;
+  hasChatTemplate: boolean;
+  /** The tokenizer's fill-in-the-middle tokens, or null when it has none. */
+  fim: FimTokens | null;
+}
+
+export const DescribeModelRequest = new RequestType<{ path: string }, ModelCard, void>('aligner/describeModel');
+
+export interface CountTokensParams {
+  /** The model whose tokenizer counts (a path or `ollama:NAME:TAG`, as for aligner/loadModel). */
+  path: string;
+  /** Each text is counted on its own, without special tokens. */
+  texts: string[];
+}
+
+export const CountTokensRequest = new RequestType<CountTokensParams, number[], void>('aligner/countTokens');
+
 // ---------------------------------------------------------------- training
 
 export type { TrainSource, TrainSummary };
@@ -232,6 +273,8 @@ export interface AdapterInfo {
 export interface AdapterListParams {
   /** Folders to scan for *.safetensors (missing folders are skipped). */
   dirs: string[];
+  /** Judge `compatible` against this model (a path, as for aligner/describeModel) instead of the loaded one. */
+  model?: string;
 }
 
 export const AdapterListRequest = new RequestType<AdapterListParams, AdapterInfo[], void>('aligner/adapters/list');

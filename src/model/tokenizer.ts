@@ -54,6 +54,11 @@ export class HfTokenizer implements TextTokenizer {
     return this.tokenizer.encode(text, { add_special_tokens: opts.addSpecialTokens !== false }).ids;
   }
 
+  tokenId(token: string): number | null {
+    const id = this.tokenizer.token_to_id(token);
+    return typeof id === 'number' ? id : null;
+  }
+
   decode(ids: number[], opts: { skipSpecialTokens?: boolean } = {}): string {
     if (ids.length === 0) return ''; // the library refuses an empty list
     return this.tokenizer.decode(ids, {

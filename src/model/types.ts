@@ -86,6 +86,8 @@ export interface TextTokenizer {
   /** BOS is added when the tokenizer's post-processor says so and addSpecialTokens is not false. */
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /** The id of a token given by its text (special tokens included), or null when the vocabulary lacks it. */
+  tokenId(token: string): number | null;
   /** The chat template rendered to text, or null when the model has no chat template. */
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string | null;
 }

@@ -62,7 +62,7 @@ function rawMetadata(m: AdapterMetadata): Record<string, string> {
 }
 
 /** Every readable adapter in the given folders (unreadable files are reported with a problem). */
-export function listAdapters(dirs: string[], model: ModelInfo | null): AdapterInfo[] {
+export function listAdapters(dirs: string[], model: ModelInfo | ModelShape | null): AdapterInfo[] {
   const out: AdapterInfo[] = [];
   const seen = new Set<string>();
   for (const dir of dirs) {

@@ -12,6 +12,7 @@ import {
   type AdapterImportParams,
   type AdapterListParams,
   type CancelParams,
+  type CountTokensParams,
   type ChatMessage,
   type QuantizationSetting,
   type GenerationParams,
@@ -199,10 +200,22 @@ export function cancelParams(p: unknown): CancelParams {
 
 export function adapterListParams(p: unknown): AdapterListParams {
   const o = object(p, 'adapters/list params');
-  return { dirs: strings(o.dirs, 'adapters/list params.dirs', 1000, filePath) };
+  return {
+    dirs: strings(o.dirs, 'adapters/list params.dirs', 1000, filePath),
+    model: optional(o, 'model', 'adapters/list params', filePath),
+  };
 }
 
-export function adapterPathParams(p: unknown, request: string): { path: string } {
+export function countTokensParams(p: unknown): CountTokensParams {
+  const o = object(p, 'countTokens params');
+  return {
+    path: filePath(o.path, 'countTokens params.path'),
+    texts: strings(o.texts, 'countTokens params.texts', 10_000, (v, n) => string(v, n)),
+  };
+}
+
+/** The params of a request that names one file (an adapter, or a model for describeModel). */
+export function pathParams(p: unknown, request: string): { path: string } {
   const o = object(p, `${request} params`);
   return { path: filePath(o.path, `${request} params.path`) };
 }

@@ -22,6 +22,8 @@ import {
   CancelRequest,
   ChatDeltaNotification,
   ChatRequest,
+  CountTokensRequest,
+  DescribeModelRequest,
   ErrorCodes,
   GenerateRequest,
   LoadModelRequest,
@@ -40,7 +42,17 @@ import {
 import { isValidAdapterName } from '../adapter/names';
 import { deleteAdapter, importAdapter, inspectAdapter, listAdapters } from './adapters';
 import { JobQueue } from './jobs';
-import { adapterImportParams, adapterPathParams, chatParams, generateParams, loadModelParams, trainParams } from './params';
+import { ModelCards } from './describe';
+import {
+  adapterImportParams,
+  adapterListParams,
+  chatParams,
+  countTokensParams,
+  generateParams,
+  loadModelParams,
+  pathParams,
+  trainParams,
+} from './params';
 import type { ComputeJob, GenerateOutcome } from './messages';
 
 // Past a file-size limit (ulimit -f) the kernel sends SIGXFSZ, which would kill the process
@@ -177,14 +189,37 @@ connection.onRequest(GenerateRequest, (params, token) => generation('raw', param
 
 connection.onRequest(CancelRequest, (params) => ({ cancelled: typeof params?.id === 'string' && jobs.cancel(params.id) }));
 
-connection.onRequest(AdapterListRequest, (params) => {
-  const dirs = Array.isArray(params?.dirs) ? params.dirs.filter((d): d is string => typeof d === 'string') : [];
-  return listAdapters(dirs, jobs.model);
+// Model cards and token counts come from the model's files, not the compute thread: they are
+// answered while a job runs and need no loaded model.
+const cards = new ModelCards();
+
+/** A model that cannot be opened is a ModelLoad error naming it. */
+async function fromCard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new ResponseError(ErrorCodes.ModelLoad, (err as Error).message);
+  }
+}
+
+connection.onRequest(DescribeModelRequest, (raw) => {
+  const { path: spec } = pathParams(raw, 'describeModel');
+  return fromCard(() => cards.card(spec));
+});
+connection.onRequest(CountTokensRequest, (raw) => {
+  const params = countTokensParams(raw);
+  return fromCard(() => cards.countTokens(params.path, params.texts));
 });
 
-connection.onRequest(AdapterInspectRequest, (raw) => inspectAdapter(adapterPathParams(raw, 'adapters/inspect').path, jobs.model));
+connection.onRequest(AdapterListRequest, async (raw) => {
+  const params = adapterListParams(raw);
+  const model = params.model === undefined ? jobs.model : await fromCard(() => cards.card(params.model!));
+  return listAdapters(params.dirs, model);
+});
+
+connection.onRequest(AdapterInspectRequest, (raw) => inspectAdapter(pathParams(raw, 'adapters/inspect').path, jobs.model));
 connection.onRequest(AdapterImportRequest, (raw) => importAdapter(adapterImportParams(raw, isValidAdapterName), jobs.model));
-connection.onRequest(AdapterDeleteRequest, (raw) => deleteAdapter(path.resolve(adapterPathParams(raw, 'adapters/delete').path)));
+connection.onRequest(AdapterDeleteRequest, (raw) => deleteAdapter(path.resolve(pathParams(raw, 'adapters/delete').path)));
 
 connection.onShutdown(() => jobs.shutdown());
 connection.onExit(() => process.exit(0));

@@ -35,6 +35,12 @@ export class FakeTokenizer implements TextTokenizer {
     return ids.map((id) => (id === BOS ? '<s>' : id === TH ? 'th' : String.fromCharCode(id - 10))).join('');
   }
 
+  tokenId(token: string): number | null {
+    if (token === '<s>') return BOS;
+    if (token === 'th') return TH;
+    return token.length === 1 ? token.charCodeAt(0) + 10 : null;
+  }
+
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string | null {
     if (!this.opts.chatTemplate) return null;
     const turns = messages.map((m) => `[${m.role}]${m.content}[end]`).join('');
