@@ -210,14 +210,14 @@ export class ChatPanel implements vscode.Disposable {
       const cts = new vscode.CancellationTokenSource();
       this.inflight.set(key, cts);
       let streamed = '';
-      const sub = this.worker.onDelta(requestId, (delta) => {
-        streamed += delta;
-        this.post({ type: 'delta', turnId: turn.id, column, delta });
-      });
       try {
-        const res: ChatResult = await this.worker.request(
+        const res: ChatResult = await this.worker.stream(
           ChatRequest,
           { requestId, messages: this.conversation(prompt, column), adapter, params: generationDefaults() },
+          (delta) => {
+            streamed += delta;
+            this.post({ type: 'delta', turnId: turn.id, column, delta });
+          },
           cts.token,
         );
         turn.answers[column] = { text: res.text, adapter, finishReason: res.finishReason, ms: res.ms, tokens: res.completionTokens };
@@ -244,7 +244,6 @@ export class ChatPanel implements vscode.Disposable {
           turn.answers[column] = { text: streamed, adapter, error: 'The worker stopped while answering.' };
         }
       } finally {
-        sub.dispose();
         this.inflight.delete(key);
         cts.dispose();
       }

@@ -2,6 +2,7 @@
 
 import * as vscode from 'vscode';
 import { ChatPanel } from './chat';
+import { AlignerChatProvider, VENDOR } from './languageModels';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
 import { LocalServer } from './server';
@@ -17,7 +18,15 @@ export function activate(context: vscode.ExtensionContext): void {
   const library = new AdapterLibrary(context, w);
   const status = new AdapterStatusBar(library, w);
   const server = new LocalServer(context, library);
-  context.subscriptions.push(w, library, status, server);
+  const languageModels = new AlignerChatProvider(w, library);
+  context.subscriptions.push(
+    w,
+    library,
+    status,
+    server,
+    languageModels,
+    vscode.lm.registerLanguageModelChatProvider(VENDOR, languageModels),
+  );
   void server.update();
 
   const command = (id: string, fn: (...args: unknown[]) => unknown): void => {

@@ -23,6 +23,7 @@ import {
   TrainProgressNotification,
   TrainSampleNotification,
   type ChatDelta,
+  type ChatResult,
   type ModelInfo,
   type StatusResult,
   type TrainProgress,
@@ -176,6 +177,21 @@ export class WorkerClient implements vscode.Disposable {
   async request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
     const client = await this.start();
     return client.sendRequest(type, params, token);
+  }
+
+  /** A chat or generate request whose text deltas go to `onDelta` as they stream in. */
+  async stream<P extends { requestId: string }>(
+    type: RequestType<P, ChatResult, void>,
+    params: P,
+    onDelta: (delta: string) => void,
+    token?: vscode.CancellationToken,
+  ): Promise<ChatResult> {
+    const sub = this.onDelta(params.requestId, onDelta);
+    try {
+      return await this.request(type, params, token);
+    } finally {
+      sub.dispose();
+    }
   }
 
   async status(): Promise<StatusResult> {

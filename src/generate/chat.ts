@@ -19,6 +19,11 @@ export function chatPromptIds(model: BaseModel, messages: ChatMessage[]): number
   return model.tokenizer.encode(last.content);
 }
 
+/** The tokens of a context of `contextLength` kept for an answer of up to `maxNewTokens`: at least 1, at most half. */
+export function answerRoom(contextLength: number, maxNewTokens: number): number {
+  return Math.max(1, Math.min(maxNewTokens, Math.floor(contextLength / 2)));
+}
+
 /**
  * The prompt ids of the longest recent part of the conversation that leaves `reserve`
  * tokens of the context for the answer: system messages stay, the oldest other messages
@@ -26,7 +31,7 @@ export function chatPromptIds(model: BaseModel, messages: ChatMessage[]): number
  * Counted in tokens, as the model sees them.
  */
 export function fitConversation(model: BaseModel, messages: ChatMessage[], reserve: number): { ids: number[]; dropped: number } {
-  const room = model.config.maxPositions - Math.max(1, Math.min(reserve, Math.floor(model.config.maxPositions / 2)));
+  const room = model.config.maxPositions - answerRoom(model.config.maxPositions, reserve);
   const system = messages.filter((m) => m.role === 'system');
   const rest = messages.filter((m) => m.role !== 'system');
   for (let first = 0; first < rest.length - 1; first++) {

@@ -25,6 +25,11 @@ interface Loaded {
   adapter: AdapterWeights | null;
 }
 
+/** A served model's id: the base model's name, with `+adapter` for an adapter. */
+export function servedModelId(base: string, adapter?: string): string {
+  return adapter === undefined ? base : `${base}+${adapter}`;
+}
+
 export class ServedModels {
   private readonly cache = new Map<string, Loaded>();
   private readonly started = Math.floor(Date.now() / 1000);
@@ -46,7 +51,7 @@ export class ServedModels {
     const out: ServedModel[] = [{ id: this.model.name, adapter: null, created: this.started }];
     const seen = new Set<string>([this.model.name]);
     for (const file of [...this.files, ...this.dirs.flatMap(adapterFiles)]) {
-      const id = `${this.model.name}+${path.basename(file, '.safetensors')}`;
+      const id = servedModelId(this.model.name, path.basename(file, '.safetensors'));
       if (seen.has(id)) continue;
       const adapter = this.load(file, this.files.includes(file));
       if (!adapter) continue;
@@ -59,7 +64,7 @@ export class ServedModels {
   /** The model named `id`, looking only at the files that could hold it. */
   find(id: string): ServedModel | undefined {
     if (id === this.model.name) return { id, adapter: null, created: this.started };
-    const prefix = `${this.model.name}+`;
+    const prefix = servedModelId(this.model.name, '');
     const name = id.startsWith(prefix) ? id.slice(prefix.length) : '';
     // A name is a file name, never a path: "base+../x" must not reach outside the folders.
     if (!name || /[\\/]/.test(name) || name.startsWith('.')) return undefined;

@@ -87,32 +87,39 @@ function common(body: Body): ParsedRequest {
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean')
     throw invalid('stream', 'expected true or false');
   number(body, 'n', 1, 1, { integer: true }); // one choice per request
+  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) throw invalid('logprobs', 'is not supported');
+  const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
+  return {
+    model: body.model,
+    stream: body.stream === true,
+    includeUsage: body.stream === true && streamOptions?.include_usage === true,
+    options: samplingOptions(body),
+  };
+}
+
+/**
+ * The sampling fields of a request, by OpenAI's names (`temperature`, `top_p`, `max_tokens`, `stop`,
+ * `seed`, ...): the server's bodies, and the model options of the editor's Language Model API.
+ */
+export function samplingOptions(body: Record<string, unknown>): ParsedRequest['options'] {
   for (const key of ['frequency_penalty', 'presence_penalty']) {
     if (body[key] !== undefined && body[key] !== null && body[key] !== 0) throw invalid(key, 'is not supported (use repetition_penalty)');
   }
-  if (body.logprobs !== undefined && body.logprobs !== null && body.logprobs !== false) throw invalid('logprobs', 'is not supported');
   let stop: string[] | undefined;
   if (typeof body.stop === 'string') stop = [body.stop];
   else if (Array.isArray(body.stop)) stop = body.stop as string[];
   else if (body.stop !== undefined && body.stop !== null) throw invalid('stop', 'expected a string or an array of strings');
   if (stop && (stop.length > 16 || stop.some((s) => typeof s !== 'string' || s === '')))
     throw invalid('stop', 'expected at most 16 non-empty strings');
-  const streamOptions = body.stream_options as { include_usage?: unknown } | undefined;
   return {
-    model: body.model,
-    stream: body.stream === true,
-    includeUsage: body.stream === true && streamOptions?.include_usage === true,
-    options: {
-      maxNewTokens:
-        number(body, 'max_completion_tokens', 1, 1e6, { integer: true }) ?? number(body, 'max_tokens', 1, 1e6, { integer: true }),
-      temperature: number(body, 'temperature', 0, 2),
-      topP: number(body, 'top_p', 0, 1, { minExclusive: true }),
-      // Not OpenAI's, but common in local servers (vLLM, llama.cpp).
-      topK: number(body, 'top_k', 0, 1e9, { integer: true }),
-      repetitionPenalty: number(body, 'repetition_penalty', 0, 100, { minExclusive: true }),
-      seed: number(body, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { integer: true }),
-      stop,
-    },
+    maxNewTokens: number(body, 'max_completion_tokens', 1, 1e6, { integer: true }) ?? number(body, 'max_tokens', 1, 1e6, { integer: true }),
+    temperature: number(body, 'temperature', 0, 2),
+    topP: number(body, 'top_p', 0, 1, { minExclusive: true }),
+    // Not OpenAI's, but common in local servers (vLLM, llama.cpp).
+    topK: number(body, 'top_k', 0, 1e9, { integer: true }),
+    repetitionPenalty: number(body, 'repetition_penalty', 0, 100, { minExclusive: true }),
+    seed: number(body, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { integer: true }),
+    stop,
   };
 }
 

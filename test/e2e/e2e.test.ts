@@ -127,6 +127,41 @@ async function quickPick(page: Page, text: string, rowText?: string): Promise<vo
   await page.keyboard.press('Enter');
 }
 
+/** test/e2e/lmClient.ts as an extension of its own, packed into a .vsix in `tmp`. */
+function packLmClient(tmp: string): string {
+  const dir = path.join(tmp, 'lm-client');
+  fs.mkdirSync(dir);
+  fs.copyFileSync(path.join(__dirname, 'lmClient.js'), path.join(dir, 'extension.js'));
+  fs.writeFileSync(path.join(dir, 'README.md'), 'Aligner e2e: a Language Model API client.\n');
+  fs.writeFileSync(path.join(dir, 'LICENSE'), 'MIT\n');
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({
+      name: 'lm-client',
+      publisher: 'aligner-e2e',
+      version: '0.0.1',
+      license: 'MIT',
+      engines: { vscode: '^1.104.0' },
+      main: './extension.js',
+      contributes: { commands: [{ command: 'alignerE2e.ask', title: 'Aligner E2E: Ask Language Model' }] },
+    }),
+  );
+  const vsix = path.join(tmp, 'lm-client.vsix');
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'),
+      'package',
+      '--no-dependencies',
+      '--allow-missing-repository',
+      '--out',
+      vsix,
+    ],
+    { cwd: dir, stdio: 'pipe' },
+  );
+  return vsix;
+}
+
 describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
   let tmp: string;
   let ws: string;
@@ -246,6 +281,11 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       fs.readdirSync(extDir).some((d) => d.startsWith(EXT_ID)),
       'the .vsix did not install',
     );
+    // Beside it, a second extension that uses Aligner's models through the Language Model API.
+    execFileSync(CODE_SERVER, ['--install-extension', packLmClient(tmp), '--extensions-dir', extDir, '--user-data-dir', userData], {
+      stdio: 'pipe',
+      env: CODE_SERVER_ENV,
+    });
 
     const port = await freePort();
     server = spawn(
@@ -487,6 +527,41 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       },
     );
     assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
+  });
+
+  test("Language Model API: another extension lists the adapter, counts tokens and streams the CLI's greedy answer", async () => {
+    const prompt = 'Once upon a time';
+    fs.writeFileSync(
+      path.join(ws, 'lm-request.json'),
+      JSON.stringify({ vendor: 'aligner', model: `${MODEL}+e2e-style`, prompt, modelOptions: { temperature: 0, max_tokens: 24 } }),
+    );
+    const resultFile = path.join(ws, 'lm-result.json');
+    fs.rmSync(resultFile, { force: true });
+    await runCommand(page, 'Aligner E2E: Ask Language Model');
+    const result = JSON.parse(
+      await waitFor('lm-result.json', () => fs.existsSync(resultFile) && fs.readFileSync(resultFile, 'utf8'), 120_000),
+    ) as {
+      error?: string;
+      models: { id: string; maxInputTokens: number }[];
+      tokens: number;
+      fragments: string[];
+    };
+    assert.equal(result.error, undefined, result.error);
+    // The workspace's adapter first, then the base model; stories260K's 512 tokens split between prompt and answer.
+    assert.deepEqual(
+      result.models.map((m) => m.id),
+      [`${MODEL}+e2e-style`, MODEL],
+    );
+    assert.equal(result.models[0].maxInputTokens, 256);
+    assert.equal(result.tokens, 4, 'stories260K encodes "Once upon a time" in 4 tokens');
+    assert.ok(result.fragments.length > 1, `not streamed: ${JSON.stringify(result.fragments)}`);
+    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+    const cli = execFileSync(
+      process.execPath,
+      [CLI, 'generate', '--model', MODEL, '--adapter', adapter, '--prompt', prompt, '--temperature', '0', '--max-new-tokens', '24'],
+      { encoding: 'utf8', env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') } },
+    );
+    assert.equal(result.fragments.join(''), cli.slice(prompt.length, -1));
   });
 
   test('New chat while an answer streams: the cleared turn does not come back', async () => {

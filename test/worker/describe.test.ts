@@ -47,7 +47,11 @@ test('countTokens counts with the model tokenizer, without special tokens', asyn
 
 test('a model that cannot be opened and malformed params are one-line errors', async () => {
   await rejectsWith(worker.conn.sendRequest(DescribeModelRequest, { path: '/nonexistent/model' }), ErrorCodes.ModelLoad, /nonexistent/);
-  await rejectsWith(worker.conn.sendRequest(CountTokensRequest, { path: STORIES, texts: [1] } as never), ErrorCodes.InvalidInput, /texts\[0\]/);
+  await rejectsWith(
+    worker.conn.sendRequest(CountTokensRequest, { path: STORIES, texts: [1] } as never),
+    ErrorCodes.InvalidInput,
+    /texts\[0\]/,
+  );
 });
 
 test('adapters/list judges fit against a named model when none is loaded', async () => {
