@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import type { AdapterWeights } from '../../src/adapter/types';
-import { Engine, EngineOptions, recomputes } from '../../src/engine/engine';
+import { Engine, EngineOptions, microBatchRows, recomputes } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel, ModelConfig } from '../../src/model/types';
 import { Rng } from '../../src/util/random';
@@ -163,6 +163,9 @@ test('recompute: auto for a model too large for two plain rows per pass (Qwen2.5
   assert.equal(recomputes(qwen05b, 256, 'off', free), false);
   assert.equal(recomputes(stories.config, 256, 'auto', free), false);
   assert.equal(recomputes(stories.config, 256, 'on', free), true);
+  // A recomputed pass of qwen05b takes a few 256-token rows, whatever the free memory.
+  assert.equal(microBatchRows(qwen05b, 256, free, true), 3);
+  assert.equal(microBatchRows(qwen05b, 256, 0, true), 3);
 });
 
 test('bad recompute options are refused', async () => {
