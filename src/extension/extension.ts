@@ -2,6 +2,7 @@
 
 import * as vscode from 'vscode';
 import { ChatPanel } from './chat';
+import { InlineCompletions } from './inline';
 import { AlignerChatProvider, VENDOR } from './languageModels';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
@@ -19,6 +20,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new AdapterStatusBar(library, w);
   const server = new LocalServer(context, library);
   const languageModels = new AlignerChatProvider(w, library);
+  const inline = new InlineCompletions(w, library);
+  context.subscriptions.push(inline);
   context.subscriptions.push(
     w,
     library,
@@ -51,6 +54,7 @@ export function activate(context: vscode.ExtensionContext): void {
   command('aligner.showWorkerLog', () => w.output.show());
   command('aligner.showTraining', () => TrainView.show(context));
   command('aligner.showServer', () => server.show());
+  command('aligner.toggleInline', () => inline.toggle());
 
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {

@@ -230,6 +230,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       ),
     );
     fs.writeFileSync(path.join(ws, 'notes.md'), '# Notes\n\nOpen the chat with **Aligner: Open Chat**.\n');
+    fs.writeFileSync(path.join(ws, 'story.md'), '# A story\n\n');
     const apiPort = await freePort();
     // The only model this user has: stories260K pulled into an Ollama store.
     const gguf = path.join(tmp, 'stories260K.gguf');
@@ -562,6 +563,46 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       { encoding: 'utf8', env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') } },
     );
     assert.equal(result.fragments.join(''), cli.slice(prompt.length, -1));
+  });
+
+  test('inline completion: ghost text in a Markdown file, accepted with Tab', async (t) => {
+    await runCommand(page, 'Go to File...');
+    await quickPick(page, 'story.md');
+    const editor = page.locator('.monaco-editor[data-uri$="story.md"]').first();
+    await editor.waitFor({ state: 'visible', timeout: 30_000 });
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    const ghost = editor.locator('.ghost-text-decoration');
+    /** Types `text` like a person, then times the pause until ghost text shows. */
+    const typeAndWait = async (text: string): Promise<{ ms: number; ghost: string }> => {
+      await page.keyboard.type(text, { delay: 30 });
+      const t0 = Date.now();
+      await ghost.first().waitFor({ state: 'visible', timeout: 60_000 });
+      const ms = Date.now() - t0;
+      // The editor renders spaces as no-break spaces.
+      return { ms, ghost: (await ghost.allInnerTexts()).join('').replace(/\u00a0/g, ' ') };
+    };
+    // The first pause loads the model; the next one shows the latency of a suggestion itself.
+    const first = await typeAndWait('Once upon a time, there was a');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('End');
+    const second = await typeAndWait(' The dog said');
+    t.diagnostic(
+      `first suggestion (the model loads on first use) ${first.ms} ms; next suggestion ${second.ms} ms after the last keystroke`,
+    );
+    assert.ok(second.ghost.trim().length > 0, 'empty ghost text');
+    await shot('inline-completion.png');
+    await ghost.first().waitFor({ state: 'visible', timeout: 10_000 });
+    await page.keyboard.press('Tab');
+    // Accepted: in the document as saved (a new suggestion for what follows may show at once).
+    const expected = `# A story\n\nOnce upon a time, there was a The dog said${second.ghost}`;
+    const file = path.join(ws, 'story.md');
+    await page.keyboard.press('Control+S');
+    let saved = '';
+    await waitFor('story.md saved with the suggestion', () => (saved = fs.readFileSync(file, 'utf8')) === expected, 15_000).catch(
+      () => undefined,
+    );
+    assert.equal(saved, expected);
   });
 
   test('New chat while an answer streams: the cleared turn does not come back', async () => {
