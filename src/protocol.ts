@@ -48,7 +48,7 @@ export interface ModelInfo {
   architecture: string;
   /** What actually runs: 'cpu', 'webgpu' or 'cuda'. */
   device: string;
-  /** How the linear layers are stored: 'f32', 'q8' or 'q4'. */
+  /** How the linear layers are stored: 'f32', 'q8', 'q4' or 'stored' (a GGUF file's own blocks). */
   quantization: string;
   hiddenSize: number;
   numLayers: number;
@@ -85,7 +85,7 @@ export interface LoadModelParams {
   /** A Hugging Face model folder (SPEC §3), a GGUF file, `ollama:NAME[:TAG]` or an `org/name` in the HF cache (src/model/sources.ts). */
   path: string;
   device?: Device;
-  /** 'auto' (default): q4 from 300M parameters, f32 below. */
+  /** 'auto' (default): a GGUF file's own quantized blocks when it has them, else q4 from 300M parameters, f32 below. */
   quantization?: QuantizationSetting;
   /** Work-done progress token (LSP `$/progress`), optional. */
   workDoneToken?: string | number;

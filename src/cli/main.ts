@@ -13,6 +13,8 @@ import { Engine, Recompute, RECOMPUTE_MODES } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import { DEVICES, isDevice } from '../engine/types';
 import { parseQuantization } from '../engine/quantize';
+import { storagePlan } from '../engine/weights';
+import { isQuantType } from '../engine/ggml_blocks';
 import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
@@ -41,7 +43,7 @@ const USAGE = `usage:
                 OpenAI-compatible server on 127.0.0.1 (default port 8321); the token defaults to $ALIGNER_SERVER_TOKEN,
                 else a random one that is printed
   aligner models [--json]
-  aligner inspect-model --model MODEL
+  aligner inspect-model --model MODEL [--quant Q]
 --model takes a Hugging Face folder, a .gguf file, ollama:NAME[:TAG] (the Ollama store), org/name (the Hugging
 Face cache; \`aligner models\` lists what is found) or a llama2.c checkpoint (.bin; --tokenizer FILE names its
 tokenizer .bin).
@@ -51,7 +53,8 @@ Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.start
 --micro-batch: rows per training pass (gradients are summed over passes; default: from model size and free memory).
 --recompute: recompute each layer in the backward pass instead of keeping its activations, and score targets in
   chunks (less memory, one more forward pass); auto (default) does so when the model is too large for two rows per pass.
---quant: how the base's linear layers are stored: auto (default: q4 from 300M parameters, else f32), f32, q8 or q4.`;
+--quant: how the base's linear layers are stored: auto (default: a GGUF's own blocks when it has quantized layers, else q4
+from 300M parameters, else f32), f32, q8, q4 or stored (a GGUF's Q8_0/Q4_0 blocks as they are, other types requantized).`;
 
 const COMMON = {
   model: { type: 'string' },
@@ -95,7 +98,7 @@ async function openEngine(v: {
   if (!isDevice(device)) throw new UsageError(`--device: expected ${DEVICES.join(', ')}, got "${device}"`);
   let quantization;
   try {
-    quantization = parseQuantization(v.quant, model.config, '--quant');
+    quantization = parseQuantization(v.quant, model, '--quant');
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -426,20 +429,38 @@ async function modelsCommand(args: string[]): Promise<void> {
   });
 }
 
-/** What a base model is once loaded: its config and how each weight is stored and used. */
+/** What a base model is once loaded: its config, and per stored type how the engine serves its weights. */
 async function inspectModelCommand(args: string[]): Promise<void> {
-  const { values: v } = parseArgs({ args, options: { model: { type: 'string' }, tokenizer: { type: 'string' } } });
+  const { values: v } = parseArgs({
+    args,
+    options: { model: { type: 'string' }, tokenizer: { type: 'string' }, quant: { type: 'string' } },
+  });
   const model = await openModel(required(v.model, 'model'), v.tokenizer);
+  let quantization;
+  try {
+    quantization = parseQuantization(v.quant, model, '--quant');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const types: Record<string, number> = {};
   for (const t of model.weights.tensors.values()) types[t.dtype] = (types[t.dtype] ?? 0) + 1;
+  // Per stored type: how many weights keep float32, how many are used as their own blocks, how many are
+  // quantized from float32 (requantized when they were blocks of another kind).
+  const served: Record<string, Record<string, number>> = {};
+  for (const p of storagePlan(model, quantization)) {
+    const from = p.mapped ? 'mapped' : isQuantType(p.dtype) ? 'requantized' : 'quantized';
+    const how = p.bits === undefined ? 'f32' : `${from} ${p.bits}-bit`;
+    served[p.dtype] ??= {};
+    served[p.dtype][how] = (served[p.dtype][how] ?? 0) + 1;
+  }
   const summary = {
     name: model.name,
     source: model.source,
     fingerprint: model.fingerprint,
     config: model.config,
     stored_types: types,
-    // The engine runs every weight in float32 (see src/engine/weights.ts): quantized blocks are decoded once into the weights cache.
-    engine_type: 'F32',
+    quantization,
+    served,
     vocab_size: model.tokenizer.vocabSize,
     chat_template: model.tokenizer.applyChatTemplate([{ role: 'user', content: '{prompt}' }], { addGenerationPrompt: true }),
     generation: model.generation,

@@ -1,14 +1,18 @@
 // Block-wise quantisation of frozen matrices in the layout of onnxruntime's
 // MatMulNBits (com.microsoft): the one representation every quantized linear
 // layer uses, and the one GGUF's Q8_0/Q4_0 blocks map onto (same block size,
-// symmetric, one scale per block; only the nibble order differs).
+// symmetric, one scale per block; only the nibble order differs: see ggml_blocks.ts).
 
 import { expectedWeights } from '../model/weights';
-import type { ModelConfig } from '../model/types';
+import type { BaseModel, GgmlType, ModelConfig } from '../model/types';
+import { GGML_BLOCK, isQuantType, mapsExactly, storedBits } from './ggml_blocks';
 
-/** How the frozen linear layers are stored: float32, or 8-/4-bit blocks. */
-export type Quantization = 'f32' | 'q8' | 'q4';
-export const QUANTIZATIONS: readonly Quantization[] = ['f32', 'q8', 'q4'];
+/**
+ * How the frozen linear layers are stored: float32, 8-/4-bit blocks, or `stored`: as a GGUF file
+ * holds them (Q8_0/Q4_0 blocks used as they are, other block types requantized to 8 or 4 bits).
+ */
+export type Quantization = 'f32' | 'q8' | 'q4' | 'stored';
+export const QUANTIZATIONS: readonly Quantization[] = ['f32', 'q8', 'q4', 'stored'];
 
 /** llama.cpp's Q8_0/Q4_0 block: 32 weights per scale. MatMulNBits takes any power of two ≥ 16. */
 export const DEFAULT_BLOCK_SIZE = 32;
@@ -16,22 +20,62 @@ export const DEFAULT_BLOCK_SIZE = 32;
 /** Below this many parameters f32 is fast and small enough; at and above, 4-bit is the default. */
 export const QUANTIZE_FROM_PARAMS = 300e6;
 
-/** The quantization a model gets when the user names none: q4 from 300M parameters, f32 below. */
-export function defaultQuantization(config: ModelConfig): Quantization {
+/**
+ * The quantization a model gets when the user names none: as stored when its file holds
+ * block-quantized linear layers (a GGUF Q4_K_M stays 4-bit), else q4 from 300M parameters, f32 below.
+ */
+export function defaultQuantization(model: Pick<BaseModel, 'config' | 'weights'>): Quantization {
+  if (hasQuantizedLinears(model)) return 'stored';
   let params = 0;
-  for (const shape of expectedWeights(config).values()) params += shape.reduce((a, b) => a * b, 1);
+  for (const shape of expectedWeights(model.config).values()) params += shape.reduce((a, b) => a * b, 1);
   return params >= QUANTIZE_FROM_PARAMS ? 'q4' : 'f32';
 }
 
+function hasQuantizedLinears(model: Pick<BaseModel, 'config' | 'weights'>): boolean {
+  return [...model.weights.tensors.values()].some((t) => isLinear(t.name, model.config) && isQuantType(t.dtype));
+}
+
 /** 'auto' (or nothing) picks defaultQuantization; anything else must be a known name. `where` names the flag or setting. */
-export function parseQuantization(value: string | undefined, config: ModelConfig, where: string): Quantization {
-  if (value === undefined || value === 'auto') return defaultQuantization(config);
-  if (!(QUANTIZATIONS as readonly string[]).includes(value)) throw new Error(`${where}: expected auto, f32, q8 or q4, got "${value}"`);
+export function parseQuantization(value: string | undefined, model: Pick<BaseModel, 'config' | 'weights'>, where: string): Quantization {
+  if (value === undefined || value === 'auto') return defaultQuantization(model);
+  if (!(QUANTIZATIONS as readonly string[]).includes(value))
+    throw new Error(`${where}: expected auto, f32, q8, q4 or stored, got "${value}"`);
+  if (value === 'stored' && !hasQuantizedLinears(model))
+    throw new Error(`${where}: "stored" serves a GGUF file's quantized blocks, but this model's linear layers are not block-quantized`);
   return value as Quantization;
 }
 
-/** Bumped whenever quantizeMatrix changes its output, so cached quantized weights are redone. */
-export const QUANTIZER_VERSION = 3;
+/** Bumped whenever quantizeMatrix or the mapping of GGUF blocks changes its output, so cached quantized weights are redone. */
+export const QUANTIZER_VERSION = 4;
+
+/** Linear layers that can be quantized: every projection and the LM head (the embedding too when it is the head). */
+const LINEAR = /(\.(q|k|v|o|gate|up|down)_proj\.weight|^lm_head\.weight)$/;
+
+export function isLinear(name: string, config: ModelConfig): boolean {
+  return LINEAR.test(name) || (config.tieWordEmbeddings && name === 'model.embed_tokens.weight');
+}
+
+/**
+ * How one weight is served: float32 (no `bits`), or MatMulNBits blocks of `bits`, `mapped` when
+ * they are the stored GGUF blocks themselves (see ggml_blocks.ts) rather than quantized from float32.
+ */
+export interface TensorStorage {
+  bits?: 4 | 8;
+  mapped: boolean;
+}
+
+export function tensorStorage(
+  name: string,
+  dtype: GgmlType,
+  quantization: Quantization,
+  config: ModelConfig,
+  blockSize = DEFAULT_BLOCK_SIZE,
+): TensorStorage {
+  if (quantization === 'f32' || !isLinear(name, config)) return { mapped: false };
+  const bits = quantization === 'stored' ? storedBits(dtype) : bitsFor(name, quantization);
+  if (bits === undefined) return { mapped: false };
+  return { bits, mapped: blockSize === GGML_BLOCK && mapsExactly(dtype, bits) };
+}
 
 /**
  * Bits of one linear layer's weight. q4 keeps the layers that 4 bits hurt most
@@ -39,7 +83,7 @@ export const QUANTIZER_VERSION = 3;
  * more bits): on stories260K the validation NLL rises 10.5 % with everything at
  * 4 bits and under 5 % with these three at 8 (test/engine/quantized.test.ts).
  */
-export function bitsFor(name: string, quantization: Exclude<Quantization, 'f32'>): 4 | 8 {
+export function bitsFor(name: string, quantization: 'q8' | 'q4'): 4 | 8 {
   if (quantization === 'q8') return 8;
   return /(v_proj|down_proj)\.weight$|^lm_head\.weight$|^model\.embed_tokens\.weight$/.test(name) ? 8 : 4;
 }
@@ -174,7 +218,59 @@ function bestRange4(w: Float32Array, n: number, start: number, end: number, stri
   return best;
 }
 
-/** Wᵀ [cols, rows] quantised in blocks along its own rows: the weight of dX = dY·W in a backward pass. */
+/** Rows [start, start + count) of a [rows, cols] matrix as float32, row-major. */
+export type RowSource = (start: number, count: number) => Float32Array;
+
+/** A whole float32 matrix as a RowSource. */
+export const rowsOf =
+  (w: Float32Array, cols: number): RowSource =>
+  (start, count) =>
+    w.subarray(start * cols, (start + count) * cols);
+
+/** quantizeMatrix over `blockSize` rows at a time: only those rows are ever in float32. */
+export function quantizeRows(read: RowSource, rows: number, cols: number, bits: 4 | 8, blockSize = DEFAULT_BLOCK_SIZE): QuantizedMatrix {
+  const out = emptyMatrix(rows, cols, bits, blockSize);
+  const perRow = blocksPerRow(cols, blockSize);
+  const dataRow = (perRow * blockSize * bits) / 8;
+  for (let start = 0; start < rows; start += blockSize) {
+    const count = Math.min(blockSize, rows - start);
+    const q = quantizeMatrix(read(start, count), count, cols, bits, blockSize);
+    out.data.set(q.data, start * dataRow);
+    out.scales.set(q.scales, start * perRow);
+    if (q.zeroPoints) out.zeroPoints!.set(q.zeroPoints, start * Math.ceil(perRow / 2));
+  }
+  return out;
+}
+
+/**
+ * Wᵀ [cols, rows] quantised in blocks along its own rows: the weight of dX = dY·W in a backward pass.
+ * Block b of every row of Wᵀ comes from rows [b·blockSize, (b+1)·blockSize) of W, read one such group at a time.
+ */
+export function quantizeRowsTransposed(
+  read: RowSource,
+  rows: number,
+  cols: number,
+  bits: 4 | 8,
+  blockSize = DEFAULT_BLOCK_SIZE,
+): QuantizedMatrix {
+  const out = emptyMatrix(cols, rows, bits, blockSize);
+  const perRow = blocksPerRow(rows, blockSize);
+  const bytesPerBlock = (blockSize * bits) / 8;
+  const zpBytesPerRow = Math.ceil(perRow / 2);
+  for (let b = 0; b < perRow; b++) {
+    const count = Math.min(blockSize, rows - b * blockSize);
+    // The group's transpose [cols, count]: one block per row.
+    const q = quantizeMatrix(read(b * blockSize, count), cols, count, bits, blockSize, { row: 1, col: cols });
+    for (let n = 0; n < cols; n++) {
+      out.data.set(q.data.subarray(n * bytesPerBlock, (n + 1) * bytesPerBlock), (n * perRow + b) * bytesPerBlock);
+      out.scales[n * perRow + b] = q.scales[n];
+      if (q.zeroPoints) out.zeroPoints![n * zpBytesPerRow + (b >> 1)] |= b & 1 ? q.zeroPoints[n] << 4 : q.zeroPoints[n];
+    }
+  }
+  return out;
+}
+
+/** Wᵀ [cols, rows] quantised in blocks along its own rows, from the whole float32 W. */
 export function quantizeTransposed(
   w: Float32Array,
   rows: number,
@@ -182,7 +278,20 @@ export function quantizeTransposed(
   bits: 4 | 8,
   blockSize = DEFAULT_BLOCK_SIZE,
 ): QuantizedMatrix {
-  return quantizeMatrix(w, cols, rows, bits, blockSize, { row: 1, col: cols });
+  return quantizeRowsTransposed(rowsOf(w, cols), rows, cols, bits, blockSize);
+}
+
+function emptyMatrix(rows: number, cols: number, bits: 4 | 8, blockSize: number): QuantizedMatrix {
+  const sizes = quantizedSizes(rows, cols, bits, blockSize);
+  return {
+    bits,
+    blockSize,
+    rows,
+    cols,
+    data: new Uint8Array(sizes.data),
+    scales: new Float32Array(sizes.scales / 4),
+    zeroPoints: sizes.zeroPoints ? new Uint8Array(sizes.zeroPoints) : undefined,
+  };
 }
 
 /** The float matrix [rows, cols] a quantized one stands for (tests, and any consumer without MatMulNBits). */

@@ -12,17 +12,22 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { nbitsEntries, WeightIndex } from '../../kernels/llama';
-import { expectedWeights } from '../model/weights';
-import type { BaseModel } from '../model/types';
+import { dequantize as decodeGgml, ggmlByteLength } from '../model/ggml';
+import { expectedWeights, readBytes } from '../model/weights';
+import type { BaseModel, GgmlType } from '../model/types';
 import { processAlive, sweepTemporaries, writeFileAtomic } from '../util/atomic';
+import { isQuantType, mapBlocks } from './ggml_blocks';
 import {
-  bitsFor,
   DEFAULT_BLOCK_SIZE,
   Quantization,
   quantizedSizes,
-  quantizeMatrix,
-  quantizeTransposed,
+  quantizeRows,
+  quantizeRowsTransposed,
   QUANTIZER_VERSION,
+  RowSource,
+  rowsOf,
+  tensorStorage,
+  TensorStorage,
 } from './quantize';
 
 /** The file name the graphs' external-data entries point at, relative to their folder. */
@@ -69,7 +74,7 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
   // The file is renamed into place only once complete, so the right size means a finished conversion.
   const record: SourceRecord = { source: path.resolve(model.source), files: sourceStamp(model), quantization, blockSize };
   if (!fs.existsSync(file) || fs.statSync(file).size !== layout.size) {
-    writeFileAtomic(file, tensorChunks(model, layout));
+    writeFileAtomic(file, tensorChunks(model, layout, blockSize));
     writeFileAtomic(path.join(dir, SOURCE_FILE), JSON.stringify(record));
   }
   // Every time, not only after a conversion: a copy another process used may have been released since.
@@ -146,48 +151,62 @@ interface Entry {
 
 interface Layout {
   entries: Map<string, Entry>;
-  /** Per source tensor, in file order: keep its float32 copy, quantize it, or both. */
-  plan: { name: string; float: boolean; bits?: 4 | 8; blockSize: number }[];
+  /** Per source tensor, in file order: keep its float32 copy, its blocks (mapped or quantized), or both. */
+  plan: PlannedTensor[];
   size: number;
 }
 
-/** Linear layers that can be quantized: every projection and the LM head. */
-const LINEAR = /(\.(q|k|v|o|gate|up|down)_proj\.weight|^lm_head\.weight)$/;
+/** One weight of the model and how the weights file serves it. */
+export interface PlannedTensor extends TensorStorage {
+  name: string;
+  /** How the model's file stores it. */
+  dtype: GgmlType;
+  /** A float32 copy (unquantized weights, and the embedding table that a Gather reads). */
+  float: boolean;
+}
+
+/** How each weight of `model` is served at `quantization`: what `aligner inspect-model` reports. */
+export function storagePlan(model: BaseModel, quantization: Quantization, blockSize = DEFAULT_BLOCK_SIZE): PlannedTensor[] {
+  return [...expectedWeights(model.config).keys()].map((name) => {
+    const dtype = model.weights.tensors.get(name)!.dtype;
+    const storage = tensorStorage(name, dtype, quantization, model.config, blockSize);
+    // The embedding table is also gathered from, which needs its float32 rows.
+    const float = storage.bits === undefined || name === 'model.embed_tokens.weight';
+    return { name, dtype, float, ...storage };
+  });
+}
 
 function layoutOf(model: BaseModel, quantization: Quantization, blockSize: number): Layout {
   const entries = new Map<string, Entry>();
-  const plan: Layout['plan'] = [];
+  const plan = storagePlan(model, quantization, blockSize);
+  const shapes = expectedWeights(model.config);
   let size = 0;
   const add = (name: string, shape: number[], type: Entry['type'], bytes: number) => {
     entries.set(name, { shape, offset: size, type });
     size += Math.ceil(bytes / ALIGN) * ALIGN;
   };
-  const tiedHead = model.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : null;
-  for (const [name, shape] of expectedWeights(model.config)) {
-    const quantized = quantization !== 'f32' && (LINEAR.test(name) || name === tiedHead);
-    // The embedding table is also gathered from, which needs its float32 rows.
-    const float = !quantized || name === tiedHead;
-    const bits = quantized ? bitsFor(name, quantization) : undefined;
-    plan.push({ name, float, bits, blockSize });
+  for (const { name, float, bits, mapped } of plan) {
+    const shape = shapes.get(name)!;
     if (float) add(name, shape, 'float', 4 * shape.reduce((a, b) => a * b, 1));
     if (bits === undefined) continue;
     const e = nbitsEntries(name);
     const [rows, cols] = shape;
-    for (const [data, scales, zeros, n, k] of [
-      [e.data, e.scales, e.zeroPoints, rows, cols],
-      [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows],
+    for (const [data, scales, zeros, n, k, symmetric] of [
+      // Mapped blocks are symmetric: MatMulNBits' implicit zero point, no entry.
+      [e.data, e.scales, e.zeroPoints, rows, cols, mapped],
+      [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows, false],
     ] as const) {
       const sizes = quantizedSizes(n, k, bits, blockSize);
       add(data, [n, Math.ceil(k / blockSize), (blockSize * bits) / 8], 'uint8', sizes.data);
       add(scales, [sizes.scales / 4], 'float', sizes.scales);
-      if (sizes.zeroPoints) add(zeros, [sizes.zeroPoints], 'uint8', sizes.zeroPoints);
+      if (sizes.zeroPoints && !symmetric) add(zeros, [sizes.zeroPoints], 'uint8', sizes.zeroPoints);
     }
   }
   return { entries, plan, size };
 }
 
 /** One tensor at a time, each piece zero-padded to its aligned slot: the model is never in memory whole. */
-function* tensorChunks(model: BaseModel, layout: Layout): Generator<Uint8Array> {
+function* tensorChunks(model: BaseModel, layout: Layout, blockSize: number): Generator<Uint8Array> {
   let at = 0;
   function* put(name: string, bytes: ArrayBufferView): Generator<Uint8Array> {
     const { offset } = layout.entries.get(name)!;
@@ -195,22 +214,41 @@ function* tensorChunks(model: BaseModel, layout: Layout): Generator<Uint8Array> 
     yield new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     at = offset + bytes.byteLength;
   }
-  for (const { name, float, bits, blockSize } of layout.plan) {
-    const data = model.weights.f32(name);
-    if (float) yield* put(name, data);
+  const shapes = expectedWeights(model.config);
+  for (const { name, float, bits, mapped } of layout.plan) {
+    if (float) yield* put(name, model.weights.f32(name));
     if (bits === undefined) continue;
-    const [rows, cols] = expectedWeights(model.config).get(name)!;
+    const [rows, cols] = shapes.get(name)!;
     const e = nbitsEntries(name);
-    const q = quantizeMatrix(data, rows, cols, bits, blockSize);
+    const read = rowSource(model, name, cols);
+    const ref = model.weights.tensors.get(name)!;
+    const q = mapped
+      ? mapBlocks(readBytes(ref, 0, ref.byteLength), ref.dtype, rows, cols, bits)
+      : quantizeRows(read, rows, cols, bits, blockSize);
     yield* put(e.data, q.data);
     yield* put(e.scales, q.scales);
     if (q.zeroPoints) yield* put(e.zeroPoints, q.zeroPoints);
-    const t = quantizeTransposed(data, rows, cols, bits, blockSize);
+    // Blocks run along W's rows here, across the stored ones: always quantized from float32.
+    const t = quantizeRowsTransposed(read, rows, cols, bits, blockSize);
     yield* put(e.transposedData, t.data);
     yield* put(e.transposedScales, t.scales);
     if (t.zeroPoints) yield* put(e.transposedZeroPoints, t.zeroPoints);
   }
   if (layout.size > at) yield new Uint8Array(layout.size - at);
+}
+
+/**
+ * A weight's rows as float32. GGUF block types are decoded a few rows at a time straight from
+ * the file (their rows are whole blocks); other stores give the whole tensor once.
+ */
+function rowSource(model: BaseModel, name: string, cols: number): RowSource {
+  const ref = model.weights.tensors.get(name)!;
+  if (isQuantType(ref.dtype)) {
+    const rowBytes = ggmlByteLength(ref.dtype, cols);
+    return (start, count) => decodeGgml(readBytes(ref, start * rowBytes, count * rowBytes), ref.dtype);
+  }
+  let whole: Float32Array | undefined;
+  return (start, count) => rowsOf((whole ??= model.weights.f32(name)), cols)(start, count);
 }
 
 /** Changes whenever the config, the storage or any source weight file changes (path, size or modification time). */

@@ -98,7 +98,7 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
   const next = await openModel(job.path);
   if (cancelled()) throw new JobError(ErrorCodes.Cancelled, 'Loading cancelled');
   post({ type: 'loadProgress', id: job.id, message: `Starting the engine (${job.device})`, percentage: 50 });
-  const quantization = parseQuantization(job.quantization, next.config, 'aligner.quantization');
+  const quantization = parseQuantization(job.quantization, next, 'aligner.quantization');
   const nextEngine = await Engine.create(next, { device: job.device, quantization });
   if (cancelled()) {
     await nextEngine.dispose().catch(() => undefined);

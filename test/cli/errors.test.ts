@@ -98,7 +98,7 @@ test('a bad flag value is a usage error', () => {
   );
   assertOneLineError(
     aligner('generate', '--model', STORIES, '--quant', 'q3', '--prompt', 'x'),
-    /--quant: expected auto, f32, q8 or q4, got "q3"/,
+    /--quant: expected auto, f32, q8, q4 or stored, got "q3"/,
   );
   const data = path.join(SHARED, 'datasets', 'stories-style', 'shout.val.jsonl');
   assertOneLineError(

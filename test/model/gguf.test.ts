@@ -13,23 +13,11 @@ import { importGguf } from '../../src/model/gguf';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { Rng } from '../../src/util/random';
-import {
-  f32ToF16,
-  quantizeQ4_0,
-  quantizeQ8_0,
-  storiesTokenizerMeta,
-  str,
-  u32,
-  f32,
-  writeGguf,
-  writeStoriesGguf,
-  type GgufTensor,
-  type Meta,
-} from './gguf_writer';
+import { f32ToF16, quantizeQ4_0, quantizeQ8_0, str, writeGguf, writeStoriesGguf } from './gguf_writer';
+import { K_BLOCKS, kQuantModel } from './kquants';
 import { STORIES, tempDir } from './paths';
 
 const dir = tempDir();
-const fr = Math.fround;
 const half = (x: number) => {
   const b = new Uint8Array(2);
   new DataView(b.buffer).setUint16(0, f32ToF16(x), true);
@@ -78,76 +66,6 @@ test('ggml reference quantizers round-trip within half a step (a whole one where
   }
 });
 
-/** K-quant blocks built from chosen integer parameters with the packing of ggml's quantize_row_*_K_ref. */
-interface KBlock {
-  bytes: Uint8Array;
-  values: number[];
-}
-
-function packScales(sc: number[], m: number[]): Uint8Array {
-  const s = new Uint8Array(12);
-  for (let j = 0; j < 8; j++) {
-    if (j < 4) {
-      s[j] = sc[j];
-      s[j + 4] = m[j];
-    } else {
-      s[j + 4] = (sc[j] & 0xf) | ((m[j] & 0xf) << 4);
-      s[j - 4] |= (sc[j] >> 4) << 6;
-      s[j] |= (m[j] >> 4) << 6;
-    }
-  }
-  return s;
-}
-
-function q4kBlock(rng: Rng, bits: 4 | 5): KBlock {
-  const d = fr(0.01 + rng.next() * 0.1);
-  const dmin = fr(rng.next() * 0.05);
-  const dh = fr(new Float32Array(dequantize(half(d), 'F16'))[0]);
-  const mh = fr(new Float32Array(dequantize(half(dmin), 'F16'))[0]);
-  const sc = Array.from({ length: 8 }, () => rng.int(64));
-  const m = Array.from({ length: 8 }, () => rng.int(64));
-  const q = Array.from({ length: 256 }, () => rng.int(1 << bits));
-  const bytes = new Uint8Array(bits === 4 ? 144 : 176);
-  bytes.set(half(d), 0);
-  bytes.set(half(dmin), 2);
-  bytes.set(packScales(sc, m), 4);
-  const qs = bits === 4 ? 16 : 48;
-  const values: number[] = [];
-  for (let i = 0; i < 256; i++) {
-    const chunk = i >> 6;
-    const hi = (i & 63) >= 32 ? 1 : 0;
-    const l = i & 31;
-    const sub = 2 * chunk + hi;
-    bytes[qs + 32 * chunk + l] |= (q[i] & 0xf) << (4 * hi);
-    if (bits === 5 && q[i] & 16) bytes[16 + l] |= 1 << sub;
-    values.push(fr(fr(fr(dh * sc[sub]) * q[i]) - fr(mh * m[sub])));
-  }
-  return { bytes, values };
-}
-
-function q6kBlock(rng: Rng): KBlock {
-  const d = fr(0.001 + rng.next() * 0.01);
-  const dh = fr(new Float32Array(dequantize(half(d), 'F16'))[0]);
-  const sc = Array.from({ length: 16 }, () => rng.int(256) - 128);
-  const q = Array.from({ length: 256 }, () => rng.int(64));
-  const bytes = new Uint8Array(210);
-  const values: number[] = [];
-  for (let i = 0; i < 256; i++) {
-    const n = i >> 7;
-    const quarter = (i & 127) >> 5;
-    const l = i & 31;
-    bytes[n * 64 + l + (quarter & 1 ? 32 : 0)] |= (q[i] & 0xf) << (quarter >= 2 ? 4 : 0);
-    bytes[128 + n * 32 + l] |= (q[i] >> 4) << (2 * quarter);
-    const s = n * 8 + (l >> 4) + 2 * quarter;
-    values.push(fr(fr(dh * sc[s]) * (q[i] - 32)));
-  }
-  sc.forEach((s, i) => (bytes[192 + i] = s & 0xff));
-  bytes.set(half(d), 208);
-  return { bytes, values };
-}
-
-const K_BLOCKS = { Q4_K: (r: Rng) => q4kBlock(r, 4), Q5_K: (r: Rng) => q4kBlock(r, 5), Q6_K: q6kBlock };
-
 test('Q4_K, Q5_K and Q6_K blocks decode exactly to d·sc·q − dmin·m of the packed parameters', () => {
   const rng = new Rng(7);
   for (const [type, make] of Object.entries(K_BLOCKS)) {
@@ -161,56 +79,6 @@ test('Q4_K, Q5_K and Q6_K blocks decode exactly to d·sc·q − dmin·m of the p
     );
   }
 });
-
-/** A random llama model of width 256 whose matrices are K-quant blocks, written as GGUF. */
-function kQuantModel(file: string): Map<string, number[]> {
-  const rng = new Rng(11);
-  const d = 256;
-  const f = 512;
-  const vocab = 512;
-  const expected = new Map<string, number[]>();
-  const tensors: GgufTensor[] = [];
-  const codes = { Q4_K: 12, Q5_K: 13, Q6_K: 14 };
-  const matrix = (name: string, rows: number, cols: number, type: keyof typeof K_BLOCKS) => {
-    const blocks = Array.from({ length: (rows * cols) / 256 }, () => K_BLOCKS[type](rng));
-    const data = new Uint8Array(blocks.reduce((a, b) => a + b.bytes.length, 0));
-    blocks.reduce((at, b) => (data.set(b.bytes, at), at + b.bytes.length), 0);
-    tensors.push({ name, type: codes[type], shape: [rows, cols], data });
-    expected.set(
-      name,
-      blocks.flatMap((b) => b.values),
-    );
-  };
-  const norm = (name: string) => {
-    const data = Float32Array.from({ length: d }, () => 1 + 0.1 * rng.normal());
-    tensors.push({ name, type: 0, shape: [d], data: new Uint8Array(data.buffer) });
-  };
-  matrix('token_embd.weight', vocab, d, 'Q6_K');
-  norm('blk.0.attn_norm.weight');
-  matrix('blk.0.attn_q.weight', d, d, 'Q4_K');
-  matrix('blk.0.attn_k.weight', d / 2, d, 'Q5_K');
-  matrix('blk.0.attn_v.weight', d / 2, d, 'Q6_K');
-  matrix('blk.0.attn_output.weight', d, d, 'Q4_K');
-  norm('blk.0.ffn_norm.weight');
-  matrix('blk.0.ffn_gate.weight', f, d, 'Q4_K');
-  matrix('blk.0.ffn_up.weight', f, d, 'Q5_K');
-  matrix('blk.0.ffn_down.weight', d, f, 'Q6_K');
-  norm('output_norm.weight');
-  matrix('output.weight', vocab, d, 'Q6_K');
-  const meta: Meta = {
-    'general.architecture': str('llama'),
-    'llama.context_length': u32(256),
-    'llama.embedding_length': u32(d),
-    'llama.block_count': u32(1),
-    'llama.feed_forward_length': u32(f),
-    'llama.attention.head_count': u32(4),
-    'llama.attention.head_count_kv': u32(2),
-    'llama.attention.layer_norm_rms_epsilon': f32(1e-5),
-    ...storiesTokenizerMeta(),
-  };
-  writeGguf(file, meta, tensors);
-  return expected;
-}
 
 test('a K-quant model of width 256 reads each tensor exactly as the blocks written', async () => {
   const file = path.join(dir, 'kquant.gguf');

@@ -174,7 +174,7 @@ export interface GgufOptions {
 /**
  * A model as convert_hf_to_gguf.py (then llama-quantize) would write it: q/k rows permuted to
  * llama.cpp's interleaved rotary order for llama/mistral, norms and biases in F32, 2-D tensors in
- * `type` (F16 where rows are not whole blocks, like llama-quantize's fallback), and stories260K's
+ * `type` (F16 where rows are not whole blocks, like llama-quantize's fallback; the head Q8_0 in a Q4_0 file), and stories260K's
  * SentencePiece vocabulary with tok512.bin's scores.
  */
 export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, opts: GgufOptions = {}): void {
@@ -182,12 +182,15 @@ export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, o
   const arch = opts.arch ?? 'llama';
   const permute = arch !== 'qwen2';
   const tensors: GgufTensor[] = [];
+  // llama-quantize gives the output matrix (the embedding when tied) Q6_K, which falls back to Q8_0
+  // for rows that are not whole 256-superblocks (stories260K's 64).
+  const head = c.tieWordEmbeddings ? 'token_embd.weight' : 'output.weight';
   const add = (name: string, hfName: string, heads = 0) => {
     if (!hf.weights.tensors.has(hfName)) return;
     let data = hf.weights.f32(hfName);
     const shape = hf.weights.tensors.get(hfName)!.shape;
     if (heads && permute) data = permuteRows(data, heads, c.headDim);
-    let code = shape.length === 1 ? 0 : TYPE_CODES[type];
+    let code = shape.length === 1 ? 0 : name === head && type === 'Q4_0' ? TYPE_CODES.Q8_0 : TYPE_CODES[type];
     if ((code === 8 || code === 2) && shape[shape.length - 1] % 32 !== 0) code = 1;
     const bytes = code === 0 ? f32Bytes(data) : code === 1 ? f16Bytes(data) : code === 8 ? quantizeQ8_0(data) : quantizeQ4_0(data);
     tensors.push({ name, type: code, shape, data: bytes });
