@@ -45,6 +45,8 @@ export interface ModelInfo {
   name: string;
   path: string;
   fingerprint: string;
+  /** What adapters written before storage-independent fingerprints recorded for this model file. */
+  legacyFingerprint?: string;
   architecture: string;
   /** What actually runs: 'cpu', 'webgpu' or 'cuda'. */
   device: string;

@@ -12,6 +12,8 @@ import { excerpt } from '../util/json';
 export interface FitTarget extends Pick<ModelConfig, 'hiddenSize' | 'numLayers' | 'numHeads'> {
   name: string;
   fingerprint?: string;
+  /** Also accepted: the fingerprint of adapters written before it was storage-independent (model/fingerprint.ts). */
+  legacyFingerprint?: string;
 }
 
 /**
@@ -20,7 +22,8 @@ export interface FitTarget extends Pick<ModelConfig, 'hiddenSize' | 'numLayers' 
  */
 export function fitProblem(a: AdapterLayout, model: FitTarget, label: string): string | null {
   const { hiddenSize, numLayers, numHeads } = model;
-  if (a.base && model.fingerprint !== undefined && a.base.fingerprint !== model.fingerprint) {
+  const known = [model.fingerprint, model.legacyFingerprint];
+  if (a.base && model.fingerprint !== undefined && !known.includes(a.base.fingerprint)) {
     return (
       `${label} was trained for base model ${excerpt(a.base.model)} (fingerprint ${a.base.fingerprint.slice(0, 80)}), ` +
       `not for "${model.name}" (fingerprint ${model.fingerprint})`
@@ -50,7 +53,7 @@ export function fitProblem(a: AdapterLayout, model: FitTarget, label: string): s
 export function checkAdapterFits(adapter: AdapterFile, model: BaseModel, file: string): void {
   const problem = fitProblem(
     adapter.layout,
-    { ...model.config, name: model.name, fingerprint: model.fingerprint },
+    { ...model.config, name: model.name, fingerprint: model.fingerprint, legacyFingerprint: model.legacyFingerprint },
     `adapter "${path.basename(file)}"`,
   );
   if (problem) throw new AdapterMismatchError(problem);

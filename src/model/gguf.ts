@@ -8,7 +8,7 @@ import * as path from 'path';
 import { gguf, GGMLQuantizationType } from '@huggingface/gguf';
 import type { GGUFParseOutput } from '@huggingface/gguf';
 import { ModelLoadError, unreadable } from './errors';
-import { modelFingerprint } from './fingerprint';
+import { legacyFingerprint, modelFingerprint } from './fingerprint';
 import { dequantize, GGML_BLOCKS, GGML_TYPE_CODES, ggmlByteLength } from './ggml';
 import { ggufTokenizer } from './gguf_tokenizer';
 import type { BaseModel, Family, GgmlType, ModelConfig, RopeFactors, TensorRef, WeightStore } from './types';
@@ -121,7 +121,8 @@ export async function importGguf(file: string, name?: string): Promise<BaseModel
     weights,
     tokenizer,
     generation: { bosTokenId: meta.optionalInt('tokenizer.ggml.bos_token_id'), eosTokenIds: [...new Set(eos)] },
-    fingerprint: modelFingerprint(config, weights.tensors.get('model.embed_tokens.weight')!),
+    fingerprint: modelFingerprint(config, weights, tokenizer.vocabulary()),
+    legacyFingerprint: legacyFingerprint(config, weights.tensors.get('model.embed_tokens.weight')!),
   };
 }
 

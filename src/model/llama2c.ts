@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ModelLoadError, unreadable } from './errors';
-import { modelFingerprint } from './fingerprint';
+import { legacyFingerprint, modelFingerprint } from './fingerprint';
 import { sentencePieceTokenizerJson } from './spm';
 import { HfTokenizer } from './tokenizer';
 import type { BaseModel, ModelConfig, TensorRef } from './types';
@@ -45,7 +45,8 @@ export async function importLlama2c(checkpoint: string, tokenizerBin: string): P
     // llama2.c's data puts <s> before every story and has no </s>, so its models end a story
     // with <s>, and llama2.c's own generator stops there.
     generation: { bosTokenId: 1, eosTokenIds: [1, 2] },
-    fingerprint: modelFingerprint(config, weights.ref('model.embed_tokens.weight')),
+    fingerprint: modelFingerprint(config, weights, tokenizer.vocabulary()),
+    legacyFingerprint: legacyFingerprint(config, weights.ref('model.embed_tokens.weight')),
   };
 }
 

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseConfig } from './config';
 import { ModelLoadError } from './errors';
-import { modelFingerprint } from './fingerprint';
+import { legacyFingerprint, modelFingerprint } from './fingerprint';
 import { readSafetensorsFolder } from './safetensors';
 import { HfTokenizer, readJson } from './tokenizer';
 import type { BaseModel, GenerationDefaults } from './types';
@@ -33,7 +33,8 @@ export async function loadModel(dir: string): Promise<BaseModel> {
     weights,
     tokenizer,
     generation: readGenerationDefaults(source, configJson),
-    fingerprint: modelFingerprint(config, weights.ref('model.embed_tokens.weight')),
+    fingerprint: modelFingerprint(config, weights, tokenizer.vocabulary()),
+    legacyFingerprint: legacyFingerprint(config, weights.ref('model.embed_tokens.weight')),
   };
 }
 

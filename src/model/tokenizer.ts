@@ -50,6 +50,13 @@ export class HfTokenizer implements TextTokenizer {
     return new HfTokenizer(readJson(tokenizerFile), config, tokenizerFile, configFile);
   }
 
+  /** Every token's string by id (added tokens included); '' for an id no token has. */
+  vocabulary(): string[] {
+    const tokens: string[] = [];
+    for (const [token, id] of this.tokenizer.get_vocab(true)) tokens[id] = token;
+    return Array.from(tokens, (t) => t ?? '');
+  }
+
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: opts.addSpecialTokens !== false }).ids;
   }

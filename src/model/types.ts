@@ -101,6 +101,8 @@ export interface BaseModel {
   weights: WeightStore;
   tokenizer: TextTokenizer;
   generation: GenerationDefaults;
-  /** Cheap hash of the config and the embedding weights; adapters record it. */
+  /** The model's identity, the same at every storage type (src/model/fingerprint.ts); adapters record it. */
   fingerprint: string;
+  /** The fingerprint of adapters written before it was storage-independent (config + raw embedding bytes). */
+  legacyFingerprint: string;
 }

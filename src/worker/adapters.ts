@@ -15,6 +15,7 @@ import { sweepTemporaries, writeFileAtomic } from '../util/atomic';
 export interface ModelShape {
   name: string;
   fingerprint: string;
+  legacyFingerprint?: string;
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -24,9 +25,17 @@ export function shapeOf(m: BaseModel | ModelInfo | ModelShape | null): ModelShap
   if (!m) return null;
   if ('config' in m) {
     const c = m.config;
-    return { name: m.name, fingerprint: m.fingerprint, hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads };
+    return { ...fingerprints(m), hiddenSize: c.hiddenSize, numLayers: c.numLayers, numHeads: c.numHeads };
   }
-  return { name: m.name, fingerprint: m.fingerprint, hiddenSize: m.hiddenSize, numLayers: m.numLayers, numHeads: m.numHeads };
+  return { ...fingerprints(m), hiddenSize: m.hiddenSize, numLayers: m.numLayers, numHeads: m.numHeads };
+}
+
+function fingerprints(m: {
+  name: string;
+  fingerprint: string;
+  legacyFingerprint?: string;
+}): Pick<ModelShape, 'name' | 'fingerprint' | 'legacyFingerprint'> {
+  return { name: m.name, fingerprint: m.fingerprint, legacyFingerprint: m.legacyFingerprint };
 }
 
 /**

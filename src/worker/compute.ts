@@ -125,6 +125,7 @@ async function load(job: Extract<ComputeJob, { op: 'load' }>): Promise<ModelInfo
     name: next.name,
     path: job.path,
     fingerprint: next.fingerprint,
+    legacyFingerprint: next.legacyFingerprint,
     architecture: c.architecture,
     device: String(nextEngine.device),
     quantization: nextEngine.quantization,
