@@ -12,7 +12,8 @@ import { GGML_BLOCK, isQuantType, mapsExactly, storedBits } from './ggml_blocks'
  * holds them (Q8_0/Q4_0 blocks used as they are, other block types requantized to 8 or 4 bits).
  */
 export type Quantization = 'f32' | 'q8' | 'q4' | 'stored';
-export const QUANTIZATIONS: readonly Quantization[] = ['f32', 'q8', 'q4', 'stored'];
+/** The storages any model can be given ('stored' needs a GGUF file with quantized layers). */
+export const QUANTIZATIONS = ['f32', 'q8', 'q4'] as const;
 
 /** llama.cpp's Q8_0/Q4_0 block: 32 weights per scale. MatMulNBits takes any power of two ≥ 16. */
 export const DEFAULT_BLOCK_SIZE = 32;
@@ -38,7 +39,7 @@ function hasQuantizedLinears(model: Pick<BaseModel, 'config' | 'weights'>): bool
 /** 'auto' (or nothing) picks defaultQuantization; anything else must be a known name. `where` names the flag or setting. */
 export function parseQuantization(value: string | undefined, model: Pick<BaseModel, 'config' | 'weights'>, where: string): Quantization {
   if (value === undefined || value === 'auto') return defaultQuantization(model);
-  if (!(QUANTIZATIONS as readonly string[]).includes(value))
+  if (!(QUANTIZATIONS as readonly string[]).includes(value) && value !== 'stored')
     throw new Error(`${where}: expected auto, f32, q8, q4 or stored, got "${value}"`);
   if (value === 'stored' && !hasQuantizedLinears(model))
     throw new Error(`${where}: "stored" serves a GGUF file's quantized blocks, but this model's linear layers are not block-quantized`);

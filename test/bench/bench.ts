@@ -33,7 +33,7 @@ import * as path from 'path';
 import { Engine, EngineOptions } from '../../src/engine/engine';
 import type { AdapterWeights } from '../../src/adapter/types';
 import type { TokenBatch } from '../../src/data/batches';
-import { Quantization, QUANTIZATIONS } from '../../src/engine/quantize';
+import { QUANTIZATIONS } from '../../src/engine/quantize';
 import { generate } from '../../src/generate/generate';
 import { loadModel } from '../../src/model/load';
 import { AdamW } from '../../src/train/adamw';
@@ -158,7 +158,7 @@ interface ChildSpec {
   mode: Mode;
   reps: Reps;
   threads: number;
-  quantization: Quantization;
+  quantization: (typeof QUANTIZATIONS)[number];
   device: 'cpu' | 'webgpu' | 'cuda';
   contexts: number[];
 }
@@ -348,7 +348,7 @@ async function main(): Promise<void> {
   const timeoutS = Number(process.env.BENCH_TIMEOUT_S) || 900;
   const models = list(process.env.BENCH_MODELS, ['stories260K', ...RANDOM_MODELS.map((m) => m.name)]);
   const modes = list(process.env.BENCH_MODES, MODES) as Mode[];
-  const quants = list(process.env.BENCH_QUANTS, [...QUANTIZATIONS]) as Quantization[];
+  const quants = list(process.env.BENCH_QUANTS, [...QUANTIZATIONS]) as (typeof QUANTIZATIONS)[number][];
   const device = (process.env.BENCH_DEVICE || 'cpu') as ChildSpec['device'];
   const contexts = (process.env.BENCH_CONTEXTS || '128,1024,4096').split(',').map(Number);
 

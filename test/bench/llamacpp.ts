@@ -12,7 +12,7 @@ import { bool, ints, floats, str, strings, u32, writeModelGguf, type Meta, type 
 type NodeLlamaCpp = typeof import('node-llama-cpp');
 
 /** The GGUF type llama.cpp users pick for each of our quantizations. */
-export const GGUF_TYPE: Record<Quantization, StoriesType> = { f32: 'F32', q8: 'Q8_0', q4: 'Q4_0' };
+export const GGUF_TYPE: Record<Exclude<Quantization, 'stored'>, StoriesType> = { f32: 'F32', q8: 'Q8_0', q4: 'Q4_0' };
 
 /**
  * `<model dir>/<name>-<TYPE>.gguf`, written once (through a temporary file, so a killed bench
