@@ -1,10 +1,12 @@
 // The base-model fingerprint does not depend on storage: stories260K as a Hugging
-// Face folder, a llama2.c import and GGUF files at F32, F16, Q8_0 and Q4_0 share one;
+// Face folder (f32 and a bf16 release), a llama2.c import and GGUF files at F32, F16,
+// Q8_0 and Q4_0 share one;
 // a model with one norm weight moved, or another vocabulary, gets another. Adapters
 // load across storages with a one-line notice and are refused, naming both, on
 // another model; adapters with the old fingerprint load on their own model file.
 
 import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'node:test';
 import { writeAdapter } from '../../src/adapter/file';
@@ -15,7 +17,7 @@ import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { alignerWithEnv } from '../cli/cli';
 import { storiesTokenizerMeta, strings, writeModelGguf, writeStoriesGguf, type StoriesType } from './gguf_writer';
-import { LLAMA2C_BIN, LLAMA2C_TOKENIZER, STORIES, tempDir } from './paths';
+import { copyOfStories, LLAMA2C_BIN, LLAMA2C_TOKENIZER, STORIES, tempDir } from './paths';
 
 const dir = tempDir();
 const TYPES: StoriesType[] = ['F32', 'F16', 'Q8_0', 'Q4_0'];
@@ -43,6 +45,41 @@ test('one fingerprint for the folder, the llama2.c import and GGUF at F32, F16, 
     // The old fingerprint hashed the stored embedding bytes: F16 and Q8_0 ones differ from the folder's.
     assert.equal(model.legacyFingerprint === hf.legacyFingerprint, type === 'F32', `${type}: old fingerprint`);
   }
+});
+
+/** The folder as a bf16 release (torch's .to(torch.bfloat16): round to nearest even), in a copy. */
+function bf16Release(): string {
+  const dir = copyOfStories();
+  const file = path.join(dir, 'model.safetensors');
+  const header: Record<string, unknown> = {};
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const [name, ref] of hf.weights.tensors) {
+    const x = hf.weights.f32(name);
+    const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    const out = Buffer.alloc(2 * x.length);
+    for (let i = 0; i < x.length; i++) {
+      const lower = bits[i] & 0xffff;
+      let upper = bits[i] >>> 16;
+      if (lower > 0x8000 || (lower === 0x8000 && upper & 1)) upper++;
+      out.writeUInt16LE(upper, 2 * i);
+    }
+    header[name] = { dtype: 'BF16', shape: ref.shape, data_offsets: [offset, offset + out.length] };
+    offset += out.length;
+    parts.push(out);
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  fs.writeFileSync(file, Buffer.concat([length, Buffer.from(json), ...parts]));
+  return dir;
+}
+
+test('a bf16 release of the folder has its fingerprint', async () => {
+  const release = await loadModel(bf16Release());
+  assert.equal(release.weights.tensors.get('model.norm.weight')!.dtype, 'BF16');
+  assert.equal(release.fingerprint, hf.fingerprint);
 });
 
 test('another model gets another fingerprint: a moved norm weight, another vocabulary', async () => {
