@@ -1,14 +1,33 @@
-// `npm run chaos`: the full fault campaign (20 kills in each phase) and the 1,000-request
-// soak of campaign.ts, with their figures. Exit code 1 when a check fails.
+// `npm run chaos`: the fuzz targets of test/fuzz (1,000 cases each), the full fault campaign
+// (20 kills in each phase) and the 1,000-request soak of campaign.ts, with their figures.
+// Exit code 1 when a check fails.
 
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { runCampaign, runSoak } from './campaign';
+
+/** Runs the fuzz tests as the suite does and prints each target's `fuzz …: N cases` line. */
+function runFuzz(log: (s: string) => void): void {
+  const dir = path.join(__dirname, '..', 'fuzz');
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.test.js'));
+  const run = spawnSync(process.execPath, ['--test', '--test-reporter=tap', ...files.map((f) => path.join(dir, f))], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  const lines = run.stdout.split('\n').filter((l) => /^\s*# fuzz /.test(l));
+  for (const line of lines) log(line.trim().slice(2));
+  if (run.status !== 0) throw new Error(`the fuzz tests failed:\n${run.stdout.slice(-4000)}${run.stderr.slice(-2000)}`);
+  log(`fuzz: ${lines.length} targets passed`);
+}
 
 async function main(): Promise<void> {
   const kills = Number(process.env.npm_config_kills ?? 20);
   const requests = Number(process.env.npm_config_requests ?? 1000);
   const log = (s: string) => process.stdout.write(`${s}\n`);
   const t0 = Date.now();
+  runFuzz(log);
   const c = await runCampaign(kills, log);
   const kinds = Object.entries(c.kills)
     .map(([k, n]) => `${n} during ${k}`)
