@@ -58,7 +58,13 @@ export const RECOMPUTE_MODES: readonly Recompute[] = ['on', 'off', 'auto'];
 /** What one chunk's [chunk × vocabulary] float logits may take (the head's VJP holds about four such). */
 const LOGIT_CHUNK_BYTES = 32 * 2 ** 20;
 
-const TRAINING: SessionMemory = { arena: false };
+/**
+ * The recomputed pass's sessions run without onnxruntime's arena: each of its many
+ * sessions would otherwise keep its own largest transient (one layer's activations)
+ * for good. The one-graph step keeps its arena: freshly mapped memory on every run
+ * cost tiny15m's step a third of its speed (measured with `npm run bench`).
+ */
+const RECOMPUTED: SessionMemory = { arena: false };
 
 /** What one pass may take on top of the weights: a quarter of the free memory, within these bounds. */
 const PASS_MEMORY = { min: 512 * 2 ** 20, max: 2 * 2 ** 30 };
@@ -261,16 +267,15 @@ export class Engine {
     };
   }
 
-  // Training sessions run with large transients: without onnxruntime's arena their memory goes back after each run.
   private trainSession(method: TrainMethod, startLayer: number): Promise<ort.InferenceSession> {
-    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method), TRAINING);
+    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method));
   }
 
   private readonly recomputeSessions: RecomputeSessions = {
-    forward: (s) => this.lazySession(`train-forward-${s}`, () => forwardGraph(this.model.config, this.index, s), TRAINING),
-    head: () => this.lazySession('train-head', () => headGraph(this.model.config, this.index), TRAINING),
-    loss: (method) => this.lazySession(`train-loss-${method}`, () => lossGraph(method), TRAINING),
-    layer: (l) => this.lazySession(`train-layer-${l}`, () => layerBackwardGraph(this.model.config, this.index, l), TRAINING),
+    forward: (s) => this.lazySession(`train-forward-${s}`, () => forwardGraph(this.model.config, this.index, s), RECOMPUTED),
+    head: () => this.lazySession('train-head', () => headGraph(this.model.config, this.index), RECOMPUTED),
+    loss: (method) => this.lazySession(`train-loss-${method}`, () => lossGraph(method), RECOMPUTED),
+    layer: (l) => this.lazySession(`train-layer-${l}`, () => layerBackwardGraph(this.model.config, this.index, l), RECOMPUTED),
   };
 
   private lazySession(name: string, build: () => Graph, memory?: SessionMemory): Promise<ort.InferenceSession> {
