@@ -2,6 +2,7 @@
 
 import * as vscode from 'vscode';
 import { ChatPanel } from './chat';
+import { writeCommitMessage } from './commitMessage';
 import { InlineCompletions } from './inline';
 import { AlignerChatProvider, VENDOR } from './languageModels';
 import { AdapterLibrary, AdapterStatusBar } from './library';
@@ -55,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): void {
   command('aligner.showTraining', () => TrainView.show(context));
   command('aligner.showServer', () => server.show());
   command('aligner.toggleInline', () => inline.toggle());
+  command('aligner.writeCommitMessage', (arg) => writeCommitMessage(w, library, arg));
 
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {

@@ -1,5 +1,5 @@
-// Reads the repository's history through the git command line: the commit messages
-// that "Train My Style" can learn from.
+// Reads a repository through the git command line: the commit messages that "Train My
+// Style" can learn from, and the staged diff a commit message is written for.
 
 import { execFile } from 'child_process';
 
@@ -18,4 +18,9 @@ export async function commitMessages(cwd: string, limit = 2000): Promise<string[
     .split('\0')
     .map((m) => m.trim())
     .filter(Boolean);
+}
+
+/** The staged changes of the repository at `cwd` as a unified diff (empty when nothing is staged). */
+export function stagedDiff(cwd: string): Promise<string> {
+  return git(cwd, ['diff', '--cached', '--no-color', '--no-ext-diff']);
 }

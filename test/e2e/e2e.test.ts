@@ -231,6 +231,9 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     );
     fs.writeFileSync(path.join(ws, 'notes.md'), '# Notes\n\nOpen the chat with **Aligner: Open Chat**.\n');
     fs.writeFileSync(path.join(ws, 'story.md'), '# A story\n\n');
+    // A Git repository, for the commit-message button.
+    execFileSync('git', ['init', '-q', ws]);
+    fs.writeFileSync(path.join(ws, 'CHANGES.md'), '# Changes\n\n- The dog found a ball in the park.\n');
     const apiPort = await freePort();
     // The only model this user has: stories260K pulled into an Ollama store.
     const gguf = path.join(tmp, 'stories260K.gguf');
@@ -603,6 +606,31 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       () => undefined,
     );
     assert.equal(saved, expected);
+  });
+
+  test('commit message: the Source Control button writes a message for the staged diff into the input box', async () => {
+    execFileSync('git', ['add', 'CHANGES.md'], { cwd: ws });
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+G');
+    const button = page.locator('.monaco-action-bar .action-label[aria-label*="Write Commit Message in My Style"]').first();
+    await button.waitFor({ state: 'visible', timeout: 30_000 });
+    await button.click();
+    const input = page.locator('.scm-editor .view-lines').first();
+    // Streamed in, then left as the answer's text once done.
+    let last = '';
+    const message = await waitFor(
+      'a commit message in the input box',
+      async () => {
+        const now = (await input.innerText()).trim();
+        const settled = now !== '' && now === last;
+        last = now;
+        return settled && now;
+      },
+      90_000,
+      1500,
+    );
+    assert.ok(message.length > 3, message);
+    await shot('commit-message.png');
   });
 
   test('New chat while an answer streams: the cleared turn does not come back', async () => {
