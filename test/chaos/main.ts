@@ -19,7 +19,7 @@ function runFuzz(log: (s: string) => void): void {
   const lines = run.stdout.split('\n').filter((l) => /^\s*# fuzz /.test(l));
   for (const line of lines) log(line.trim().slice(2));
   if (run.status !== 0) throw new Error(`the fuzz tests failed:\n${run.stdout.slice(-4000)}${run.stderr.slice(-2000)}`);
-  log(`fuzz: ${lines.length} targets passed`);
+  log(`fuzz: ${lines.filter((l) => / cases in /.test(l)).length} targets passed`);
 }
 
 async function main(): Promise<void> {
