@@ -35,8 +35,11 @@ const USAGE = `usage:
   aligner train --model DIR --data FILE --out FILE.safetensors [--method sft|dpo] [--tokens N|auto] [--start-layer S]
                 [--epochs E] [--steps N] [--lr X] [--batch B] [--max-len T] [--val-split F] [--val-data FILE] [--seed K]
                 [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
-                [--beta B] [--reference FILE] [--micro-batch ROWS] [--recompute on|off|auto]
+                [--beta B] [--reference FILE] [--rpo-alpha A] [--micro-batch ROWS] [--recompute on|off|auto]
                 [--device D] [--quant Q]
+  aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [training flags]
+                DPO from {prompt, chosen, rejected} pairs (e.g. corrections of the adapter's answers) with the adapter
+                as starting point and reference; prints the preference accuracy on held-out pairs before and after
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
@@ -206,7 +209,11 @@ async function chatLoop(engine: Engine, adapter: AdapterWeights | null, opts: Ge
   }
 }
 
-async function trainCommand(args: string[]): Promise<void> {
+/**
+ * `aligner train`, or `aligner refine` (refine = true): DPO whose starting point and reference are
+ * --adapter, the adapter the pairs correct (SPEC §2: π_ref "a given earlier adapter").
+ */
+async function trainCommand(args: string[], refine = false): Promise<void> {
   const { values: v } = parseArgs({
     args,
     options: {
@@ -232,10 +239,17 @@ async function trainCommand(args: string[]): Promise<void> {
       'weight-decay': { type: 'string' },
       beta: { type: 'string' },
       reference: { type: 'string' },
+      'rpo-alpha': { type: 'string' },
       'micro-batch': { type: 'string' },
       recompute: { type: 'string' },
     },
   });
+  if (refine) {
+    for (const flag of ['method', 'init', 'reference'] as const)
+      if (v[flag] !== undefined) throw new UsageError(`aligner refine: --${flag} is not taken (refine is DPO from --adapter)`);
+    v.method = 'dpo';
+    v.init = required(v.adapter, 'adapter');
+  }
   const out = required(v.out, 'out');
   if (!out.endsWith('.safetensors')) throw new UsageError(`--out: the adapter file must end in .safetensors, got "${out}"`);
   const method = v.method ?? undefined;
@@ -247,6 +261,7 @@ async function trainCommand(args: string[]): Promise<void> {
   const validation = v['val-data'] ? readTrainingFile(v['val-data']) : undefined;
   const engine = await openEngine(v);
   const init = loadAdapterFor(v.init, engine) ?? undefined;
+  const reference = refine ? init : loadAdapterFor(v.reference, engine);
   const opts: TrainOptions = {
     method,
     tokens: v.tokens === 'auto' ? 'auto' : num(v.tokens, 'tokens'),
@@ -266,7 +281,8 @@ async function trainCommand(args: string[]): Promise<void> {
     shuffle: !v['no-shuffle'],
     weightDecay: num(v['weight-decay'], 'weight-decay'),
     beta: num(v.beta, 'beta'),
-    reference: loadAdapterFor(v.reference, engine),
+    reference,
+    rpoAlpha: num(v['rpo-alpha'], 'rpo-alpha'),
   };
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
@@ -301,10 +317,18 @@ async function trainCommand(args: string[]): Promise<void> {
     `trained ${summary.method} adapter (${adapter.tokens} prefix tokens, start layer ${adapter.startLayer}) on ${summary.trainExamples} examples: ` +
       `${summary.steps} steps in ${formatDuration(summary.seconds)}, train loss ${fmt(summary.trainLoss)}, ` +
       `validation loss ${fmt(summary.initialValLoss)} -> ${fmt(summary.valLoss)} (${summary.valExamples} examples)\n` +
+      (summary.preferenceAccuracy
+        ? `preference accuracy on ${summary.valExamples} held-out pairs (chosen more likely than rejected): ` +
+          `${percent(summary.preferenceAccuracy.before)} -> ${percent(summary.preferenceAccuracy.after)}\n`
+        : '') +
       (summary.stoppedEarly ? `stopped early: ${summary.stoppedEarly}\n` : '') +
       `wrote ${out}\n`,
   );
   await engine.dispose();
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(0)}%`;
 }
 
 async function scoreCommand(args: string[]): Promise<void> {
@@ -483,7 +507,8 @@ function formatBytes(n: number): string {
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void> | void> = {
   generate: generateCommand,
-  train: trainCommand,
+  train: (args) => trainCommand(args),
+  refine: (args) => trainCommand(args, true),
   score: scoreCommand,
   inspect: inspectCommand,
   serve: serveCommand,

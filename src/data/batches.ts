@@ -52,6 +52,18 @@ export function makePairBatches(pairs: PreferencePair[], opts: BatchOptions): To
   });
 }
 
+/** The chosen half (rows 0..P-1) of a makePairBatches batch, sharing its memory. */
+export function chosenRows(batch: TokenBatch): TokenBatch {
+  const n = (batch.rows / 2) * batch.length;
+  return {
+    rows: batch.rows / 2,
+    length: batch.length,
+    inputIds: batch.inputIds.subarray(0, n),
+    targets: batch.targets.subarray(0, n),
+    mask: batch.mask.subarray(0, n),
+  };
+}
+
 /** Deterministic random split; both parts keep the original order. */
 export function splitValidation<T>(items: T[], fraction: number, seed: number): { train: T[]; validation: T[] } {
   if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`validation fraction must be in [0, 1), got ${fraction}`);
