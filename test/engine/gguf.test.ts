@@ -79,8 +79,8 @@ async function validationNll(model: BaseModel): Promise<number> {
 test('validation NLL per GGUF type stays within its quantization bound of the Hugging Face folder', async () => {
   const reference = await validationNll(await loadModel(path.join(SHARED, 'models', 'stories260K')));
   // F32 is the same function; F16 rounds each weight by 2^-11 relative; Q8_0 and Q4_0 are ggml's
-  // 8- and 4-bit block formats, whose NLL cost on a 260K-parameter model is larger than on big ones.
-  const bounds: Record<StoriesType, number> = { F32: 1e-4, F16: 2e-3, Q8_0: 5e-3, Q4_0: 0.2 };
+  // 8- and 4-bit block formats (Q4_1 with a min), whose NLL cost on a 260K-parameter model is larger than on big ones.
+  const bounds: Record<StoriesType, number> = { F32: 1e-4, F16: 2e-3, Q8_0: 5e-3, Q4_0: 0.2, Q4_1: 0.2 };
   const seen: string[] = [];
   for (const type of Object.keys(bounds) as StoriesType[]) {
     const nll = await validationNll(await stories(type));

@@ -145,12 +145,29 @@ export function quantizeQ4_0(x: Float32Array): Uint8Array {
   return out;
 }
 
+/** ggml's quantize_row_q4_1_ref: d = (max − min) / 15, m = min, q = min(15, trunc((x − min) / d + 0.5)). */
+export function quantizeQ4_1(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 32) * 20);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < x.length / 32; b++) {
+    const block = x.subarray(b * 32, b * 32 + 32);
+    const min = Math.min(...block);
+    const d = Math.fround((Math.max(...block) - min) / 15);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(b * 20, f32ToF16(d), true);
+    view.setUint16(b * 20 + 2, f32ToF16(min), true);
+    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround((v - min) * id) + 0.5)));
+    for (let j = 0; j < 16; j++) out[b * 20 + 4 + j] = q(block[j]) | (q(block[16 + j]) << 4);
+  }
+  return out;
+}
+
 /** C's roundf: halves away from zero. */
 const roundAway = (v: number) => Math.sign(v) * Math.round(Math.abs(v));
 
-export type StoriesType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0';
+export type StoriesType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0' | 'Q4_1';
 
-const TYPE_CODES: Record<StoriesType, number> = { F32: 0, F16: 1, Q8_0: 8, Q4_0: 2 };
+const TYPE_CODES: Record<StoriesType, number> = { F32: 0, F16: 1, Q8_0: 8, Q4_0: 2, Q4_1: 3 };
 
 /** A chat template for the test files (stories260K has none of its own). */
 export const TEST_CHAT_TEMPLATE =
@@ -190,9 +207,16 @@ export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, o
     let data = hf.weights.f32(hfName);
     const shape = hf.weights.tensors.get(hfName)!.shape;
     if (heads && permute) data = permuteRows(data, heads, c.headDim);
-    let code = shape.length === 1 ? 0 : name === head && type === 'Q4_0' ? TYPE_CODES.Q8_0 : TYPE_CODES[type];
-    if ((code === 8 || code === 2) && shape[shape.length - 1] % 32 !== 0) code = 1;
-    const bytes = code === 0 ? f32Bytes(data) : code === 1 ? f16Bytes(data) : code === 8 ? quantizeQ8_0(data) : quantizeQ4_0(data);
+    let code = shape.length === 1 ? 0 : name === head && type.startsWith('Q4') ? TYPE_CODES.Q8_0 : TYPE_CODES[type];
+    if (code > 1 && shape[shape.length - 1] % 32 !== 0) code = 1;
+    const quantizers: Record<number, (x: Float32Array) => Uint8Array> = {
+      0: f32Bytes,
+      1: f16Bytes,
+      8: quantizeQ8_0,
+      2: quantizeQ4_0,
+      3: quantizeQ4_1,
+    };
+    const bytes = quantizers[code](data);
     tensors.push({ name, type: code, shape, data: bytes });
   };
   add('token_embd.weight', 'model.embed_tokens.weight');
@@ -217,7 +241,7 @@ export function writeModelGguf(file: string, hf: BaseModel, type: StoriesType, o
   const meta: Meta = {
     'general.architecture': str(arch),
     'general.name': str(hf.name),
-    'general.file_type': u32({ F32: 0, F16: 1, Q8_0: 7, Q4_0: 2 }[type]),
+    'general.file_type': u32({ F32: 0, F16: 1, Q8_0: 7, Q4_0: 2, Q4_1: 3 }[type]),
     [`${arch}.context_length`]: u32(c.maxPositions),
     [`${arch}.embedding_length`]: u32(c.hiddenSize),
     [`${arch}.block_count`]: u32(c.numLayers),
