@@ -4,6 +4,8 @@
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
+import { chosenRows, makePairBatches } from '../../src/data/batches';
+import { toPreferencePairs } from '../../src/data/examples';
 import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
@@ -75,4 +77,50 @@ test('end token: stories260K ends its stories with BOS (id 1), not the eos 2 of 
   // One stop id needs no probe.
   const single = { ...engine, model: { ...engine.model, generation: { bosTokenId: null, eosTokenIds: [2] } } } as unknown as Engine;
   assert.equal(await endTokenId(single, texts), 2);
+});
+
+test('--rpo-alpha adds alpha × the chosen answers’ SFT gradient to the DPO gradient', async () => {
+  const pairs: RecordSet = {
+    form: 'preference',
+    file: 'inline',
+    records: Array.from({ length: 4 }, (_, i) => ({
+      prompt: 'Once upon a time',
+      chosen: `, there was a dog number ${i}! It ran!`,
+      rejected: `, there was a dog number ${i}. It ran.`,
+    })),
+  };
+  const init = newAdapter(engine.model.config, 2, 2, 0);
+  init.gates.fill(0.5);
+  const alpha = 5;
+  const oneStep = {
+    init,
+    steps: 1,
+    batchSize: 4,
+    valSplit: 0,
+    shuffle: false,
+    warmup: 0,
+    schedule: 'constant' as const,
+    clip: 0,
+    weightDecay: 0,
+    lr: 1e-3,
+  };
+  const { adapter } = await train(engine, pairs, { ...oneStep, reference: init, rpoAlpha: alpha });
+  // The same gradients by hand. Adam's first step moves each parameter by lr·g/(|g| + eps): its sign is −sign(g).
+  const batch = makePairBatches(toPreferencePairs(pairs.records, engine.model.tokenizer, { maxLen: 512, endId: 1 }).items, {
+    batchSize: 4,
+    seed: 0,
+    shuffle: false,
+    padId: 0,
+  })[0];
+  const dpo = await engine.dpoStep(batch, init, await engine.sequenceLogps(batch, init), 0.1);
+  const sft = await engine.sftStep(chosenRows(batch), init);
+  let flipped = 0;
+  dpo.gradGates.forEach((g, i) => {
+    const want = g + alpha * sft.gradGates[i];
+    if (Math.abs(want) < 1e-6) return;
+    const moved = adapter.gates[i] - init.gates[i];
+    assert.equal(Math.sign(moved), -Math.sign(want), `gate ${i}: moved ${moved}, gradient ${want}`);
+    if (Math.sign(want) !== Math.sign(g)) flipped++;
+  });
+  assert.ok(flipped > 0, 'alpha changed no gate’s direction: the test cannot tell RPO from DPO');
 });
