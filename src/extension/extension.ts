@@ -5,6 +5,7 @@ import { ChatPanel } from './chat';
 import { writeCommitMessage } from './commitMessage';
 import { InlineCompletions } from './inline';
 import { AlignerChatProvider, VENDOR } from './languageModels';
+import { registerParticipant } from './participant';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
 import { LocalServer } from './server';
@@ -22,7 +23,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const server = new LocalServer(context, library);
   const languageModels = new AlignerChatProvider(w, library);
   const inline = new InlineCompletions(w, library);
-  context.subscriptions.push(inline);
+  context.subscriptions.push(inline, registerParticipant(context, w, library));
   context.subscriptions.push(
     w,
     library,

@@ -30,6 +30,12 @@ export interface AlignerModel extends vscode.LanguageModelChatInformation {
   readonly fingerprint: string;
   /** The adapter file, or null for the base model alone. */
   readonly adapter: string | null;
+  /**
+   * Listed in the Chat view's model picker. Not in the public typings yet (the chatProvider
+   * proposal), but VS Code 1.106 reads it from every provider's models; without it the models
+   * reach other extensions only, and the Chat view has no model to send @aligner requests with.
+   */
+  readonly isUserSelectable: boolean;
 }
 
 export class AlignerChatProvider implements vscode.LanguageModelChatProvider<AlignerModel>, vscode.Disposable {
@@ -73,6 +79,7 @@ export class AlignerChatProvider implements vscode.LanguageModelChatProvider<Ali
         maxInputTokens: card.contextLength - output,
         maxOutputTokens: output,
         capabilities: { imageInput: false, toolCalling: false },
+        isUserSelectable: true,
         base,
         fingerprint: card.fingerprint,
         adapter: adapter?.path ?? null,

@@ -22,6 +22,24 @@ async function filesUnder(folder: vscode.Uri): Promise<string[]> {
   return uris.map((u) => u.fsPath).sort();
 }
 
+/** The selected text of `editor` as the examples. */
+export function selectionChoice(editor: vscode.TextEditor): SourceChoice {
+  return {
+    source: { kind: 'texts', texts: [editor.document.getText(editor.selection)] },
+    describe: `the selection in ${path.basename(editor.document.fileName)}`,
+    suggestedName: `${path.basename(editor.document.fileName).replace(/\.[^.]+$/, '')}-style`,
+  };
+}
+
+/** Text files as the examples. */
+export function filesChoice(files: string[]): SourceChoice {
+  return {
+    source: { kind: 'files', files },
+    describe: `${files.length} files`,
+    suggestedName: `${path.basename(files[0]).replace(/\.[^.]+$/, '')}-style`,
+  };
+}
+
 export async function pickSource(): Promise<SourceChoice | undefined> {
   type Item = vscode.QuickPickItem & { id: string };
   const editor = vscode.window.activeTextEditor;
@@ -46,11 +64,7 @@ export async function pickSource(): Promise<SourceChoice | undefined> {
   const root = vscode.workspace.workspaceFolders?.[0];
   switch (pick.id) {
     case 'selection':
-      return {
-        source: { kind: 'texts', texts: [selection] },
-        describe: `the selection in ${path.basename(editor!.document.fileName)}`,
-        suggestedName: `${path.basename(editor!.document.fileName).replace(/\.[^.]+$/, '')}-style`,
-      };
+      return selectionChoice(editor!);
     case 'folder': {
       const folder = await pickFolder();
       if (!folder) return undefined;
@@ -79,11 +93,7 @@ export async function pickSource(): Promise<SourceChoice | undefined> {
         };
       }
       if (jsonl.length) throw new Error('Pick either one JSONL dataset or text files, not both.');
-      return {
-        source: { kind: 'files', files: uris.map((u) => u.fsPath) },
-        describe: `${uris.length} files`,
-        suggestedName: `${path.basename(uris[0].fsPath).replace(/\.[^.]+$/, '')}-style`,
-      };
+      return filesChoice(uris.map((u) => u.fsPath));
     }
     case 'jsonl': {
       const uris = await vscode.window.showOpenDialog({

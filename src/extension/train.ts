@@ -19,10 +19,12 @@ export async function trainMyStyle(
   ctx: vscode.ExtensionContext,
   worker: WorkerClient,
   library: AdapterLibrary,
+  /** The examples when the caller already knows them (the chat participant's /train); else the user picks. */
+  preset?: SourceChoice,
 ): Promise<TrainResult | undefined> {
-  let choice: SourceChoice | undefined;
+  let choice: SourceChoice | undefined = preset;
   try {
-    choice = await pickSource();
+    choice ??= await pickSource();
   } catch (err) {
     void vscode.window.showErrorMessage(`Aligner: ${(err as Error).message}`);
     return undefined;
