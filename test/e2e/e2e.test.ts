@@ -634,6 +634,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
   });
 
   test('New chat while an answer streams: the cleared turn does not come back', async () => {
+    // The panel in front (earlier tests open other editors and views).
+    await runCommand(page, 'Aligner: Open Chat');
     const chat = await webviewFrame(page, '#composer');
     await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
     await chat.locator('#input').fill('Once upon a time, there was a little dog');
