@@ -631,6 +631,9 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     );
     assert.ok(message.length > 3, message);
     await shot('commit-message.png');
+    // Back to the Explorer, with the focus out of the input box, for the tests that follow.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+E');
   });
 
   test('New chat while an answer streams: the cleared turn does not come back', async () => {
