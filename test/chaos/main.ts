@@ -49,7 +49,13 @@ async function main(): Promise<void> {
   log(`chaos: all checks passed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
-main().catch((err) => {
-  process.stderr.write(`chaos: ${(err as Error).stack ?? err}\n`);
-  process.exit(1);
-});
+// Exit explicitly, as the suite does with --test-force-exit: after the full 20-kill campaign and
+// 1,000-request soak some handle of the harness stays open (not found yet; reduced runs exit on
+// their own), and `npm run chaos` printed its result and then waited for ever.
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`chaos: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);
