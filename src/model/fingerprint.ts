@@ -23,15 +23,7 @@ import type { GgmlType, ModelConfig, TensorRef, WeightStore } from './types';
  */
 export function modelFingerprint(config: ModelConfig, weights: WeightStore, vocabulary: readonly string[]): string {
   const fields = {
-    family: config.family,
-    hiddenSize: config.hiddenSize,
-    intermediateSize: config.intermediateSize,
-    numLayers: config.numLayers,
-    numHeads: config.numHeads,
-    numKvHeads: config.numKvHeads,
-    headDim: config.headDim,
-    vocabSize: config.vocabSize,
-    rmsNormEps: config.rmsNormEps,
+    ...shapeFields(config),
     // Six significant digits: float32 factors from a GGUF and float64 ones from a config.json agree.
     inverseFrequencies: Array.from(inverseFrequencies(config), (f) => Number(f.toPrecision(6))),
     attentionBias: config.attentionBias,
@@ -43,6 +35,12 @@ export function modelFingerprint(config: ModelConfig, weights: WeightStore, voca
     if (/(layernorm|\.norm)\.weight$/.test(name)) hash.update(bfloat16(weights.f32(name)));
   }
   return hash.digest('hex').slice(0, 16);
+}
+
+/** The config fields both fingerprints hash first, in this order (the order is part of the hash). */
+function shapeFields(config: ModelConfig) {
+  const { family, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, rmsNormEps } = config;
+  return { family, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize, rmsNormEps };
 }
 
 /** float32 → bfloat16 bits, rounded to nearest even (as torch's .to(torch.bfloat16)). */
@@ -63,15 +61,7 @@ const EMBEDDING_BYTES = 1 << 20;
  */
 export function legacyFingerprint(config: ModelConfig, embedding: TensorRef<GgmlType>): string {
   const fields = {
-    family: config.family,
-    hiddenSize: config.hiddenSize,
-    intermediateSize: config.intermediateSize,
-    numLayers: config.numLayers,
-    numHeads: config.numHeads,
-    numKvHeads: config.numKvHeads,
-    headDim: config.headDim,
-    vocabSize: config.vocabSize,
-    rmsNormEps: config.rmsNormEps,
+    ...shapeFields(config),
     ropeTheta: config.ropeTheta,
     ropeScaling: config.ropeScaling,
     attentionBias: config.attentionBias,

@@ -1,5 +1,7 @@
-// Builds safetensors bytes by hand, the way other writers may: the header is NOT padded to a
+// Adapter test helpers. Builds safetensors bytes by hand, the way other writers may: the header is NOT padded to a
 // multiple of 8 unless asked, so tensor data can start at any offset. For hostile-file tests.
+
+import type { AdapterSummary } from '../../src/adapter/types';
 
 export interface RawTensor {
   name: string;
@@ -47,5 +49,20 @@ export function adapterMeta(
     epochs: '1',
     date: '2026-01-01T00:00:00.000Z',
     ...more,
+  };
+}
+
+/** The summary `writeAdapter` records for an untrained adapter of `model`. */
+export function untrainedSummary(model: { name: string; fingerprint: string }): AdapterSummary {
+  return {
+    base_model: model.name,
+    base_fingerprint: model.fingerprint,
+    method: 'sft',
+    examples: 0,
+    epochs: 0,
+    train_loss: null,
+    val_loss: null,
+    date: '2026-01-01T00:00:00.000Z',
+    extra: {},
   };
 }

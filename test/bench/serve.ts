@@ -16,6 +16,7 @@ import { startServer } from '../../src/server/http';
 import { ServedModels } from '../../src/server/models';
 import { STORIES, tempDir } from '../model/paths';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
+import { untrainedSummary } from '../adapter/raw';
 
 const MAX_TOKENS = 32;
 const ROUNDS = 3;
@@ -78,17 +79,7 @@ async function benchModel(name: string, dir: string, clientCounts: number[]): Pr
   const model = await openModel(dir);
   const engine = await Engine.create(model, { threads: os.cpus().length });
   const adapterDir = tempDir();
-  const meta = {
-    base_model: model.name,
-    base_fingerprint: model.fingerprint,
-    method: 'sft' as const,
-    examples: 0,
-    epochs: 0,
-    train_loss: null,
-    val_loss: null,
-    date: new Date().toISOString(),
-    extra: {},
-  };
+  const meta = untrainedSummary(model);
   for (const [i, style] of ['a', 'b', 'c'].entries()) {
     const adapter = newAdapter(model.config, 'auto', 2, i + 1);
     adapter.gates.fill(0.5 * (i + 1));

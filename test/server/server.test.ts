@@ -17,6 +17,7 @@ import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { CLI } from '../cli/cli';
 import { STORIES, tempDir } from '../model/paths';
+import { untrainedSummary } from '../adapter/raw';
 
 const TOKEN = 'test-token-1234';
 const STYLES = ['calm', 'loud', 'odd'];
@@ -52,17 +53,7 @@ before(async () => {
   STYLES.forEach((name, i) => {
     const a = newAdapter(model.config, i + 1, 2, 10 + i);
     a.gates.fill([0.9, -1.4, 1.6][i]);
-    const meta = {
-      base_model: model.name,
-      base_fingerprint: model.fingerprint,
-      method: 'sft' as const,
-      examples: 0,
-      epochs: 0,
-      train_loss: null,
-      val_loss: null,
-      date: '2026-11-28T00:00:00Z',
-      extra: {},
-    };
+    const meta = untrainedSummary(model);
     writeAdapter(path.join(dir, `${name}.safetensors`), a, meta, model.config);
     adapters.set(`stories260K+${name}`, a);
   });

@@ -15,6 +15,7 @@ import { fimTokens } from '../../src/worker/describe';
 import { FakeTokenizer } from '../data/fake_tokenizer';
 import { STORIES, copyOfStories, tempDir } from '../model/paths';
 import { rejectsWith, startWorker, type WorkerHandle } from './client';
+import { untrainedSummary } from '../adapter/raw';
 
 let worker: WorkerHandle;
 let model: BaseModel;
@@ -56,17 +57,7 @@ test('a model that cannot be opened and malformed params are one-line errors', a
 
 test('adapters/list judges fit against a named model when none is loaded', async () => {
   const dir = tempDir();
-  const meta = {
-    base_model: model.name,
-    base_fingerprint: model.fingerprint,
-    method: 'sft' as const,
-    examples: 0,
-    epochs: 0,
-    train_loss: null,
-    val_loss: null,
-    date: '2026-11-29T00:00:00Z',
-    extra: {},
-  };
+  const meta = untrainedSummary(model);
   writeAdapter(path.join(dir, 'fits.safetensors'), newAdapter(model.config, 2, 2, 1), meta, model.config);
   writeAdapter(
     path.join(dir, 'other.safetensors'),
