@@ -164,7 +164,9 @@ function setBusy(b) {
   sendBtn.hidden = b;
   stopBtn.hidden = !b;
   transcript.setAttribute('aria-busy', String(b));
-  if (!b) input.focus();
+  // Back to the composer only when the user is still in this panel: an answer that ends while
+  // they type elsewhere (or answer a quick input) must not pull the focus here.
+  if (!b && document.hasFocus()) input.focus();
 }
 
 function finish(col, info) {
