@@ -149,6 +149,7 @@ async function pickFolder(): Promise<vscode.Uri | undefined> {
     title: 'Aligner: Train My Style: folder',
     placeHolder: 'Train on the text and markdown files under…',
     matchOnDescription: true,
+    ignoreFocusOut: true, // a sub-step, like the name box (train.ts)
   });
   if (!pick) return undefined;
   if (pick.uri) return pick.uri;

@@ -36,6 +36,9 @@ export async function trainMyStyle(
   const suggested = freeAdapterName(outDir, isValidAdapterName(clean) ? clean : 'my-style');
   const name = await vscode.window.showInputBox({
     title: 'Aligner: Train My Style (2/2): name',
+    // The last step of a flow: a focus that bounces back to the panel the first step was
+    // opened from (VS Code restores it when the previous pick closes) must not close it.
+    ignoreFocusOut: true,
     prompt: `Name the adapter trained on ${choice.describe}`,
     value: suggested,
     validateInput: (v) =>
