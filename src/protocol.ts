@@ -62,6 +62,7 @@ export interface ModelInfo {
 
 export interface JobInfo {
   id: string;
+  /** A refinement (aligner/refine) is a 'train' job. */
   kind: 'load' | 'train' | 'generate';
   startedAt: number;
   /** The last training progress report, for a train job. */
@@ -190,6 +191,32 @@ export interface TrainSample {
 
 export const TrainSampleNotification = new NotificationType<TrainSample>('aligner/trainSample');
 
+// ---------------------------------------------------------------- refine from preference pairs
+
+/** What a client may set for a refinement; the rest are DPO's training defaults (src/train/defaults.ts). */
+export type RefineOptions = Pick<EngineTrainOptions, 'epochs' | 'steps' | 'lr' | 'batchSize' | 'beta' | 'rpoAlpha' | 'seed'>;
+
+export interface RefineParams {
+  /** Job id chosen by the client; progress notifications (aligner/trainProgress) and aligner/cancel use it. */
+  jobId: string;
+  /**
+   * The adapter file to refine: DPO's starting point and reference. On success it is replaced by the
+   * refined adapter, and its previous content is kept in its history (aligner/adapters/history).
+   */
+  adapter: string;
+  /** A JSONL file of {prompt, chosen, rejected} pairs (extra fields are ignored). */
+  pairs: string;
+  options?: RefineOptions;
+}
+
+export interface RefineResult extends TrainResult {
+  /** The adapter as it was before, now a version in its history. */
+  previous: AdapterVersion;
+}
+
+/** DPO on preference pairs from an adapter (`aligner refine` in the worker); progress as aligner/trainProgress. */
+export const RefineRequest = new RequestType<RefineParams, RefineResult, void>('aligner/refine');
+
 // ---------------------------------------------------------------- chat / generate
 
 /** The sampling settings a client may send; the engine's own GenerateOptions, minus callbacks. */
@@ -223,6 +250,12 @@ export interface GenerateParams {
 export interface ChatResult {
   requestId: string;
   text: string;
+  /**
+   * The text the model continued, as `aligner refine` reads a pair's `prompt` (BOS + prompt + answer):
+   * the kept conversation rendered by the chat template with the generation prompt, the last user
+   * message for a model without one (which is continued as plain text), or the raw prompt.
+   */
+  prompt: string;
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
@@ -290,6 +323,28 @@ export interface AdapterImportParams {
 /** Copies an adapter file into a library folder after checking it fits the loaded model. */
 export const AdapterImportRequest = new RequestType<AdapterImportParams, AdapterInfo, void>('aligner/adapters/import');
 export const AdapterDeleteRequest = new RequestType<{ path: string }, { deleted: boolean }, void>('aligner/adapters/delete');
+
+/** An earlier version of an adapter, kept in `<name>.history/` beside it (src/adapter/history.ts). */
+export interface AdapterVersion {
+  /** The version's file. */
+  path: string;
+  /** When it stopped being the current version (ISO 8601). */
+  kept: string;
+  info: AdapterInfo;
+}
+
+/** The earlier versions of the adapter at `path`, newest first. */
+export const AdapterHistoryRequest = new RequestType<{ path: string }, AdapterVersion[], void>('aligner/adapters/history');
+export interface AdapterRevertParams {
+  /** The adapter file. */
+  path: string;
+  /** One of its versions (AdapterVersion.path). */
+  version: string;
+}
+/** Makes a version current again; the current content is kept as a version first, so nothing is lost. */
+export const AdapterRevertRequest = new RequestType<AdapterRevertParams, { adapter: AdapterInfo; kept: AdapterVersion }, void>(
+  'aligner/adapters/revert',
+);
 
 // ---------------------------------------------------------------- log
 

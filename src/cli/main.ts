@@ -25,6 +25,7 @@ import { ServedModels } from '../server/models';
 import { discoverModels, type ModelEntry } from '../model/sources';
 import type { ChatMessage } from '../model/types';
 import { TRAIN_DEFAULTS } from '../train/defaults';
+import { refine as refineAdapter } from '../train/refine';
 import { train, TrainOptions } from '../train/trainer';
 import { formatDuration } from '../util/duration';
 import { formatProgress } from './progress';
@@ -261,7 +262,7 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
   const validation = v['val-data'] ? readTrainingFile(v['val-data']) : undefined;
   const engine = await openEngine(v);
   const init = loadAdapterFor(v.init, engine) ?? undefined;
-  const reference = refine ? init : loadAdapterFor(v.reference, engine);
+  const reference = refine ? undefined : loadAdapterFor(v.reference, engine);
   const opts: TrainOptions = {
     method,
     tokens: v.tokens === 'auto' ? 'auto' : num(v.tokens, 'tokens'),
@@ -287,13 +288,14 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const tty = process.stderr.isTTY;
-  const { adapter, summary } = await train(engine, data, opts, {
+  const hooks = {
     signal: controller.signal,
-    onProgress: (p) =>
+    onProgress: (p: Parameters<typeof formatProgress>[0]) =>
       process.stderr.write(
         tty ? `\r${formatProgress(p)}\x1b[K` : p.valLoss !== undefined || p.step === p.totalSteps ? `${formatProgress(p)}\n` : '',
       ),
-  });
+  };
+  const { adapter, summary } = refine ? await refineAdapter(engine, data, init!, opts, hooks) : await train(engine, data, opts, hooks);
   if (tty) process.stderr.write('\n');
   writeAdapter(
     out,

@@ -11,12 +11,17 @@ import { checkPrompt, PromptError } from './sequence';
  * is continued as text.
  */
 export function chatPromptIds(model: BaseModel, messages: ChatMessage[]): number[] {
+  return chatPrompt(model, messages).ids;
+}
+
+/** chatPromptIds, with the text those ids encode (what a preference pair records as its prompt). */
+export function chatPrompt(model: BaseModel, messages: ChatMessage[]): { text: string; ids: number[] } {
   if (messages.length === 0) throw new PromptError('the conversation is empty');
   const rendered = model.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
-  if (rendered !== null) return model.tokenizer.encode(rendered, { addSpecialTokens: false });
+  if (rendered !== null) return { text: rendered, ids: model.tokenizer.encode(rendered, { addSpecialTokens: false }) };
   const last = [...messages].reverse().find((m) => m.role === 'user');
   if (!last) throw new PromptError('the conversation has no user message');
-  return model.tokenizer.encode(last.content);
+  return { text: last.content, ids: model.tokenizer.encode(last.content) };
 }
 
 /** The tokens of a context of `contextLength` kept for an answer of up to `maxNewTokens`: at least 1, at most half. */
@@ -30,16 +35,20 @@ export function answerRoom(contextLength: number, maxNewTokens: number): number 
  * go first (whole turns), and the last message always stays (a PromptError when it alone is too long).
  * Counted in tokens, as the model sees them.
  */
-export function fitConversation(model: BaseModel, messages: ChatMessage[], reserve: number): { ids: number[]; dropped: number } {
+export function fitConversation(
+  model: BaseModel,
+  messages: ChatMessage[],
+  reserve: number,
+): { ids: number[]; text: string; dropped: number } {
   const room = model.config.maxPositions - answerRoom(model.config.maxPositions, reserve);
   const system = messages.filter((m) => m.role === 'system');
   const rest = messages.filter((m) => m.role !== 'system');
   for (let first = 0; first < rest.length - 1; first++) {
     if (rest[first].role !== 'user') continue; // templates expect a conversation to open with the user
-    const ids = chatPromptIds(model, [...system, ...rest.slice(first)]);
-    if (ids.length <= room) return { ids, dropped: first };
+    const prompt = chatPrompt(model, [...system, ...rest.slice(first)]);
+    if (prompt.ids.length <= room) return { ...prompt, dropped: first };
   }
-  const ids = chatPromptIds(model, [...system, ...rest.slice(-1)]);
-  checkPrompt(model, ids);
-  return { ids, dropped: rest.length - 1 };
+  const prompt = chatPrompt(model, [...system, ...rest.slice(-1)]);
+  checkPrompt(model, prompt.ids);
+  return { ...prompt, dropped: rest.length - 1 };
 }

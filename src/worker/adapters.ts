@@ -1,15 +1,24 @@
 // Adapter library operations that only read file headers (list, inspect, import,
-// delete); they run on the JSON-RPC thread and never wait for the compute thread.
+// delete, history, revert); they run on the JSON-RPC thread and never wait for the compute thread.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-languageserver/node';
 import { ADAPTER_NAME_RULE, isValidAdapterName } from '../adapter/names';
+import { AdapterError } from '../adapter/errors';
 import { readAdapterHeader } from '../adapter/file';
+import { checkVersion, keptAt, listVersions, revertTo } from '../adapter/history';
 import { fitProblem } from '../adapter/fit';
 import type { AdapterMetadata } from '../adapter/types';
 import type { BaseModel } from '../model/types';
-import { ErrorCodes, type AdapterImportParams, type AdapterInfo, type ModelInfo } from '../protocol';
+import {
+  ErrorCodes,
+  type AdapterImportParams,
+  type AdapterInfo,
+  type AdapterRevertParams,
+  type AdapterVersion,
+  type ModelInfo,
+} from '../protocol';
 import { sweepTemporaries, writeFileAtomic } from '../util/atomic';
 
 export interface ModelShape {
@@ -87,26 +96,56 @@ export function listAdapters(dirs: string[], model: ModelInfo | ModelShape | nul
       const file = path.resolve(dir, n);
       if (seen.has(file)) continue;
       seen.add(file);
-      try {
-        out.push(adapterInfo(file, model));
-      } catch (err) {
-        out.push({
-          name: n.replace(/\.safetensors$/i, ''),
-          path: file,
-          bytes: 0,
-          tokens: 0,
-          startLayer: -1,
-          method: '',
-          baseModel: '',
-          baseFingerprint: '',
-          compatible: false,
-          problem: (err as Error).message,
-          metadata: {},
-        });
-      }
+      out.push(readableInfo(file, model));
     }
   }
   return out;
+}
+
+/** adapterInfo, or for a file that cannot be read an entry whose problem says why. */
+function readableInfo(file: string, model: ModelInfo | ModelShape | null): AdapterInfo {
+  try {
+    return adapterInfo(file, model);
+  } catch (err) {
+    return {
+      name: path.basename(file).replace(/\.safetensors$/i, ''),
+      path: file,
+      bytes: 0,
+      tokens: 0,
+      startLayer: -1,
+      method: '',
+      baseModel: '',
+      baseFingerprint: '',
+      compatible: false,
+      problem: (err as Error).message,
+      metadata: {},
+    };
+  }
+}
+
+function version(file: string, model: ModelInfo | null): AdapterVersion {
+  return { path: file, kept: keptAt(file)!, info: readableInfo(file, model) };
+}
+
+/** The earlier versions of an adapter, newest first. */
+export function adapterHistory(file: string, model: ModelInfo | null): AdapterVersion[] {
+  return listVersions(file).map((v) => version(v, model));
+}
+
+/** Puts a version of an adapter back, after keeping the current content as a version; refuses a version that does not fit the loaded model. */
+export function revertAdapter(params: AdapterRevertParams, model: ModelInfo | null): { adapter: AdapterInfo; kept: AdapterVersion } {
+  const file = path.resolve(params.path);
+  let kept: string;
+  try {
+    const target = adapterInfo(checkVersion(file, params.version), model);
+    if (model && !target.compatible)
+      throw new ResponseError(ErrorCodes.AdapterMismatch, target.problem ?? 'The version does not fit the loaded model');
+    kept = revertTo(file, params.version);
+  } catch (err) {
+    if (err instanceof ResponseError) throw err;
+    throw new ResponseError(err instanceof AdapterError ? ErrorCodes.InvalidInput : ErrorCodes.Internal, (err as Error).message);
+  }
+  return { adapter: adapterInfo(file, model), kept: version(kept, model) };
 }
 
 /** adapterInfo with its failures as InvalidInput errors for the client. */

@@ -7,10 +7,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
 import type { BaseModel } from '../model/types';
-import type { ModelInfo, TrainResult } from '../protocol';
+import type { ModelInfo, RefineResult, TrainResult } from '../protocol';
 import { ErrorCodes } from '../protocol';
 import { CANCEL_SLOT, type ComputeJob, type ComputeMessage, type GenerateOutcome } from './messages';
-import { adapterInfo } from './adapters';
+import { adapterHistory, adapterInfo } from './adapters';
 import { AdapterCache, AdapterNotFoundError } from './adapterCache';
 
 import { openModel } from '../model/open';
@@ -19,9 +19,12 @@ import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
 import { train } from '../train/trainer';
+import { refine } from '../train/refine';
+import { keepVersion } from '../adapter/history';
+import { readJsonl } from '../data/jsonl';
 import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
-import { writeAdapter } from '../adapter/file';
+import { readAdapterHeader, writeAdapter } from '../adapter/file';
 import { sweepTemporaries } from '../util/atomic';
 import { AdapterError, AdapterMismatchError } from '../adapter/errors';
 import { DataError, EmptyDataError } from '../data/errors';
@@ -145,7 +148,10 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
   const adapter = adapters.get(job.adapter, model);
   const p = job.params;
   const maxNewTokens = p.maxNewTokens ?? model.generation.maxNewTokens ?? GENERATION_DEFAULTS.maxNewTokens;
-  const promptIds = job.messages ? fitConversation(model, job.messages, maxNewTokens).ids : model.tokenizer.encode(job.prompt ?? '');
+  const prompt = job.messages
+    ? fitConversation(model, job.messages, maxNewTokens)
+    : { text: job.prompt ?? '', ids: model.tokenizer.encode(job.prompt ?? '') };
+  const promptIds = prompt.ids;
   checkPrompt(model, promptIds);
   const cancel = cancellation();
   try {
@@ -166,7 +172,13 @@ async function runGenerate(job: Extract<ComputeJob, { op: 'generate' }>): Promis
       signal: cancel.signal,
       adapterName: job.adapter ? path.basename(job.adapter) : undefined,
     });
-    return { text: out.text, finishReason: out.finishReason, promptTokens: promptIds.length, completionTokens: out.ids.length };
+    return {
+      text: out.text,
+      prompt: prompt.text,
+      finishReason: out.finishReason,
+      promptTokens: promptIds.length,
+      completionTokens: out.ids.length,
+    };
   } catch (err) {
     if (isAbort(err, cancel.signal)) throw new JobError(ErrorCodes.Cancelled, 'Generation cancelled');
     throw err;
@@ -240,6 +252,67 @@ async function runTrain(job: Extract<ComputeJob, { op: 'train' }>): Promise<Trai
   }
 }
 
+/**
+ * DPO on the pairs from the adapter (src/train/refine.ts, as `aligner refine`); on success the
+ * adapter's current content becomes a version in its history and the refined adapter takes its
+ * place (both writes atomic). A cancelled or failed run changes nothing.
+ */
+async function runRefine(job: Extract<ComputeJob, { op: 'refine' }>): Promise<RefineResult> {
+  const { model, engine } = requireModel();
+  const started = Date.now();
+  const pairs = readJsonl(job.pairs);
+  const start = adapters.get(job.adapter, model)!;
+  const before = readAdapterHeader(job.adapter).metadata;
+  const cancel = cancellation();
+  try {
+    const result = await refine(engine, pairs, start, job.options, {
+      onProgress: (p) => {
+        post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
+        cancel.poll();
+      },
+      signal: cancel.signal,
+    });
+    if (cancel.poll()) throw new JobError(ErrorCodes.Cancelled, 'Refinement cancelled');
+    const s = result.summary;
+    const previous = keepVersion(job.adapter);
+    const accuracy = s.preferenceAccuracy;
+    writeAdapter(
+      job.adapter,
+      result.adapter,
+      {
+        base_model: model.name,
+        base_fingerprint: model.fingerprint,
+        quantization: engine.quantization,
+        method: 'dpo',
+        examples: s.examples,
+        epochs: s.epochs,
+        train_loss: s.trainLoss,
+        val_loss: s.valLoss ?? null,
+        date: new Date().toISOString(),
+        extra: {
+          ...before.extra,
+          refined_from: path.basename(previous),
+          pairs: path.basename(job.pairs),
+          ...(accuracy ? { preference_accuracy: `${accuracy.before.toFixed(3)} -> ${accuracy.after.toFixed(3)}` } : {}),
+        },
+      },
+      model.config,
+    );
+    adapters.forget(job.adapter);
+    return {
+      adapter: adapterInfo(job.adapter, model),
+      summary: s,
+      ms: Date.now() - started,
+      previous: adapterHistory(job.adapter, modelInfo).find((v) => v.path === previous)!,
+    };
+  } catch (err) {
+    if (isAbort(err, cancel.signal)) throw new JobError(ErrorCodes.Cancelled, 'Refinement cancelled');
+    throw err;
+  } finally {
+    cancel.dispose();
+  }
+}
+
 async function run(job: ComputeJob): Promise<unknown> {
   switch (job.op) {
     case 'load':
@@ -248,6 +321,8 @@ async function run(job: ComputeJob): Promise<unknown> {
       return runGenerate(job);
     case 'train':
       return runTrain(job);
+    case 'refine':
+      return runRefine(job);
   }
 }
 

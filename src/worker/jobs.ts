@@ -224,7 +224,7 @@ export class JobQueue {
 
   state(): WorkerState {
     const op = this.current?.job.op;
-    if (op) return op === 'load' ? 'loading' : op === 'train' ? 'training' : 'generating';
+    if (op) return op === 'load' ? 'loading' : op === 'generate' ? 'generating' : 'training';
     return this.compute || this.model ? 'idle' : 'starting';
   }
 

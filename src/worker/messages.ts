@@ -7,6 +7,8 @@ import type {
   Device,
   GenerationParams,
   ModelInfo,
+  RefineOptions,
+  RefineResult,
   QuantizationSetting,
   TrainOptions,
   TrainProgress,
@@ -33,7 +35,8 @@ export type ComputeJob =
       source: TrainSource;
       options: TrainOptions;
       overwrite: boolean;
-    };
+    }
+  | { op: 'refine'; id: string; adapter: string; pairs: string; options: RefineOptions };
 
 export type ComputeMessage =
   | { type: 'ready' }
@@ -41,12 +44,14 @@ export type ComputeMessage =
   | { type: 'delta'; id: string; delta: string }
   | { type: 'progress'; id: string; progress: TrainProgress }
   | { type: 'sample'; id: string; sample: TrainSample }
-  | { type: 'result'; id: string; result: ModelInfo | GenerateOutcome | TrainResult }
+  | { type: 'result'; id: string; result: ModelInfo | GenerateOutcome | TrainResult | RefineResult }
   | { type: 'error'; id: string; code: number; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
 export interface GenerateOutcome {
   text: string;
+  /** ChatResult.prompt. */
+  prompt: string;
   finishReason: 'eos' | 'length' | 'stop' | 'cancelled';
   promptTokens: number;
   completionTokens: number;

@@ -17,6 +17,8 @@ import {
   type QuantizationSetting,
   type GenerationParams,
   type LoadModelParams,
+  type RefineParams,
+  type AdapterRevertParams,
   type TrainOptions,
   type TrainParams,
   type TrainSource,
@@ -230,4 +232,30 @@ export function adapterImportParams(p: unknown, validName: (name: string) => boo
     name,
     overwrite: optional(o, 'overwrite', 'adapters/import params', boolean),
   };
+}
+
+export function refineParams(p: unknown): RefineParams {
+  const o = object(p, 'refine params');
+  const name = 'refine params.options';
+  const opts = o.options === undefined ? {} : object(o.options, name);
+  const positive = (x: unknown, n: string) => number(x, n, (y) => y > 0, 'a number > 0');
+  return {
+    jobId: optional(o, 'jobId', 'refine params', requestId) as string,
+    adapter: filePath(o.adapter, 'refine params.adapter'),
+    pairs: filePath(o.pairs, 'refine params.pairs'),
+    options: {
+      epochs: optional(opts, 'epochs', name, int(1)),
+      steps: optional(opts, 'steps', name, int(0)),
+      lr: optional(opts, 'lr', name, positive),
+      batchSize: optional(opts, 'batchSize', name, int(1)),
+      beta: optional(opts, 'beta', name, positive),
+      rpoAlpha: optional(opts, 'rpoAlpha', name, (x, n) => number(x, n, (y) => y >= 0, 'a number >= 0')),
+      seed: optional(opts, 'seed', name, int(Number.MIN_SAFE_INTEGER)),
+    },
+  };
+}
+
+export function adapterRevertParams(p: unknown): AdapterRevertParams {
+  const o = object(p, 'adapters/revert params');
+  return { path: filePath(o.path, 'adapters/revert params.path'), version: filePath(o.version, 'adapters/revert params.version') };
 }

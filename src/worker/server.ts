@@ -16,6 +16,10 @@ import {
 } from 'vscode-languageserver/node';
 import {
   AdapterDeleteRequest,
+  AdapterHistoryRequest,
+  AdapterRevertRequest,
+  RefineRequest,
+  type RefineResult,
   AdapterImportRequest,
   AdapterInspectRequest,
   AdapterListRequest,
@@ -40,7 +44,7 @@ import {
   type TrainResult,
 } from '../protocol';
 import { isValidAdapterName } from '../adapter/names';
-import { deleteAdapter, importAdapter, inspectAdapter, listAdapters } from './adapters';
+import { adapterHistory, deleteAdapter, importAdapter, inspectAdapter, listAdapters, revertAdapter } from './adapters';
 import { JobQueue } from './jobs';
 import { ModelCards } from './describe';
 import {
@@ -51,6 +55,8 @@ import {
   generateParams,
   loadModelParams,
   pathParams,
+  adapterRevertParams,
+  refineParams,
   trainParams,
 } from './params';
 import type { ComputeJob, GenerateOutcome } from './messages';
@@ -142,7 +148,7 @@ connection.onRequest(LoadModelRequest, async (raw, token) => {
 connection.onRequest(TrainRequest, async (raw, token): Promise<TrainResult> => {
   requireModel();
   const params = trainParams(raw, isValidAdapterName);
-  if (jobs.hasOp('train'))
+  if (jobs.hasOp('train') || jobs.hasOp('refine'))
     throw new ResponseError(ErrorCodes.Busy, 'A training job is already running; cancel it or wait for it to finish.');
   const job: ComputeJob = {
     op: 'train',
@@ -154,6 +160,27 @@ connection.onRequest(TrainRequest, async (raw, token): Promise<TrainResult> => {
     overwrite: !!params.overwrite,
   };
   return enqueue<TrainResult>(job, 'train', token);
+});
+
+connection.onRequest(RefineRequest, async (raw, token): Promise<RefineResult> => {
+  requireModel();
+  const params = refineParams(raw);
+  if (jobs.hasOp('train') || jobs.hasOp('refine'))
+    throw new ResponseError(ErrorCodes.Busy, 'A training job is already running; cancel it or wait for it to finish.');
+  const adapter = path.resolve(params.adapter);
+  // A file that is not an adapter, or one for another model, is refused here, without queueing.
+  if (jobs.model) {
+    const info = inspectAdapter(adapter, jobs.model);
+    if (!info.compatible) throw new ResponseError(ErrorCodes.AdapterMismatch, info.problem ?? 'The adapter does not fit the loaded model');
+  }
+  const job: ComputeJob = {
+    op: 'refine',
+    id: newId('refine', params.jobId),
+    adapter,
+    pairs: path.resolve(params.pairs),
+    options: params.options ?? {},
+  };
+  return enqueue<RefineResult>(job, 'train', token);
 });
 
 async function generation(kind: 'chat' | 'raw', raw: unknown, token: CancellationToken): Promise<ChatResult> {
@@ -219,6 +246,8 @@ connection.onRequest(AdapterListRequest, async (raw) => {
 
 connection.onRequest(AdapterInspectRequest, (raw) => inspectAdapter(pathParams(raw, 'adapters/inspect').path, jobs.model));
 connection.onRequest(AdapterImportRequest, (raw) => importAdapter(adapterImportParams(raw, isValidAdapterName), jobs.model));
+connection.onRequest(AdapterHistoryRequest, (raw) => adapterHistory(path.resolve(pathParams(raw, 'adapters/history').path), jobs.model));
+connection.onRequest(AdapterRevertRequest, (raw) => revertAdapter(adapterRevertParams(raw), jobs.model));
 connection.onRequest(AdapterDeleteRequest, (raw) => deleteAdapter(path.resolve(pathParams(raw, 'adapters/delete').path)));
 
 connection.onShutdown(() => jobs.shutdown());

@@ -1,0 +1,40 @@
+// Refinement from preference pairs (issue 11, "learning from corrections"): DPO whose starting
+// point and reference are the adapter the pairs correct (SPEC §2: π_ref "a given earlier
+// adapter"), for `aligner refine` and the worker's aligner/refine alike.
+
+import type { AdapterWeights } from '../adapter/types';
+import type { Engine } from '../engine/engine';
+import { DataError } from '../data/errors';
+import type { RecordSet } from '../data/records';
+import { train, type TrainHooks, type TrainOptions } from './trainer';
+
+/**
+ * The share of pairs held out to measure the preference accuracy before and after. The trainer
+ * holds out nothing below 20 examples; corrections come a few at a time, and a refinement whose
+ * effect the user cannot see is not worth running, so a quarter of them (at least one) is held
+ * out from 2 pairs on.
+ */
+export function refineValSplit(pairs: number): number | undefined {
+  if (pairs >= 20) return undefined; // the trainer's own split
+  return pairs >= 2 ? Math.max(1, Math.round(pairs / 4)) / pairs : 0;
+}
+
+/** The training options of a refinement of `adapter` on `pairs` pairs: `opts` with DPO from and against `adapter`. */
+export function refineOptions(adapter: AdapterWeights, pairs: number, opts: TrainOptions = {}): TrainOptions {
+  return {
+    ...opts,
+    method: 'dpo',
+    init: adapter,
+    reference: adapter,
+    tokens: adapter.tokens,
+    startLayer: adapter.startLayer,
+    valSplit: opts.valSplit ?? (opts.validation ? undefined : refineValSplit(pairs)),
+  };
+}
+
+/** Refines `adapter` by DPO on the {prompt, chosen, rejected} records of `pairs`; writes nothing (the caller saves). */
+export function refine(engine: Engine, pairs: RecordSet, adapter: AdapterWeights, opts: TrainOptions = {}, hooks: TrainHooks = {}) {
+  if (pairs.form !== 'preference')
+    throw new DataError(pairs.file, 1, `refining needs {"prompt","chosen","rejected"} records, found the "${pairs.form}" form`);
+  return train(engine, pairs, refineOptions(adapter, pairs.records.length, opts), hooks);
+}
