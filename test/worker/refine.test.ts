@@ -88,7 +88,10 @@ describe('aligner/refine and the adapter history (stories260K)', { timeout: 300_
     assert.equal(path.dirname(res.previous.path), historyDir(adapter));
     assert.deepEqual(fs.readFileSync(res.previous.path), original);
     assert.equal(res.previous.info.method, 'sft');
-    assert.ok(progress.some((p) => p.jobId === 'refine-1' && p.step === 3 && p.totalSteps === 3), 'no progress notifications');
+    assert.ok(
+      progress.some((p) => p.jobId === 'refine-1' && p.step === 3 && p.totalSteps === 3),
+      'no progress notifications',
+    );
     const history = await w.conn.sendRequest(AdapterHistoryRequest, { path: adapter });
     assert.deepEqual(
       history.map((v) => v.path),
