@@ -20,6 +20,9 @@ app.innerHTML = `
     </button>
     <span id="model" class="muted"></span>
     <span class="spacer"></span>
+    <button id="refine" class="secondary" hidden title="Refine this workspace's adapter from your feedback (Aligner: Refine Style from Feedback)">
+      Refine <span id="pairs" class="count"></span>
+    </button>
     <label class="toggle" title="Answer each prompt twice: with the adapter and with the base model">
       <input type="checkbox" id="compare"> Compare with base model
     </label>
@@ -96,8 +99,45 @@ function button(label, aria, onClick, cls = 'icon') {
   return b;
 }
 
+/** The columns of a turn, in display order. */
+function columnsOf(turn, streaming) {
+  if (turn.columns) return turn.columns;
+  const present = Object.keys(turn.answers ?? { adapter: 1 });
+  return ['adapter', 'again', 'base'].filter((c) => present.includes(c) || c === streaming);
+}
+
 function addTurn(turn) {
   $('empty').hidden = true;
+  const { el, cols } = renderTurn(turn);
+  transcript.append(el);
+  turns.set(turn.id, cols);
+  el.scrollIntoView({ block: 'end' });
+  return cols;
+}
+
+/** A saved turn drawn again in place (after feedback), or a column starting to stream in it. */
+function updateTurn(turn, labels, streaming) {
+  const old = [...transcript.querySelectorAll('section.turn')].find((el) => el instanceof HTMLElement && el.dataset.turn === turn.id);
+  if (!old) return;
+  const { el, cols } = renderTurn({ ...turn, columns: columnsOf(turn, streaming), labels });
+  old.replaceWith(el);
+  turns.set(turn.id, cols);
+  fill(turn, cols, streaming);
+}
+
+/** Shows a saved turn's answers in its columns. */
+function fill(turn, cols, streaming) {
+  for (const [c, a] of Object.entries(turn.answers ?? {})) {
+    if (!cols[c] || c === streaming) continue;
+    cols[c].text = a.text ?? '';
+    renderMarkdown(cols[c].body, a.edited ?? cols[c].text);
+    if (a.error) showError(cols[c], a.error);
+    finish(cols[c], a);
+  }
+  if (streaming && cols[streaming]) cols[streaming].el.classList.add('streaming');
+}
+
+function renderTurn(turn) {
   const el = document.createElement('section');
   el.className = 'turn';
   el.dataset.turn = turn.id;
@@ -109,7 +149,7 @@ function addTurn(turn) {
   answers.className = 'answers';
   el.append(answers);
   const cols = {};
-  const columns = turn.columns ?? Object.keys(turn.answers ?? { adapter: 1 });
+  const columns = columnsOf(turn);
   if (columns.length > 1) answers.classList.add('compare');
   for (const c of columns) {
     const col = document.createElement('article');
@@ -120,6 +160,7 @@ function addTurn(turn) {
     const label =
       turn.labels?.[c] ?? (c === 'base' ? 'base model' : (turn.answers?.[c]?.adapterLabel ?? labelOf(turn.answers?.[c]?.adapter)));
     head.textContent = c === 'base' ? 'Base model' : `Adapter: ${label}`;
+    if (c !== 'base' && turn.preferred === c) col.classList.add('preferred');
     const body = document.createElement('div');
     body.className = 'markdown';
     const foot = document.createElement('div');
@@ -132,12 +173,9 @@ function addTurn(turn) {
     );
     col.append(head, body, foot);
     answers.append(col);
-    cols[c] = { el: col, body, stats, text: '', pending: false, done: false };
+    cols[c] = { el: col, body, foot, stats, text: '', pending: false, done: false, turn, column: c };
   }
-  transcript.append(el);
-  turns.set(turn.id, cols);
-  el.scrollIntoView({ block: 'end' });
-  return cols;
+  return { el, cols };
 }
 
 function labelOf(adapter) {
@@ -177,7 +215,86 @@ function finish(col, info) {
   if (info.finishReason === 'cancelled') parts.push('stopped');
   if (info.tokens) parts.push(`${info.tokens} tokens`);
   if (info.ms) parts.push(`${(info.ms / 1000).toFixed(1)} s`);
+  if (info.edited !== undefined) parts.push('edited');
   col.stats.textContent = parts.join(' · ');
+  // Feedback on the adapter's complete answers: a stopped or failed one has no prompt to pair it with.
+  if ((col.column === 'adapter' || col.column === 'again') && !info.error && info.finishReason && info.finishReason !== 'cancelled')
+    feedbackBar(col, info);
+}
+
+/**
+ * 👍/👎, Edit, Regenerate (the first answer) and, once there are two, "Prefer this". What each
+ * records is decided by the host (src/extension/pairs.ts); the page only says what the user did.
+ */
+function feedbackBar(col, answer) {
+  const turnId = col.turn.id;
+  const column = col.column;
+  const bar = document.createElement('span');
+  bar.className = 'feedback';
+  const rate = (verdict, label, aria) => {
+    const on = answer.rating === verdict;
+    const b = button(label, aria, () => vscode.postMessage({ type: 'rate', turnId, column, verdict: on ? 'none' : verdict }), 'icon rate');
+    b.dataset.verdict = verdict;
+    b.setAttribute('aria-pressed', String(on));
+    return b;
+  };
+  bar.append(rate('up', '👍', 'Good answer'), rate('down', '👎', 'Bad answer'));
+  bar.append(button('Edit', 'Edit the answer: your text becomes the preferred answer', () => startEdit(col, answer), 'icon edit'));
+  if (column === 'adapter')
+    bar.append(
+      button(
+        'Regenerate',
+        'Answer again, to choose the better of two',
+        () => vscode.postMessage({ type: 'regenerate', turnId }),
+        'icon regenerate',
+      ),
+    );
+  const other = col.turn.answers?.[column === 'adapter' ? 'again' : 'adapter'];
+  if (other && !other.error) {
+    const on = col.turn.preferred === column;
+    const b = button(
+      on ? '✓ Preferred' : 'Prefer this',
+      'Prefer this answer to the other one',
+      () => vscode.postMessage({ type: 'prefer', turnId, column }),
+      'icon prefer',
+    );
+    b.setAttribute('aria-pressed', String(on));
+    bar.append(b);
+  }
+  if (answer.rating) col.el.classList.add(`rated-${answer.rating}`);
+  if (answer.edited !== undefined) col.el.classList.add('edited');
+  col.foot.append(bar);
+}
+
+/** The answer's text in a box to rewrite; Save sends it, Cancel puts the answer back. */
+function startEdit(col, answer) {
+  if (col.el.querySelector('.editor')) return;
+  const box = document.createElement('div');
+  box.className = 'editor';
+  const area = document.createElement('textarea');
+  area.value = answer.edited ?? col.text;
+  area.rows = Math.min(16, Math.max(4, area.value.split('\n').length + 1));
+  area.setAttribute('aria-label', 'Your version of the answer');
+  const close = () => {
+    box.remove();
+    col.body.hidden = false;
+  };
+  box.append(
+    area,
+    button(
+      'Save',
+      'Save your version as the preferred answer',
+      () => {
+        vscode.postMessage({ type: 'edit', turnId: col.turn.id, column: col.column, text: area.value });
+        close();
+      },
+      'save',
+    ),
+    button('Cancel', 'Keep the answer as it is', close, 'secondary'),
+  );
+  col.body.hidden = true;
+  col.body.after(box);
+  area.focus();
 }
 
 function col(turnId, column) {
@@ -193,16 +310,7 @@ window.addEventListener('message', (event) => {
       transcript.textContent = '';
       turns.clear();
       compareBox.checked = !!m.compare;
-      for (const t of m.history ?? []) {
-        const cols = addTurn(t);
-        for (const [c, a] of Object.entries(t.answers ?? {})) {
-          if (!cols[c]) continue;
-          cols[c].text = a.text ?? '';
-          renderMarkdown(cols[c].body, cols[c].text);
-          if (a.error) showError(cols[c], a.error);
-          finish(cols[c], a);
-        }
-      }
+      for (const t of m.history ?? []) fill(t, addTurn(t));
       $('empty').hidden = turns.size > 0;
       transcript.scrollTop = transcript.scrollHeight;
       break;
@@ -216,6 +324,15 @@ window.addEventListener('message', (event) => {
     case 'turn':
       for (const c of Object.values(addTurn(m.turn))) c.el.classList.add('streaming');
       break;
+    case 'update':
+      updateTurn(m.turn, m.labels, m.streaming);
+      break;
+    case 'pairs':
+      $('refine').hidden = !m.adapter;
+      $('pairs').textContent = m.problem ? '!' : `${m.count} pair${m.count === 1 ? '' : 's'}`;
+      $('refine').title =
+        m.problem ?? `Refine “${m.adapter}” from the ${m.count} preference pairs of this workspace (Aligner: Refine Style from Feedback)`;
+      break;
     case 'busy':
       setBusy(!!m.busy);
       break;
@@ -228,7 +345,7 @@ window.addEventListener('message', (event) => {
     }
     case 'done': {
       const c = col(m.turnId, m.column);
-      if (!c) break;
+      if (!c || c.done) break;
       c.text = m.text;
       renderMarkdown(c.body, c.text);
       finish(c, m);
@@ -275,6 +392,7 @@ document.addEventListener('keydown', (e) => {
 });
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
 $('adapter').addEventListener('click', () => vscode.postMessage({ type: 'pickAdapter' }));
+$('refine').addEventListener('click', () => vscode.postMessage({ type: 'refine' }));
 compareBox.addEventListener('change', () => vscode.postMessage({ type: 'setCompare', compare: compareBox.checked }));
 $('clear').addEventListener('click', () => {
   transcript.textContent = '';

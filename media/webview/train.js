@@ -30,6 +30,7 @@ app.innerHTML = `
       <div><h3 id="sample-after-title">After</h3><p class="sample" id="sample-after">…</p></div>
     </div>
   </section>
+  <p id="accuracy" role="status" hidden></p>
   <div class="buttons">
     <button id="cancel" hidden>Cancel training</button>
     <button id="use" hidden>Use in this workspace</button>
@@ -91,7 +92,8 @@ window.addEventListener('message', (event) => {
       points = [];
       valPoints = [];
       total = 0;
-      $('title').textContent = `Training “${m.name}”`;
+      $('title').textContent = m.refine ? `Refining “${m.name}” from your feedback` : `Training “${m.name}”`;
+      $('accuracy').hidden = true;
       $('subtitle').textContent = `On ${m.source} · ${m.model}`;
       $('result').textContent = '';
       $('samples').hidden = true;
@@ -139,6 +141,19 @@ window.addEventListener('message', (event) => {
       $('eta').textContent = 'done';
       document.body.dataset.state = 'done';
       const s = r.summary;
+      const acc = s.preferenceAccuracy;
+      if (acc) {
+        // DPO with held-out pairs: how often the adapter finds the preferred answer the more likely one.
+        $('accuracy').hidden = false;
+        $('accuracy').textContent =
+          `Preference accuracy on ${s.valExamples} held-out pair${s.valExamples === 1 ? '' : 's'}: ${pct(acc.before)} before → ${pct(acc.after)} after`;
+      }
+      if ('previous' in r) {
+        $('use').hidden = true;
+        $('result').textContent =
+          `Refined adapter “${r.adapter.name}” — ${s.trainExamples} pairs, ${s.steps} steps, ${(r.ms / 1000).toFixed(1)} s. The previous version is kept (Aligner: Adapter History).`;
+        break;
+      }
       $('result').textContent =
         `Saved adapter “${r.adapter.name}” (${(r.adapter.bytes / 1024).toFixed(1)} KB, ${r.adapter.tokens} token${r.adapter.tokens === 1 ? '' : 's'}) — ${s.examples} examples, ${s.epochs} epochs, train loss ${s.trainLoss !== null ? s.trainLoss.toFixed(3) : '–'}${s.valLoss !== null ? `, validation loss ${s.valLoss.toFixed(3)}` : ''}, ${(r.ms / 1000).toFixed(1)} s.`;
       break;
@@ -159,6 +174,10 @@ window.addEventListener('message', (event) => {
       break;
   }
 });
+
+function pct(x) {
+  return `${Math.round(100 * x)}%`;
+}
 
 $('cancel').addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
 $('use').addEventListener('click', () => vscode.postMessage({ type: 'use' }));

@@ -1,13 +1,17 @@
 // The chat panel: a webview in the editor area that streams answers from the base
 // model with the workspace's adapter, with stop, copy / insert-at-cursor, history per
-// workspace (workspaceState), an adapter picker and "compare with base model".
+// workspace (workspaceState), an adapter picker and "compare with base model"; and
+// feedback on the adapter's answers (edit, regenerate and prefer, 👍/👎), kept as
+// preference pairs (pairs.ts) for Refine Style from Feedback (refine.ts).
 
 import * as vscode from 'vscode';
 import { ChatRequest, ErrorCodes, type ChatMessage, type ChatResult } from '../protocol';
 import { adapterSetting, generationDefaults } from './config';
 import type { AdapterLibrary } from './library';
 import { openPanel, showPage, webviewOptions } from './webview';
-import { CHAT_FROM_WEBVIEW, validate, type ChatToWebview, type Column, type Turn } from './webviewMessages';
+import { adapterName, pairsOfTurn } from './pairs';
+import { feedbackStore } from './refine';
+import { CHAT_FROM_WEBVIEW, FEEDBACK_COLUMNS, validate, type Answer, type ChatToWebview, type Column, type Turn } from './webviewMessages';
 import type { WorkerClient } from './worker';
 
 const HISTORY_KEY = 'aligner.chat.history';
@@ -45,6 +49,7 @@ export class ChatPanel implements vscode.Disposable {
 
   static refreshAdapter(): void {
     ChatPanel.current?.postAdapter();
+    ChatPanel.current?.postPairs();
   }
 
   private constructor(
@@ -82,6 +87,21 @@ export class ChatPanel implements vscode.Disposable {
     await this.ctx.workspaceState.update(HISTORY_KEY, h.slice(-MAX_TURNS));
   }
 
+  /** Saves a turn where it is in the history (an older turn keeps its place); false when it is no longer there. */
+  private async updateTurn(turn: Turn): Promise<boolean> {
+    const h = this.history;
+    const i = h.findIndex((t) => t.id === turn.id);
+    if (i < 0) return false;
+    h[i] = turn;
+    await this.ctx.workspaceState.update(HISTORY_KEY, h);
+    return true;
+  }
+
+  private labels(turn: Turn): Record<Column, string> {
+    const adapter = adapterName(turn.answers.adapter?.adapter ?? null) ?? 'base model';
+    return { adapter, base: 'base model', again: `${adapter} (regenerated)` };
+  }
+
   private post(msg: ChatToWebview): void {
     void this.panel.webview.postMessage(msg);
   }
@@ -114,6 +134,7 @@ export class ChatPanel implements vscode.Disposable {
       case 'ready':
         this.post({ type: 'init', history: this.history, compare: this.ctx.workspaceState.get<boolean>(COMPARE_KEY, false) });
         this.postAdapter();
+        this.postPairs();
         return;
       case 'send':
         if (msg.text.trim()) void this.send(msg.text, msg.compare);
@@ -138,7 +159,108 @@ export class ChatPanel implements vscode.Disposable {
       case 'setCompare':
         void this.ctx.workspaceState.update(COMPARE_KEY, msg.compare);
         return;
+      case 'rate':
+        if (msg.verdict !== 'up' && msg.verdict !== 'down' && msg.verdict !== 'none') return;
+        void this.feedback(msg.turnId, msg.column, (_, a) => {
+          a.rating = msg.verdict === 'none' ? undefined : (msg.verdict as 'up' | 'down');
+        });
+        return;
+      case 'edit':
+        void this.feedback(msg.turnId, msg.column, (_, a) => {
+          a.edited = msg.text.trim() === '' || msg.text === a.text ? undefined : msg.text;
+        });
+        return;
+      case 'prefer':
+        void this.feedback(msg.turnId, msg.column, (t) => {
+          t.preferred = t.preferred === msg.column ? undefined : (msg.column as Column);
+        });
+        return;
+      case 'regenerate':
+        void this.regenerate(msg.turnId);
+        return;
+      case 'refine':
+        void vscode.commands.executeCommand('aligner.refineFromFeedback');
+        return;
     }
+  }
+
+  /**
+   * Applies the user's feedback to an adapter answer of a saved turn, draws the turn again and
+   * replaces the turn's preference pairs with those it now makes.
+   */
+  private async feedback(turnId: string, column: string, change: (turn: Turn, answer: Answer) => void): Promise<void> {
+    const turn = this.history.find((t) => t.id === turnId);
+    const answer = FEEDBACK_COLUMNS.includes(column as Column) ? turn?.answers[column as Column] : undefined;
+    if (!turn || !answer) {
+      this.worker.output.warn(`chat panel: feedback on an answer that is not in the history (${turnId} ${column})`);
+      return;
+    }
+    change(turn, answer);
+    await this.updateTurn(turn);
+    this.post({ type: 'update', turn, labels: this.labels(turn) });
+    this.recordPairs(turn);
+  }
+
+  private recordPairs(turn: Turn): void {
+    try {
+      feedbackStore(this.ctx).setTurn(turn.id, pairsOfTurn(turn));
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Aligner: the feedback was not saved: ${(err as Error).message}`);
+    }
+    this.postPairs();
+  }
+
+  /** The number of pairs for the active adapter, beside the panel's Refine button. */
+  postPairs(): void {
+    let file: string | null;
+    try {
+      file = this.library.resolve(adapterSetting());
+    } catch {
+      file = null;
+    }
+    const adapter = adapterName(file);
+    const fingerprint = this.worker.loadedModel?.fingerprint;
+    try {
+      const pairs = feedbackStore(this.ctx)
+        .all()
+        .filter((p) => p.adapter === adapter && (!fingerprint || p.base_fingerprint === fingerprint));
+      this.post({ type: 'pairs', count: pairs.length, adapter });
+    } catch (err) {
+      this.post({ type: 'pairs', count: 0, adapter, problem: (err as Error).message });
+    }
+  }
+
+  /**
+   * A second answer to a saved turn's prompt from the adapter that wrote the first (the same
+   * conversation before it), shown beside it so the user can prefer one.
+   */
+  private async regenerate(turnId: string): Promise<void> {
+    const turn = this.history.find((t) => t.id === turnId);
+    const first = turn?.answers.adapter;
+    if (!turn || !first || this.inflight.size > 0) return;
+    const clears = this.clears;
+    delete turn.answers.again;
+    delete turn.preferred;
+    this.post({ type: 'update', turn, labels: this.labels(turn), streaming: 'again' });
+    this.post({ type: 'busy', busy: true });
+    let answer: Answer;
+    try {
+      await this.worker.ensureModel();
+      answer = await this.answer(turn.id, 'again', first.adapter, this.conversation(turn.prompt, 'adapter', turn.id));
+    } catch (err) {
+      answer = { text: '', adapter: first.adapter, error: (err as Error).message };
+      this.post({ type: 'error', turnId: turn.id, column: 'again', message: answer.error! });
+    }
+    // The turn as saved now: feedback given on the first answer meanwhile is kept.
+    const saved = this.history.find((t) => t.id === turnId);
+    if (saved && clears === this.clears) {
+      saved.answers.again = answer;
+      delete saved.preferred;
+      await this.updateTurn(saved);
+      this.post({ type: 'update', turn: saved, labels: this.labels(saved) });
+      this.recordPairs(saved);
+    }
+    if (this.inflight.size === 0) this.post({ type: 'busy', busy: false });
   }
 
   private async insert(text: string): Promise<void> {
@@ -173,12 +295,16 @@ export class ChatPanel implements vscode.Disposable {
    * Earlier turns as context, then the new prompt. The worker drops the oldest turns that
    * do not fit the model's context, counting tokens; this only bounds the message size.
    */
-  private conversation(prompt: string, column: Column): ChatMessage[] {
+  private conversation(prompt: string, column: Column, before?: string): ChatMessage[] {
     const msgs: ChatMessage[] = [];
-    for (const t of this.history.slice(-CONTEXT_TURNS)) {
-      const a = t.answers[column] ?? t.answers.adapter;
-      if (!a || a.error || !a.text) continue;
-      msgs.push({ role: 'user', content: t.prompt }, { role: 'assistant', content: a.text });
+    const h = this.history;
+    const end = before === undefined ? h.length : h.findIndex((t) => t.id === before);
+    for (const t of h.slice(0, end < 0 ? h.length : end).slice(-CONTEXT_TURNS)) {
+      // The adapter's context is what the user settled on: the preferred answer, as edited.
+      const a = column === 'base' ? (t.answers.base ?? t.answers.adapter) : t.answers[t.preferred ?? 'adapter'];
+      const text = a?.edited ?? a?.text;
+      if (!a || a.error || !text) continue;
+      msgs.push({ role: 'user', content: t.prompt }, { role: 'assistant', content: text });
     }
     msgs.push({ role: 'user', content: prompt });
     return msgs;
@@ -190,7 +316,8 @@ export class ChatPanel implements vscode.Disposable {
     const value = adapterSetting();
     let adapterFile: string | null = null;
     const columns: Column[] = compare ? ['adapter', 'base'] : ['adapter'];
-    this.post({ type: 'turn', turn: { ...turn, columns, labels: { adapter: this.library.label(value), base: 'base model' } } });
+    const label = this.library.label(value);
+    this.post({ type: 'turn', turn: { ...turn, columns, labels: { adapter: label, base: 'base model', again: label } } });
     this.post({ type: 'busy', busy: true });
     try {
       adapterFile = await this.library.resolveConfirmed(value);
@@ -204,53 +331,58 @@ export class ChatPanel implements vscode.Disposable {
       return;
     }
     const run = async (column: Column): Promise<void> => {
-      const adapter = column === 'base' ? null : adapterFile;
-      const requestId = `${turn.id}-${column}`;
-      const key = `${turn.id}|${column}`;
-      const cts = new vscode.CancellationTokenSource();
-      this.inflight.set(key, cts);
-      let streamed = '';
-      try {
-        const res: ChatResult = await this.worker.stream(
-          ChatRequest,
-          { requestId, messages: this.conversation(prompt, column), adapter, params: generationDefaults() },
-          (delta) => {
-            streamed += delta;
-            this.post({ type: 'delta', turnId: turn.id, column, delta });
-          },
-          cts.token,
-        );
-        turn.answers[column] = { text: res.text, adapter, finishReason: res.finishReason, ms: res.ms, tokens: res.completionTokens };
-        this.post({
-          type: 'done',
-          turnId: turn.id,
-          column,
-          text: res.text,
-          finishReason: res.finishReason,
-          ms: res.ms,
-          tokens: res.completionTokens,
-        });
-      } catch (err) {
-        const e = err as { code?: number; message?: string };
-        const cancelled = e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested;
-        if (cancelled) {
-          turn.answers[column] = { text: streamed, adapter, finishReason: 'cancelled' };
-          this.post({ type: 'done', turnId: turn.id, column, text: streamed, finishReason: 'cancelled' });
-        } else if (this.inflight.has(key)) {
-          const message = e.message ?? String(err);
-          turn.answers[column] = { text: streamed, adapter, error: message };
-          this.post({ type: 'error', turnId: turn.id, column, message });
-        } else {
-          turn.answers[column] = { text: streamed, adapter, error: 'The worker stopped while answering.' };
-        }
-      } finally {
-        this.inflight.delete(key);
-        cts.dispose();
-      }
+      turn.answers[column] = await this.answer(turn.id, column, column === 'base' ? null : adapterFile, this.conversation(prompt, column));
     };
     await Promise.all(columns.map(run));
     await this.saveTurn(turn, clears);
     if (this.inflight.size === 0) this.post({ type: 'busy', busy: false });
+  }
+
+  /** Streams one answer into the panel's column; failures and cancellation become the answer's state. */
+  private async answer(turnId: string, column: Column, adapter: string | null, messages: ChatMessage[]): Promise<Answer> {
+    const requestId = `${turnId}-${column}-${++this.seq}`;
+    const key = `${turnId}|${column}`;
+    const cts = new vscode.CancellationTokenSource();
+    this.inflight.set(key, cts);
+    const fingerprint = this.worker.loadedModel?.fingerprint;
+    let streamed = '';
+    try {
+      const res: ChatResult = await this.worker.stream(
+        ChatRequest,
+        { requestId, messages, adapter, params: generationDefaults() },
+        (delta) => {
+          streamed += delta;
+          this.post({ type: 'delta', turnId, column, delta });
+        },
+        cts.token,
+      );
+      this.post({ type: 'done', turnId, column, text: res.text, finishReason: res.finishReason, ms: res.ms, tokens: res.completionTokens });
+      return {
+        text: res.text,
+        adapter,
+        finishReason: res.finishReason,
+        ms: res.ms,
+        tokens: res.completionTokens,
+        prompt: res.prompt,
+        fingerprint,
+      };
+    } catch (err) {
+      const e = err as { code?: number; message?: string };
+      const cancelled = e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested;
+      if (cancelled) {
+        this.post({ type: 'done', turnId, column, text: streamed, finishReason: 'cancelled' });
+        return { text: streamed, adapter, finishReason: 'cancelled' };
+      }
+      if (this.inflight.has(key)) {
+        const message = e.message ?? String(err);
+        this.post({ type: 'error', turnId, column, message });
+        return { text: streamed, adapter, error: message };
+      }
+      return { text: streamed, adapter, error: 'The worker stopped while answering.' };
+    } finally {
+      this.inflight.delete(key);
+      cts.dispose();
+    }
   }
 
   dispose(): void {

@@ -9,6 +9,7 @@ import { registerParticipant } from './participant';
 import { AdapterLibrary, AdapterStatusBar } from './library';
 import { downloadBaseModel, selectBaseModel } from './models';
 import { LocalServer } from './server';
+import { adapterHistory, exportFeedback, refineFromFeedback } from './refine';
 import { trainMyStyle } from './train';
 import { TrainView } from './trainView';
 import { WorkerClient } from './worker';
@@ -58,6 +59,9 @@ export function activate(context: vscode.ExtensionContext): void {
   command('aligner.showServer', () => server.show());
   command('aligner.toggleInline', () => inline.toggle());
   command('aligner.writeCommitMessage', (arg) => writeCommitMessage(w, library, arg));
+  command('aligner.refineFromFeedback', () => refineFromFeedback(context, w, library));
+  command('aligner.exportFeedback', () => exportFeedback(context));
+  command('aligner.adapterHistory', () => adapterHistory(w, library));
 
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {
@@ -75,7 +79,10 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }),
     w.onModel(() => status.update()),
-    library.onDidChange(() => status.update()),
+    library.onDidChange(() => {
+      status.update();
+      ChatPanel.refreshAdapter();
+    }),
   );
 }
 

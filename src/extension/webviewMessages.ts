@@ -4,7 +4,7 @@
 // derived from those schemas. What the host sends is a typed union. The page scripts
 // (media/webview/*.js, `// @ts-check`) are type-checked against these same types.
 
-import type { FinishReason, TrainOptions, TrainProgress, TrainResult, TrainSample } from '../protocol';
+import type { FinishReason, RefineResult, TrainOptions, TrainProgress, TrainResult, TrainSample } from '../protocol';
 
 // ------------------------------------------------------------ schema → type
 
@@ -57,7 +57,12 @@ export function validate<T extends Schemas>(msg: unknown, schemas: T, maxString 
 
 // ------------------------------------------------------------ chat
 
-export type Column = 'adapter' | 'base';
+/** 'again': a second answer of the adapter to the same prompt ("Regenerate"), shown beside the first. */
+export type Column = 'adapter' | 'base' | 'again';
+/** The columns whose answers take feedback (edit, rate, prefer): the adapter's. */
+export const FEEDBACK_COLUMNS: readonly Column[] = ['adapter', 'again'];
+
+export type Verdict = 'up' | 'down';
 
 export interface Answer {
   text: string;
@@ -67,6 +72,13 @@ export interface Answer {
   error?: string;
   ms?: number;
   tokens?: number;
+  /** What the model continued (ChatResult.prompt): the prompt of the preference pairs this answer is in. */
+  prompt?: string;
+  /** The fingerprint of the base model that answered. */
+  fingerprint?: string;
+  /** The user's rewrite of the answer ("Edit"): preferred to `text`. */
+  edited?: string;
+  rating?: Verdict;
 }
 
 /** One prompt and its answers, as kept in the workspace's history. */
@@ -75,6 +87,8 @@ export interface Turn {
   prompt: string;
   time: number;
   answers: Partial<Record<Column, Answer>>;
+  /** Of the adapter's two answers ('adapter' and 'again'), the one the user prefers. */
+  preferred?: Column;
 }
 
 /** A turn being answered: which columns stream, and their headings. */
@@ -92,6 +106,12 @@ export const CHAT_FROM_WEBVIEW = {
   clear: {},
   pickAdapter: {},
   setCompare: { compare: 'boolean' },
+  /** Feedback on an adapter answer (column 'adapter' or 'again'); verdict 'up', 'down' or 'none'. */
+  rate: { turnId: 'string', column: 'string', verdict: 'string' },
+  edit: { turnId: 'string', column: 'string', text: 'string' },
+  prefer: { turnId: 'string', column: 'string' },
+  regenerate: { turnId: 'string' },
+  refine: {},
 } as const satisfies Schemas;
 
 export type ChatFromWebview = MessageOf<typeof CHAT_FROM_WEBVIEW>;
@@ -100,6 +120,10 @@ export type ChatToWebview =
   | { type: 'init'; history: Turn[]; compare: boolean }
   | { type: 'adapter'; label: string; active: boolean; problem?: string; model: string }
   | { type: 'turn'; turn: LiveTurn }
+  /** A turn as saved after feedback (or a new column starting to stream, in `streaming`), drawn again. */
+  | { type: 'update'; turn: Turn; labels: Record<Column, string>; streaming?: Column }
+  /** How many preference pairs the workspace holds for the active adapter (shown beside "Refine"). */
+  | { type: 'pairs'; count: number; adapter: string | null; problem?: string }
   | { type: 'busy'; busy: boolean }
   | { type: 'delta'; turnId: string; column: Column; delta: string }
   | { type: 'done'; turnId: string; column: Column; text: string; finishReason: FinishReason; ms?: number; tokens?: number }
@@ -116,12 +140,13 @@ export const TRAIN_FROM_WEBVIEW = {
 export type TrainFromWebview = MessageOf<typeof TRAIN_FROM_WEBVIEW>;
 
 export type TrainToWebview =
-  | { type: 'start'; name: string; source: string; model: string; options: TrainOptions }
+  /** `refine`: a refinement of an existing adapter (Refine Style from Feedback), not a new one. */
+  | { type: 'start'; name: string; source: string; model: string; options: TrainOptions; refine?: boolean }
   /** `timeLeft`: formatted by the host (src/util/duration.ts), null while unknown. */
   | { type: 'progress'; p: TrainProgress; timeLeft: string | null }
   /** Step 0: the starting point ("before"); later: the adapter at that step ("after"). */
   | { type: 'sample'; sample: TrainSample }
   | { type: 'cancelled' }
   | { type: 'error'; message: string }
-  | { type: 'done'; result: TrainResult }
+  | { type: 'done'; result: TrainResult | RefineResult }
   | { type: 'used' };

@@ -721,6 +721,145 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     await waitFor('the workspace to use "e2e-style"', () => adapterSetting() === 'e2e-style', 15_000);
   });
 
+  /** The workspace's preference pairs, as the chat panel's feedback stored them (in the extension's workspace storage). */
+  const storedPairs = (): { prompt: string; chosen: string; rejected: string; kind: string; adapter: string | null }[] => {
+    const root = path.join(userData, 'User', 'workspaceStorage');
+    for (const d of fs.existsSync(root) ? fs.readdirSync(root) : []) {
+      const f = path.join(root, d, EXT_ID, 'preference-pairs.jsonl');
+      if (fs.existsSync(f))
+        return fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
+    }
+    return [];
+  };
+  const libraryAdapter = (): string => path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+
+  /** Sends `text` in the chat panel and waits until its answer is complete and saved (the panel is idle again). */
+  const ask = async (chat: Frame, text: string): Promise<ReturnType<Frame['locator']>> => {
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+    const turns = await chat.locator('.turn').count();
+    await chat.locator('#input').fill(text);
+    await chat.locator('#input').press('Enter');
+    const turn = chat.locator('.turn').nth(turns);
+    await turn.locator('.answer.adapter.done .feedback').waitFor({ state: 'visible', timeout: 90_000 });
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+    return turn;
+  };
+
+  test('chat feedback: an edited answer, a regenerated one preferred, and 👎/👍 on two answers are stored as preference pairs', async () => {
+    await runCommand(page, 'Aligner: Open Chat');
+    const chat = await webviewFrame(page, '#composer', 60_000);
+    await waitFor(
+      'the chat panel to show the adapter',
+      async () => /e2e-style/.test(await chat.locator('#adapter-label').innerText()),
+      15_000,
+    );
+    assert.deepEqual(storedPairs(), []);
+
+    // Edit: the user's text is chosen, the answer as the model wrote it rejected.
+    let turn = await ask(chat, 'Once upon a time, there was a cat');
+    await turn.locator('.answer.adapter button.edit').click();
+    const edited = 'She had a red ball! She played with it all day! The end!';
+    await turn.locator('.answer.adapter .editor textarea').fill(edited);
+    await shot('feedback-edit.png');
+    await turn.locator('.answer.adapter .editor button.save').click();
+    await turn.locator('.answer.adapter.edited').waitFor({ state: 'visible', timeout: 15_000 });
+    assert.equal((await turn.locator('.answer.adapter .markdown').innerText()).trim(), edited);
+    let pairs = await waitFor('the edit pair', () => storedPairs().length === 1 && storedPairs(), 15_000);
+    // stories260K has no chat template: the model continued the last user message, and that is the prompt.
+    assert.equal(pairs[0].prompt, 'Once upon a time, there was a cat');
+    assert.equal(pairs[0].chosen, edited);
+    assert.equal(pairs[0].kind, 'edit');
+    assert.equal(pairs[0].adapter, 'e2e-style');
+    assert.notEqual(pairs[0].rejected, edited);
+    await waitFor('the pair count', async () => (await chat.locator('#pairs').innerText()) === '1 pair', 15_000);
+
+    // Regenerate, then prefer the second answer.
+    turn = await ask(chat, 'Tom and his dog went to the park');
+    await turn.locator('.answer.adapter button.regenerate').click();
+    await turn.locator('.answer.again.done .feedback').waitFor({ state: 'visible', timeout: 90_000 });
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+    assert.match(await turn.locator('.answer.again .answer-head').innerText(), /Adapter: e2e-style \(regenerated\)/);
+    await turn.locator('.answer.again button.prefer').click();
+    await turn.locator('.answer.again.preferred').waitFor({ state: 'visible', timeout: 15_000 });
+    pairs = await waitFor('the choice pair', () => storedPairs().length === 2 && storedPairs(), 15_000);
+    const again = (await turn.locator('.answer.again .markdown').innerText()).trim();
+    assert.equal(pairs[1].kind, 'choice');
+    assert.equal(pairs[1].prompt, 'Tom and his dog went to the park');
+    assert.ok(again.startsWith(pairs[1].chosen.trim().slice(0, 12)), `${pairs[1].chosen} / ${again}`);
+    await shot('feedback-regenerate.png');
+
+    // A lone 👎 makes no pair; 👍 on a regenerated answer beside it does.
+    turn = await ask(chat, 'Lily found a shiny stone');
+    await turn.locator('.answer.adapter button.rate[data-verdict="down"]').click();
+    await turn.locator('.answer.adapter.rated-down').waitFor({ state: 'visible', timeout: 15_000 });
+    assert.equal(storedPairs().length, 2, 'a lone 👎 made a pair');
+    await turn.locator('.answer.adapter button.regenerate').click();
+    await turn.locator('.answer.again.done .feedback').waitFor({ state: 'visible', timeout: 90_000 });
+    await chat.locator('#send').waitFor({ state: 'visible', timeout: 90_000 });
+    // The 👎 given before regenerating is kept.
+    await turn.locator('.answer.adapter.rated-down').waitFor({ state: 'visible', timeout: 15_000 });
+    await turn.locator('.answer.again button.rate[data-verdict="up"]').click();
+    await turn.locator('.answer.again.rated-up').waitFor({ state: 'visible', timeout: 15_000 });
+    pairs = await waitFor('the rating pair', () => storedPairs().length === 3 && storedPairs(), 15_000);
+    assert.equal(pairs[2].kind, 'rating');
+    await waitFor('the pair count', async () => (await chat.locator('#pairs').innerText()) === '3 pairs', 15_000);
+    await shot('feedback-rate.png');
+  });
+
+  test('Refine Style from Feedback: DPO on the pairs makes a new version, with the preference accuracy before and after', async () => {
+    const chat = await webviewFrame(page, '#composer');
+    const before = fs.readFileSync(libraryAdapter());
+    await chat.locator('#refine').click();
+    const view = await webviewFrame(page, '#accuracy', 60_000);
+    await waitFor('the refining view', async () => /Refining “e2e-style”/.test(await view.locator('#title').innerText()), 30_000);
+    await view.locator('body[data-state="done"]').waitFor({ state: 'attached', timeout: 180_000 });
+    // 3 pairs: 2 to learn from, 1 held out to measure on.
+    assert.match(await view.locator('#accuracy').innerText(), /^Preference accuracy on 1 held-out pair: \d+% before → \d+% after$/);
+    assert.match(await view.locator('#result').innerText(), /Refined adapter “e2e-style” — 2 pairs/);
+    await page
+      .locator('.notifications-toasts', { hasText: 'refined "e2e-style" from 3 pairs' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    assert.notDeepEqual(fs.readFileSync(libraryAdapter()), before, 'the adapter was not refined');
+    assert.equal(readAdapter(libraryAdapter()).metadata.method, 'dpo');
+    // The previous version is kept beside it.
+    const history = path.join(path.dirname(libraryAdapter()), 'e2e-style.history');
+    const versions = fs.readdirSync(history);
+    assert.equal(versions.length, 1);
+    assert.deepEqual(fs.readFileSync(path.join(history, versions[0])), before);
+    await shot('refine.png');
+  });
+
+  test('Adapter History: reverting to the kept version puts it back and keeps the refined one', async () => {
+    const history = path.join(path.dirname(libraryAdapter()), 'e2e-style.history');
+    const [kept] = fs.readdirSync(history);
+    const refined = fs.readFileSync(libraryAdapter());
+    await runCommand(page, 'Aligner: Adapter History');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'sft' }).first();
+    await row.waitFor({ state: 'visible', timeout: 60_000 });
+    await shot('adapter-history.png');
+    await page.keyboard.press('Enter');
+    await waitFor(
+      'the adapter reverted',
+      () => fs.readFileSync(libraryAdapter()).equals(fs.readFileSync(path.join(history, kept))),
+      30_000,
+    );
+    await page
+      .locator('.notifications-toasts', { hasText: 'is back to the version kept' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    const versions = fs.readdirSync(history).sort();
+    assert.equal(versions.length, 2, versions.join(', '));
+    assert.ok(
+      versions.some((v) => fs.readFileSync(path.join(history, v)).equals(refined)),
+      'the refined version was not kept',
+    );
+  });
+
   test('an adapter path from workspace settings outside the workspace and the library loads only once confirmed (defect 13)', async () => {
     const outside = path.join(tmp, 'elsewhere', 'team.safetensors');
     fs.mkdirSync(path.dirname(outside));

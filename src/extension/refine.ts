@@ -1,0 +1,197 @@
+// Learning from the user's corrections: `Aligner: Refine Style from Feedback` (DPO on the chat
+// panel's preference pairs, from and against the workspace's adapter, in the worker, with
+// progress and cancellation in the training view), `Aligner: Export Feedback Pairs`, and
+// `Aligner: Adapter History` (the versions refinements keep: revert to one).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import {
+  AdapterHistoryRequest,
+  AdapterRevertRequest,
+  ErrorCodes,
+  RefineRequest,
+  type AdapterVersion,
+  type RefineResult,
+} from '../protocol';
+import { formatDuration } from '../util/duration';
+import { adapterSetting } from './config';
+import type { AdapterLibrary } from './library';
+import { adapterName, PairStore } from './pairs';
+import { TrainView } from './trainView';
+import type { WorkerClient } from './worker';
+
+/** One to learn from and one held out to measure on. */
+export const MIN_PAIRS = 2;
+
+/** The workspace's pairs file, in the extension's storage for this workspace (never in the workspace itself). */
+export function feedbackStore(ctx: vscode.ExtensionContext): PairStore {
+  const dir = ctx.storageUri?.fsPath ?? path.join(ctx.globalStorageUri.fsPath, 'no-workspace');
+  return new PairStore(path.join(dir, 'preference-pairs.jsonl'));
+}
+
+/** The workspace's adapter file; an error that says what to do when there is none. */
+function activeAdapter(library: AdapterLibrary, what: string): string {
+  const file = library.resolve(adapterSetting());
+  if (!file) throw new Error(`${what} works on this workspace's adapter, and none is active: train one (Train My Style) or switch to one.`);
+  return file;
+}
+
+const percent = (x: number): string => `${Math.round(100 * x)}%`;
+
+export async function refineFromFeedback(
+  ctx: vscode.ExtensionContext,
+  worker: WorkerClient,
+  library: AdapterLibrary,
+): Promise<RefineResult | undefined> {
+  const file = activeAdapter(library, 'Refine Style from Feedback');
+  const name = adapterName(file)!;
+  const model = await worker.ensureModel();
+  const store = feedbackStore(ctx);
+  const pairs = store.forAdapter(name, model.fingerprint);
+  if (pairs.length < MIN_PAIRS) {
+    void vscode.window.showWarningMessage(
+      `Aligner: refining "${name}" needs at least ${MIN_PAIRS} preference pairs from the chat panel, and this workspace has ${pairs.length}. ` +
+        'Edit an answer, regenerate one and prefer the better of the two, or rate two answers to one prompt 👍 and 👎.',
+    );
+    return undefined;
+  }
+  // The worker reads the pairs from a file of their own: new feedback while it trains changes nothing.
+  const pairsFile = path.join(path.dirname(store.file), `refine-${Date.now().toString(36)}.jsonl`);
+  store.exportTo(pairsFile, pairs);
+  const view = TrainView.show(ctx);
+  const jobId = `refine-${Date.now().toString(36)}`;
+  view.post({
+    type: 'start',
+    name,
+    source: `${pairs.length} preference pairs from the chat`,
+    model: `${model.name} · ${model.device}`,
+    options: { method: 'dpo' },
+    refine: true,
+  });
+  const cts = new vscode.CancellationTokenSource();
+  view.onCancel = () => cts.cancel();
+  const crash = worker.onCrash(() => cts.cancel());
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Aligner: refining "${name}" from ${pairs.length} pairs`, cancellable: true },
+    async (progress, token) => {
+      token.onCancellationRequested(() => cts.cancel());
+      let lastPct = 0;
+      const sub = worker.onProgress(jobId, (p) => {
+        const timeLeft = p.etaSec > 0 ? formatDuration(p.etaSec) : null;
+        view.post({ type: 'progress', p, timeLeft });
+        const pct = p.totalSteps ? (100 * p.step) / p.totalSteps : 0;
+        progress.report({ increment: Math.max(0, pct - lastPct), message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}` });
+        lastPct = pct;
+      });
+      try {
+        return await worker.request(RefineRequest, { jobId, adapter: file, pairs: pairsFile }, cts.token);
+      } catch (err) {
+        const e = err as { code?: number; message?: string };
+        if (e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested) {
+          view.post({ type: 'cancelled' });
+          void vscode.window.showInformationMessage(`Aligner: refining "${name}" was cancelled; the adapter is unchanged.`);
+        } else {
+          view.post({ type: 'error', message: e.message ?? String(err) });
+          void vscode.window.showErrorMessage(`Aligner: refining failed: ${e.message ?? String(err)}`);
+        }
+        return undefined;
+      } finally {
+        sub.dispose();
+        crash.dispose();
+        fs.rmSync(pairsFile, { force: true });
+      }
+    },
+  );
+  cts.dispose();
+  view.onCancel = null;
+  if (!result) return undefined;
+  library.changed();
+  view.post({ type: 'done', result });
+  const acc = result.summary.preferenceAccuracy;
+  const accuracy = acc
+    ? ` Preference accuracy on ${result.summary.valExamples} held-out pair${result.summary.valExamples === 1 ? '' : 's'}: ${percent(acc.before)} → ${percent(acc.after)}.`
+    : '';
+  void vscode.window
+    .showInformationMessage(`Aligner: refined "${name}" from ${pairs.length} pairs.${accuracy} The previous version is kept.`, 'Revert')
+    .then((a) => {
+      if (a === 'Revert')
+        void revert(worker, library, file, result.previous).catch((err: Error) =>
+          vscode.window.showErrorMessage(`Aligner: ${err.message}`),
+        );
+    });
+  return result;
+}
+
+/** `Aligner: Export Feedback Pairs`: every pair of this workspace, as JSONL where the user says. */
+export async function exportFeedback(ctx: vscode.ExtensionContext): Promise<void> {
+  const store = feedbackStore(ctx);
+  const pairs = store.all();
+  if (pairs.length === 0) {
+    void vscode.window.showInformationMessage(
+      'Aligner: this workspace has no preference pairs yet (edit, regenerate or rate answers in the chat).',
+    );
+    return;
+  }
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const uri = await vscode.window.showSaveDialog({
+    title: 'Aligner: Export Feedback Pairs',
+    defaultUri: root ? vscode.Uri.joinPath(root, 'aligner-feedback.jsonl') : undefined,
+    filters: { 'JSON Lines': ['jsonl'] },
+    saveLabel: 'Export',
+  });
+  if (!uri) return;
+  const n = store.exportTo(uri.fsPath, pairs);
+  void vscode.window.showInformationMessage(
+    `Aligner: exported ${n} preference pairs to ${uri.fsPath} ({prompt, chosen, rejected}, as \`aligner refine --data\` reads them).`,
+  );
+}
+
+function versionLabel(v: AdapterVersion): string {
+  return new Date(v.kept).toLocaleString();
+}
+
+function versionDetail(v: AdapterVersion): string {
+  const m = v.info.metadata;
+  const parts = [v.info.method || '?'];
+  if (m.examples) parts.push(`${m.examples} ${v.info.method === 'dpo' ? 'pairs' : 'examples'}`);
+  if (m.preference_accuracy) parts.push(`preference accuracy ${m.preference_accuracy.replace('->', '→')}`);
+  if (m.val_loss) parts.push(`val ${Number(m.val_loss).toFixed(3)}`);
+  if (m.date) parts.push(`trained ${m.date.slice(0, 16).replace('T', ' ')}`);
+  return v.info.problem ?? parts.join(' · ');
+}
+
+/** Puts `version` back as `file`; the content it replaces becomes a version. */
+async function revert(worker: WorkerClient, library: AdapterLibrary, file: string, version: AdapterVersion): Promise<void> {
+  await worker.request(AdapterRevertRequest, { path: file, version: version.path });
+  library.changed();
+  void vscode.window.showInformationMessage(
+    `Aligner: "${adapterName(file)}" is back to the version kept ${versionLabel(version)}; the version it replaced is in its history.`,
+  );
+}
+
+/** `Aligner: Adapter History`: the versions of the workspace's adapter, newest first; pick one to revert to it. */
+export async function adapterHistory(worker: WorkerClient, library: AdapterLibrary): Promise<void> {
+  const file = activeAdapter(library, 'Adapter History');
+  const name = adapterName(file)!;
+  await worker.ensureModel();
+  const versions = await worker.request(AdapterHistoryRequest, { path: file });
+  if (versions.length === 0) {
+    void vscode.window.showInformationMessage(
+      `Aligner: "${name}" has no earlier versions; each Refine Style from Feedback keeps the one it replaces.`,
+    );
+    return;
+  }
+  type Item = vscode.QuickPickItem & { version: AdapterVersion };
+  const picked = await vscode.window.showQuickPick<Item>(
+    versions.map((v) => ({ label: `$(history) ${versionLabel(v)}`, description: v.info.method, detail: versionDetail(v), version: v })),
+    {
+      title: `Aligner: history of "${name}"`,
+      placeHolder: 'Pick the version to revert to (the current one is kept)',
+      matchOnDescription: true,
+      matchOnDetail: true,
+    },
+  );
+  if (!picked) return;
+  await revert(worker, library, file, picked.version);
+}
