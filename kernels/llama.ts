@@ -39,6 +39,7 @@ export function nbitsEntries(name: string) {
     data: `${name}.nbits`,
     scales: `${name}.scales`,
     zeroPoints: `${name}.zeros`,
+    mins: `${name}.mins`,
     transposedData: `${name}.t.nbits`,
     transposedScales: `${name}.t.scales`,
     transposedZeroPoints: `${name}.t.zeros`,
@@ -117,17 +118,18 @@ export class Llama {
     const cols = this.index.get(e.transposedData).shape[0];
     // Bits per weight differ by layer; the blocks' byte width says which.
     const bits = ((this.index.get(e.data).shape[2] * 8) / q.blockSize) as 4 | 8;
-    const matrix = (data: string, scales: string, zeros: string, n: number, k: number): NBitsMatrix => ({
+    const matrix = (data: string, scales: string, zeros: string, n: number, k: number, mins?: string): NBitsMatrix => ({
       data: this.w(data),
       scales: this.w(scales),
-      zeroPoints: this.index.has(zeros) ? this.w(zeros) : undefined,
+      zeroPoints: this.maybe(zeros),
+      mins: mins === undefined ? undefined : this.maybe(mins),
       bits,
       blockSize: q.blockSize,
       rows: n,
       cols: k,
     });
     return {
-      weight: matrix(e.data, e.scales, e.zeroPoints, rows, cols),
+      weight: matrix(e.data, e.scales, e.zeroPoints, rows, cols, e.mins),
       transposed: () => matrix(e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows),
       accuracyLevel: q.accuracyLevel,
     };

@@ -163,6 +163,11 @@ export interface NBitsMatrix {
   scales: Value;
   /** Absent: symmetric (2^(bits−1)). */
   zeroPoints?: Value;
+  /**
+   * float [⌈cols/blockSize⌉, rows]: a per-block offset, W[n, k] = (q − zero)·scale + mins[⌊k/blockSize⌋, n]
+   * (GGUF's Q4_1/Q4_K blocks, whose d·q + m needs a zero point of −m/d, not an integer).
+   */
+  mins?: Value;
   bits: 4 | 8;
   blockSize: number;
   rows: number;
@@ -181,11 +186,24 @@ export interface QuantizedLinear {
   accuracyLevel: number;
 }
 
-/** x [.., cols] · dequant(W)ᵀ → [.., rows]: one MatMulNBits node, no gradient. */
+/**
+ * x [.., cols] · dequant(W)ᵀ → [.., rows]: one MatMulNBits node, no gradient. With `mins`, plus
+ * Σ_b (Σ_{k in block b} x[k])·mins[b, n]: the blocks' offsets as a second, small product of x's
+ * per-block sums [.., cols/blockSize] by mins [cols/blockSize, rows], so the blocks stay integer.
+ */
 export function matMulNBits(x: Value, w: NBitsMatrix, accuracyLevel: number): Value {
+  const g = x.graph;
   const inputs = [x, w.data, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : [])];
   const attrs = { K: w.cols, N: w.rows, bits: w.bits, block_size: w.blockSize, accuracy_level: accuracyLevel };
-  return x.graph.node('MatMulNBits', inputs, attrs, [...x.shape.slice(0, -1), w.rows], x.type, undefined, MS_DOMAIN);
+  const shape = [...x.shape.slice(0, -1), w.rows];
+  const product = g.node('MatMulNBits', inputs, attrs, shape, x.type, undefined, MS_DOMAIN);
+  if (!w.mins) return product;
+  if (w.cols % w.blockSize !== 0) throw new Error(`block offsets need whole blocks: ${w.cols} columns, blocks of ${w.blockSize}`);
+  const blocks = w.cols / w.blockSize;
+  const lead = x.shape.slice(0, -1);
+  const split = g.node('Reshape', [x, g.ints([...lead.map(() => 0), blocks, w.blockSize])], {}, [...lead, blocks, w.blockSize], x.type);
+  const sums = g.node('ReduceSum', [split, g.ints([-1])], { keepdims: 0 }, [...lead, blocks], x.type);
+  return noGrad('Add', product, g.node('MatMul', [sums, w.mins], {}, shape, x.type));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Block-wise quantisation of frozen matrices in the layout of onnxruntime's
 // MatMulNBits (com.microsoft): the one representation every quantized linear
-// layer uses, and the one GGUF's Q8_0/Q4_0 blocks map onto (same block size,
-// symmetric, one scale per block; only the nibble order differs: see ggml_blocks.ts).
+// layer uses, and the one GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks map onto (same block
+// size, one scale per block, per-block offsets where the type has them: see ggml_blocks.ts).
 
 import { expectedWeights } from '../model/weights';
 import type { BaseModel, GgmlType, ModelConfig } from '../model/types';
@@ -47,7 +47,7 @@ export function parseQuantization(value: string | undefined, model: Pick<BaseMod
 }
 
 /** Bumped whenever quantizeMatrix or the mapping of GGUF blocks changes its output, so cached quantized weights are redone. */
-export const QUANTIZER_VERSION = 4;
+export const QUANTIZER_VERSION = 5;
 
 /** Linear layers that can be quantized: every projection and the LM head (the embedding too when it is the head). */
 const LINEAR = /(\.(q|k|v|o|gate|up|down)_proj\.weight|^lm_head\.weight)$/;
@@ -109,6 +109,11 @@ export interface QuantizedMatrix {
    * Else uint8 [N · ⌈blocksPerRow·bits/8⌉], 4-bit ones packed like `data` (asymmetric formats such as Q4_1).
    */
   zeroPoints?: Uint8Array;
+  /**
+   * float32 [blocksPerRow, N]: per-block offsets added to the blocks' values, W[n, k] = (q − zero)·scale +
+   * mins[⌊k/blockSize⌋, n]; only GGUF blocks mapped as they are have them (Q4_1, Q4_K, Q5_K: see ggml_blocks.ts).
+   */
+  mins?: Float32Array;
 }
 
 export function blocksPerRow(cols: number, blockSize: number): number {
@@ -310,7 +315,9 @@ export function dequantize(q: QuantizedMatrix): Float32Array {
       const value = q.bits === 8 ? q.data[at + i] : nibble(q.data.subarray(at), i);
       let zero = 1 << (q.bits - 1);
       if (q.zeroPoints) zero = q.bits === 8 ? q.zeroPoints[n * zpBytesPerRow + b] : nibble(q.zeroPoints.subarray(n * zpBytesPerRow), b);
-      out[n * q.cols + k] = (value - zero) * q.scales[n * perRow + b];
+      // The product, then the sum, each rounded to float32 (as ggml decodes offset blocks).
+      const scaled = Math.fround((value - zero) * q.scales[n * perRow + b]);
+      out[n * q.cols + k] = q.mins ? scaled + q.mins[b * q.rows + n] : scaled;
     }
   }
   return out;

@@ -16,7 +16,7 @@ import { dequantize as decodeGgml, ggmlByteLength } from '../model/ggml';
 import { expectedWeights, readBytes } from '../model/weights';
 import type { BaseModel, GgmlType } from '../model/types';
 import { processAlive, sweepTemporaries, writeFileAtomic } from '../util/atomic';
-import { isQuantType, mapBlocks } from './ggml_blocks';
+import { hasOffsets, isQuantType, mapBlocks } from './ggml_blocks';
 import {
   DEFAULT_BLOCK_SIZE,
   Quantization,
@@ -185,14 +185,14 @@ function layoutOf(model: BaseModel, quantization: Quantization, blockSize: numbe
     entries.set(name, { shape, offset: size, type });
     size += Math.ceil(bytes / ALIGN) * ALIGN;
   };
-  for (const { name, float, bits, mapped } of plan) {
+  for (const { name, dtype, float, bits, mapped } of plan) {
     const shape = shapes.get(name)!;
     if (float) add(name, shape, 'float', 4 * shape.reduce((a, b) => a * b, 1));
     if (bits === undefined) continue;
     const e = nbitsEntries(name);
     const [rows, cols] = shape;
     for (const [data, scales, zeros, n, k, symmetric] of [
-      // Mapped blocks are symmetric: MatMulNBits' implicit zero point, no entry.
+      // Mapped blocks are symmetric: MatMulNBits' implicit zero point, no entry (offsets go to `mins`).
       [e.data, e.scales, e.zeroPoints, rows, cols, mapped],
       [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows, false],
     ] as const) {
@@ -201,6 +201,7 @@ function layoutOf(model: BaseModel, quantization: Quantization, blockSize: numbe
       add(scales, [sizes.scales / 4], 'float', sizes.scales);
       if (sizes.zeroPoints && !symmetric) add(zeros, [sizes.zeroPoints], 'uint8', sizes.zeroPoints);
     }
+    if (mapped && hasOffsets(dtype)) add(e.mins, [cols / blockSize, rows], 'float', (4 * rows * cols) / blockSize);
   }
   return { entries, plan, size };
 }
@@ -233,6 +234,7 @@ function* tensorChunks(model: BaseModel, layout: Layout, blockSize: number): Gen
     yield* put(e.transposedData, t.data);
     yield* put(e.transposedScales, t.scales);
     if (t.zeroPoints) yield* put(e.transposedZeroPoints, t.zeroPoints);
+    if (q.mins) yield* put(e.mins, q.mins);
   }
   if (layout.size > at) yield new Uint8Array(layout.size - at);
 }

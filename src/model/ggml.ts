@@ -45,84 +45,99 @@ export function dequantize(bytes: Uint8Array, type: GgmlType): Float32Array {
   const { values, bytes: blockBytes } = GGML_BLOCKS[type];
   const blocks = bytes.byteLength / blockBytes;
   const out = new Float32Array(blocks * values);
+  if (type !== 'Q6_K') {
+    block32Decoder(type)(bytes, out);
+    return out;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const decode = DECODERS[type];
-  for (let b = 0; b < blocks; b++) decode(bytes, view, b * blockBytes, out, b * values);
+  for (let b = 0; b < blocks; b++) q6_K(bytes, view, b * blockBytes, out, b * values);
   return out;
 }
 
-type Decoder = (q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number) => void;
-
 const half = (view: DataView, at: number) => f16ToF32(view.getUint16(at, true));
 
-/** block_q8_0 { f16 d; int8 qs[32] }: y = d·q. */
-function q8_0(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
-  const d = half(view, at);
-  for (let j = 0; j < 32; j++) y[out + j] = f32(view.getInt8(at + 2 + j) * d);
-}
+/** The types whose values come in blocks of 32 with one scale (and, for some, one offset) each. */
+export type Block32Type = 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q4_K' | 'Q5_K';
 
-/** block_q4_0 { f16 d; u8 qs[16] }: low nibbles are values 0-15, high nibbles 16-31, offset by 8. */
-function q4_0(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
-  const d = half(view, at);
-  for (let j = 0; j < 16; j++) {
-    const b = q[at + 2 + j];
-    y[out + j] = f32(((b & 0x0f) - 8) * d);
-    y[out + j + 16] = f32(((b >> 4) - 8) * d);
+/**
+ * Calls `visit` for each block of 32 values of `bytes` (whole blocks of `type`), in order, with the
+ * block's integers q and how ggml decodes them: value j = d·q[j] (symmetric types: Q8_0, Q4_0 with
+ * q − 8), or d·q[j] + offset (Q4_1: +m; Q4_K/Q5_K: −dmin·m of the sub-block, d its d·scale), each
+ * product and sum rounded to float32 as ggml does. `q` is reused between calls.
+ */
+export function forEachBlock32(
+  bytes: Uint8Array,
+  type: Block32Type,
+  visit: (block: number, d: number, offset: number | undefined, q: Int32Array) => void,
+): void {
+  const { values, bytes: size } = GGML_BLOCKS[type];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const q = new Int32Array(32);
+  const blocks = bytes.byteLength / size;
+  for (let b = 0; b < blocks; b++) {
+    const at = b * size;
+    const first = (b * values) / 32;
+    if (type === 'Q8_0') {
+      for (let j = 0; j < 32; j++) q[j] = view.getInt8(at + 2 + j);
+      visit(first, half(view, at), undefined, q);
+    } else if (type === 'Q4_0' || type === 'Q4_1') {
+      // block_q4_0 { f16 d; u8 qs[16] }, block_q4_1 { f16 d; f16 m; u8 qs[16] }: low nibbles are values 0-15, high 16-31.
+      const qs = at + (type === 'Q4_0' ? 2 : 4);
+      const shift = type === 'Q4_0' ? 8 : 0;
+      for (let j = 0; j < 16; j++) {
+        q[j] = (bytes[qs + j] & 0x0f) - shift;
+        q[j + 16] = (bytes[qs + j] >> 4) - shift;
+      }
+      visit(first, half(view, at), type === 'Q4_1' ? half(view, at + 2) : undefined, q);
+    } else {
+      kBlock(bytes, view, at, type === 'Q5_K', q, (j, d, offset) => visit(first + j, d, offset, q));
+    }
   }
 }
 
-/** block_q4_1 { f16 d; f16 m; u8 qs[16] }: y = q·d + m. */
-function q4_1(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
+/**
+ * block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } and block_q5_K (the same plus u8 qh[32]
+ * before qs, a fifth bit per value): 8 sub-blocks of 32 with 6-bit scales sc and mins m,
+ * value = (d·sc)·q − dmin·m. Sub-blocks 2i and 2i + 1 share 32 bytes of qs: low nibbles, then high.
+ */
+function kBlock(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  fifthBit: boolean,
+  q: Int32Array,
+  visit: (sub: number, d: number, offset: number) => void,
+): void {
   const d = half(view, at);
-  const m = half(view, at + 2);
-  for (let j = 0; j < 16; j++) {
-    const b = q[at + 4 + j];
-    y[out + j] = f32(f32((b & 0x0f) * d) + m);
-    y[out + j + 16] = f32(f32((b >> 4) * d) + m);
+  const dmin = half(view, at + 2);
+  const qh = at + 16;
+  let qs = at + (fifthBit ? 48 : 16);
+  for (let sub = 0; sub < 8; sub++) {
+    const [sc, m] = scaleMin(bytes, at + 4, sub);
+    const high = sub & 1;
+    const bit = 1 << sub;
+    for (let l = 0; l < 32; l++) {
+      const low = high ? bytes[qs + l] >> 4 : bytes[qs + l] & 0x0f;
+      q[l] = fifthBit && bytes[qh + l] & bit ? low + 16 : low;
+    }
+    visit(sub, f32(d * sc), -f32(dmin * m));
+    if (high) qs += 32;
   }
+}
+
+/** Decodes the blocks of 32 of forEachBlock32 as ggml's dequantize_row_*. */
+function block32Decoder(type: Block32Type) {
+  return (bytes: Uint8Array, y: Float32Array) =>
+    forEachBlock32(bytes, type, (block, d, offset, q) => {
+      const out = block * 32;
+      for (let j = 0; j < 32; j++) y[out + j] = offset === undefined ? f32(d * q[j]) : f32(f32(d * q[j]) + offset);
+    });
 }
 
 /** get_scale_min_k4: the 6-bit scale and min of sub-block j from the 12 packed bytes at `s`. */
 function scaleMin(q: Uint8Array, s: number, j: number): [number, number] {
   if (j < 4) return [q[s + j] & 63, q[s + j + 4] & 63];
   return [(q[s + j + 4] & 0x0f) | ((q[s + j - 4] >> 6) << 4), (q[s + j + 4] >> 4) | ((q[s + j] >> 6) << 4)];
-}
-
-/** block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }: 8 sub-blocks of 32, y = d·sc·q − dmin·m. */
-function q4_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
-  const d = half(view, at);
-  const dmin = half(view, at + 2);
-  const scales = at + 4;
-  let qs = at + 16;
-  for (let j = 0, is = 0; j < 256; j += 64, is += 2, qs += 32) {
-    const [sc1, m1] = scaleMin(q, scales, is);
-    const [sc2, m2] = scaleMin(q, scales, is + 1);
-    const d1 = f32(d * sc1),
-      min1 = f32(dmin * m1);
-    const d2 = f32(d * sc2),
-      min2 = f32(dmin * m2);
-    for (let l = 0; l < 32; l++) y[out + j + l] = f32(f32(d1 * (q[qs + l] & 0x0f)) - min1);
-    for (let l = 0; l < 32; l++) y[out + j + 32 + l] = f32(f32(d2 * (q[qs + l] >> 4)) - min2);
-  }
-}
-
-/** block_q5_K { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }: Q4_K plus a fifth bit from qh. */
-function q5_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
-  const d = half(view, at);
-  const dmin = half(view, at + 2);
-  const scales = at + 4;
-  const qh = at + 16;
-  let ql = at + 48;
-  for (let j = 0, is = 0, u1 = 1, u2 = 2; j < 256; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-    const [sc1, m1] = scaleMin(q, scales, is);
-    const [sc2, m2] = scaleMin(q, scales, is + 1);
-    const d1 = f32(d * sc1),
-      min1 = f32(dmin * m1);
-    const d2 = f32(d * sc2),
-      min2 = f32(dmin * m2);
-    for (let l = 0; l < 32; l++) y[out + j + l] = f32(f32(d1 * ((q[ql + l] & 0x0f) + (q[qh + l] & u1 ? 16 : 0))) - min1);
-    for (let l = 0; l < 32; l++) y[out + j + 32 + l] = f32(f32(d2 * ((q[ql + l] >> 4) + (q[qh + l] & u2 ? 16 : 0))) - min2);
-  }
 }
 
 /** block_q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d }: 16 sub-blocks of 16, y = d·sc·(q − 32). */
@@ -146,12 +161,3 @@ function q6_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: n
     }
   }
 }
-
-const DECODERS: Record<Exclude<GgmlType, 'F32' | 'F16' | 'BF16'>, Decoder> = {
-  Q8_0: q8_0,
-  Q4_0: q4_0,
-  Q4_1: q4_1,
-  Q4_K: q4_K,
-  Q5_K: q5_K,
-  Q6_K: q6_K,
-};

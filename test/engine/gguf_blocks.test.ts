@@ -24,14 +24,29 @@ import { loadModel } from '../../src/model/load';
 import type { BaseModel, GgmlType } from '../../src/model/types';
 import { readBytes } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
-import { quantizeQ4_0, quantizeQ8_0, writeStoriesGguf } from '../model/gguf_writer';
+import { quantizeQ4_0, quantizeQ4_1, quantizeQ8_0, writeStoriesGguf } from '../model/gguf_writer';
 import { aligner } from '../cli/cli';
-import { kQuantModel } from '../model/kquants';
+import { K_BLOCKS, kQuantModel } from '../model/kquants';
 import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
 
 const dir = tempDir();
 
-test('Q8_0 and Q4_0 blocks map onto MatMulNBits blocks with exactly the values of ggml’s decoding', () => {
+/** Largest |a − b| relative to the largest |b| of its row: float32 rounding only when ≤ a few 2^-24. */
+function rowError(a: Float32Array, b: Float32Array, cols: number): number {
+  let worst = 0;
+  for (let r = 0; r < b.length / cols; r++) {
+    let scale = 0;
+    let err = 0;
+    for (let c = r * cols; c < (r + 1) * cols; c++) {
+      scale = Math.max(scale, Math.abs(b[c]));
+      err = Math.max(err, Math.abs(a[c] - b[c]));
+    }
+    if (scale > 0) worst = Math.max(worst, err / scale);
+  }
+  return worst;
+}
+
+test('Q8_0, Q4_0, Q4_1, Q4_K and Q5_K blocks map onto MatMulNBits blocks with the values of ggml’s decoding', () => {
   const rng = new Rng(5);
   const [rows, cols] = [6, 96];
   const x = Float32Array.from({ length: rows * cols }, () => rng.normal() * 0.1);
@@ -45,8 +60,40 @@ test('Q8_0 and Q4_0 blocks map onto MatMulNBits blocks with exactly the values o
   ] as const) {
     const q = mapBlocks(bytes, type, rows, cols, bits);
     assert.equal(q.zeroPoints, undefined, 'symmetric: the implicit zero point');
+    assert.equal(q.mins, undefined, 'no offsets');
     assert.deepEqual(dequantize(q), decodeGgml(bytes, type), `${type} as ${bits}-bit blocks`);
   }
+  // The offset types: the same integers (centred) and scales, their offsets (plus the centre) as mins,
+  // so only the offset's sum is rounded anew. K-quant rows are super-blocks of 256 with 6-bit
+  // sub-block scales and mins, built from known integers (test/model/kquants.ts).
+  const kRows = (type: 'Q4_K' | 'Q5_K', n: number) => {
+    const blocks = Array.from({ length: n * 2 }, () => K_BLOCKS[type](rng));
+    const bytes = new Uint8Array(blocks.reduce((a, b) => a + b.bytes.length, 0));
+    blocks.reduce((at, b) => (bytes.set(b.bytes, at), at + b.bytes.length), 0);
+    return { bytes, values: Float32Array.from(blocks.flatMap((b) => b.values)) };
+  };
+  const q4k = kRows('Q4_K', 3);
+  const q5k = kRows('Q5_K', 3);
+  const q41 = quantizeQ4_1(x);
+  for (const [type, bytes, n, k, bits] of [
+    ['Q4_1', q41, rows, cols, 4],
+    ['Q4_1', q41, rows, cols, 8],
+    ['Q4_K', q4k.bytes, 3, 512, 4],
+    ['Q4_K', q4k.bytes, 3, 512, 8],
+    ['Q5_K', q5k.bytes, 3, 512, 8],
+  ] as const) {
+    const q = mapBlocks(bytes, type, n, k, bits);
+    assert.equal(q.zeroPoints, undefined, `${type}: symmetric blocks`);
+    assert.equal(q.mins?.length, (n * k) / 32, `${type}: one offset per block`);
+    const reference = decodeGgml(bytes, type);
+    const err = rowError(dequantize(q), reference, k);
+    assert.ok(err <= 2 ** -22, `${type} as ${bits}-bit blocks: ${err} from ggml's decoding`);
+  }
+  // The K-quant decoding itself against the values the blocks were built from.
+  assert.deepEqual(decodeGgml(q4k.bytes, 'Q4_K'), q4k.values);
+  assert.deepEqual(decodeGgml(q5k.bytes, 'Q5_K'), q5k.values);
+  assert.throws(() => mapBlocks(q41.subarray(1), 'Q4_1', rows, cols, 4), /Q4_1: expected 360 bytes for \[6, 96\], got 359/);
+  assert.throws(() => mapBlocks(q5k.bytes, 'Q5_K', 3, 512, 4), /Q5_K blocks do not map onto 4-bit MatMulNBits blocks/);
 });
 
 test('which stored types map directly and which are requantized, at each quantization', () => {
@@ -56,9 +103,11 @@ test('which stored types map directly and which are requantized, at each quantiz
   const cases: [GgmlType, Quantization, string, object][] = [
     ['Q8_0', 'stored', q, { bits: 8, mapped: true }],
     ['Q4_0', 'stored', q, { bits: 4, mapped: true }],
-    ['Q4_1', 'stored', q, { bits: 8, mapped: false }],
-    ['Q4_K', 'stored', q, { bits: 8, mapped: false }],
-    ['Q5_K', 'stored', q, { bits: 8, mapped: false }],
+    ['Q4_1', 'stored', q, { bits: 4, mapped: true }],
+    ['Q4_K', 'stored', q, { bits: 4, mapped: true }],
+    ['Q4_K', 'q8', q, { bits: 8, mapped: true }],
+    ['Q5_K', 'stored', q, { bits: 8, mapped: true }],
+    ['Q5_K', 'q4', q, { bits: 4, mapped: false }],
     ['Q6_K', 'stored', q, { bits: 8, mapped: false }],
     ['F16', 'stored', q, { mapped: false }],
     ['Q4_0', 'q8', q, { bits: 8, mapped: true }],
@@ -100,7 +149,7 @@ test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF runs on its blocks: the NLL of its
   const f32 = await nllOf(hf, 'f32');
   // Q8_0 within q8's bound of test/engine/quantized.test.ts. Q4_0 is symmetric and keeps v and down at 4 bits
   // (q4 keeps them at 8): on this d = 64 model the format itself costs ~7 %, as its blocks decoded to float32 show.
-  // Q4_1 is requantized (its min is no integer zero point): it must stay close to its decoded blocks too.
+  // Q4_1's blocks are mapped too, their mins added by a second product (ggml_blocks.ts).
   for (const [type, tolerance] of [
     ['Q8_0', 0.01],
     ['Q4_0', 0.1],
@@ -127,12 +176,9 @@ test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF runs on its blocks: the NLL of its
     const graph = stepGraph(model.config, index);
     const plan = storagePlan(model, quantization).filter((p) => p.bits !== undefined);
     const mapped = plan.filter((p) => p.mapped);
-    // Every Q8_0/Q4_0 matrix is mapped (the head is Q8_0 in all three files); Q4_1 ones are requantized.
-    assert.deepEqual(
-      plan.map((p) => `${p.dtype} ${p.mapped}`),
-      plan.map((p) => `${p.dtype} ${p.dtype !== 'Q4_1'}`),
-    );
-    assert.ok(mapped.length >= (type === 'Q4_1' ? 1 : model.config.numLayers * 5), `${type}: ${mapped.length} mapped matrices`);
+    // Every Q8_0/Q4_0/Q4_1 matrix is mapped (the head is Q8_0 in all three files).
+    assert.equal(mapped.length, plan.length);
+    assert.ok(mapped.length >= model.config.numLayers * 5, `${type}: ${mapped.length} mapped matrices`);
     for (const { name, bits } of mapped) {
       const ref = model.weights.tensors.get(name)!;
       const [rows, cols] = ref.shape;
@@ -141,6 +187,18 @@ test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF runs on its blocks: the NLL of its
       const at = index.get(e.data).offset;
       assert.deepEqual(file32.subarray(at, at + expected.data.byteLength), Buffer.from(expected.data), `${name} blocks`);
       assert.ok(!index.has(e.zeroPoints), `${name}: symmetric, no zero points`);
+      if (expected.mins) {
+        const m = index.get(e.mins);
+        assert.deepEqual(
+          new Float32Array(file32.buffer.slice(file32.byteOffset + m.offset, file32.byteOffset + m.offset + expected.mins.byteLength)),
+          expected.mins,
+          `${name} offsets`,
+        );
+        assert.ok(
+          graph.nodes.some((n) => n.opType === 'MatMul' && n.input?.[1] === e.mins),
+          `${name}: a MatMul adds the blocks' offsets`,
+        );
+      } else assert.ok(!index.has(e.mins), `${name}: no offsets`);
       if (name !== 'model.embed_tokens.weight') assert.ok(!index.has(name), `${name}: no float32 copy`);
       assert.ok(
         graph.nodes.some((n) => n.opType === 'MatMulNBits' && n.input?.[1] === e.data),
@@ -150,15 +208,17 @@ test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF runs on its blocks: the NLL of its
   }
 });
 
-test('K-quant tensors are requantized once into the weights cache, close to their exact values', async () => {
+test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their offsets, Q6_K requantized once', async () => {
   const file = path.join(dir, 'kquant.gguf');
   kQuantModel(file);
   const model = await importGguf(file);
   const quantization = parseQuantization(undefined, model, '--quant');
   assert.equal(quantization, 'stored');
   const plan = storagePlan(model, quantization);
-  const byType = (type: string) => plan.filter((p) => p.dtype === type && p.bits !== undefined);
-  assert.ok([...byType('Q4_K'), ...byType('Q5_K'), ...byType('Q6_K')].every((p) => p.bits === 8 && !p.mapped));
+  const served = (type: string) => [
+    ...new Set(plan.filter((p) => p.dtype === type && p.bits !== undefined).map((p) => `${p.bits} ${p.mapped}`)),
+  ];
+  assert.deepEqual([served('Q4_K'), served('Q5_K'), served('Q6_K')], [['4 true'], ['8 true'], ['8 false']]);
   const cacheDir = path.join(dir, 'cache');
   const { dir: weightsDir, index } = weightsFile(model, cacheDir, { quantization });
   const bytes = fs.readFileSync(path.join(weightsDir, WEIGHTS_FILE));
@@ -171,10 +231,10 @@ test('K-quant tensors are requantized once into the weights cache, close to thei
     }
     return Math.sqrt(err / norm);
   };
-  for (const { name, bits } of plan.filter((p) => p.bits !== undefined)) {
+  for (const { name, bits, mapped } of plan.filter((p) => p.bits !== undefined)) {
     const [rows, cols] = model.weights.tensors.get(name)!.shape;
     const e = nbitsEntries(name);
-    const read = (data: string, scales: string, zeros: string, n: number, k: number) => {
+    const read = (data: string, scales: string, zeros: string, n: number, k: number, mins?: string) => {
       const slice = (entry: string, length: number) =>
         new Uint8Array(bytes.subarray(index.get(entry).offset, index.get(entry).offset + length));
       const blocks = (n * k) / 32;
@@ -186,17 +246,23 @@ test('K-quant tensors are requantized once into the weights cache, close to thei
         data: slice(data, (blocks * 32 * bits!) / 8),
         scales: new Float32Array(slice(scales, 4 * blocks).buffer),
         zeroPoints: index.has(zeros) ? slice(zeros, n * Math.ceil(k / 64)) : undefined,
+        mins: mins && index.has(mins) ? new Float32Array(slice(mins, 4 * blocks).buffer) : undefined,
       });
     };
     const exact = model.weights.f32(name);
     const exactT = new Float32Array(exact.length);
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) exactT[c * rows + r] = exact[r * cols + c];
-    // Requantization error relative to the weights' spread: about half a step of the new blocks,
-    // for W and for the Wᵀ of the backward pass (decoded from the GGUF blocks 32 rows at a time).
+    // Mapped: ggml's values up to the rounding of the offsets' sums. Requantized: about half a step of
+    // the new blocks, relative to the weights' spread; so is the Wᵀ of the backward pass (decoded from
+    // the GGUF blocks 32 rows at a time).
+    const forward = read(e.data, e.scales, e.zeroPoints, rows, cols, e.mins);
+    if (mapped) assert.ok(rowError(forward, exact, cols) <= 2 ** -22, `${name}: mapped blocks`);
     const bound = bits === 8 ? 0.01 : 0.12;
-    const forward = relError(read(e.data, e.scales, e.zeroPoints, rows, cols), exact);
     const backward = relError(read(e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows), exactT);
-    assert.ok(forward < bound && backward < bound, `${name}: relative error ${forward} (W), ${backward} (Wᵀ)`);
+    assert.ok(
+      relError(forward, exact) < bound && backward < bound,
+      `${name}: relative error ${relError(forward, exact)} (W), ${backward} (Wᵀ)`,
+    );
   }
 });
 
@@ -210,8 +276,8 @@ test('aligner inspect-model reports per stored type what is mapped and what is r
   assert.deepEqual(report.served, {
     Q6_K: { 'requantized 8-bit': 3, f32: 1 },
     F32: { f32: 3 },
-    Q4_K: { 'requantized 8-bit': 3 },
-    Q5_K: { 'requantized 8-bit': 2 },
+    Q4_K: { 'mapped 4-bit': 3 },
+    Q5_K: { 'mapped 8-bit': 2 },
   });
   const q4 = path.join(dir, 'stories260K-Q4_0-cli.gguf');
   await writeStoriesGguf(q4, 'Q4_0');

@@ -1,6 +1,6 @@
-// The quantized linear layer (MatMulNBits) and its VJP: against finite
-// differences where forward and backward hold the same matrix exactly, against
-// the dequantized reference in JS, and against the float32 VJP.
+// The quantized linear layer (MatMulNBits, with GGUF blocks' offsets where mapped) and its
+// VJP: against finite differences where forward and backward hold the same matrix exactly,
+// against the dequantized reference in JS, and against the float32 VJP.
 
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,8 +8,12 @@ import * as ort from 'onnxruntime-node';
 import { grad } from '../../kernels/autodiff';
 import { Graph } from '../../kernels/graph';
 import * as op from '../../kernels/ops';
+import { mapBlocks } from '../../src/engine/ggml_blocks';
 import { dequantize, QuantizedMatrix, quantizeMatrix, quantizeTransposed } from '../../src/engine/quantize';
+import { dequantize as decodeGgml } from '../../src/model/ggml';
 import { Rng } from '../../src/util/random';
+import { f32ToF16 } from '../model/gguf_writer';
+import { K_BLOCKS, kQuantBytes } from '../model/kquants';
 
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 const u8 = (data: Uint8Array) => new ort.Tensor('uint8', data, [data.length]);
@@ -23,6 +27,7 @@ async function quantizedLinear(w: QuantizedMatrix, t: QuantizedMatrix, m: number
     data: g.input(`${prefix}data`, 'uint8', [q.rows, Math.ceil(q.cols / q.blockSize), (q.blockSize * q.bits) / 8]),
     scales: g.input(`${prefix}scales`, 'float', [q.scales.length]),
     zeroPoints: q.zeroPoints ? g.input(`${prefix}zeros`, 'uint8', [q.zeroPoints.length]) : undefined,
+    mins: q.mins ? g.input(`${prefix}mins`, 'float', [q.cols / q.blockSize, q.rows]) : undefined,
     bits: q.bits,
     blockSize: q.blockSize,
     rows: q.rows,
@@ -43,6 +48,7 @@ async function quantizedLinear(w: QuantizedMatrix, t: QuantizedMatrix, m: number
     weights[`${prefix}data`] = new ort.Tensor('uint8', q.data, [q.rows, Math.ceil(q.cols / q.blockSize), (q.blockSize * q.bits) / 8]);
     weights[`${prefix}scales`] = f32(q.scales, [q.scales.length]);
     if (q.zeroPoints) weights[`${prefix}zeros`] = u8(q.zeroPoints);
+    if (q.mins) weights[`${prefix}mins`] = f32(q.mins, [q.cols / q.blockSize, q.rows]);
   }
   return async (xs: Float32Array, rs: Float32Array) => {
     const out = await session.run({ ...weights, x: f32(xs, [m, w.cols]), r: f32(rs, [m, w.rows]) });
@@ -149,4 +155,106 @@ test('quantisation round trip: 8-bit error under 1 % of the weights, 4-bit under
   assert.ok(relError(dequantize(quantizeMatrix(w, 16, 96, 4)), w) < 0.1);
   assert.deepEqual(dequantize(quantizeMatrix(w, 16, 96, 4)).subarray(0, 96), new Float32Array(96));
   assert.throws(() => quantizeMatrix(w, 16, 96, 4, 24), /block size must be a power of two ≥ 16, got 24/);
+});
+
+/**
+ * GGUF Q4_1 and Q4_K blocks of W [rows, cols] whose every 32-block is s·(e·q − c) with (e, c) drawn from
+ * a few pairs with e·15 − c = 127: varied scales and offsets (mins), and the value 127·s (q = 15) on
+ * the diagonal k ≡ n (mod 32), so that every 32-block of Wᵀ holds 127·s too and its 8-bit
+ * quantisation is exact. Returns the bytes of both types and W itself.
+ */
+function offsetBlocks(rows: number, cols: number, rng: Rng) {
+  const s = 2 ** -6;
+  const pairs = [
+    [9, 8],
+    [10, 23],
+    [12, 53],
+  ];
+  const w = new Float32Array(rows * cols);
+  const params: [number, number][] = [];
+  const q = new Int32Array(rows * cols);
+  for (let n = 0; n < rows; n++) {
+    for (let b = 0; b < cols / 32; b++) {
+      const [e, c] = pairs[rng.int(pairs.length)];
+      params.push([e, c]);
+      for (let j = 0; j < 32; j++) {
+        const k = b * 32 + j;
+        q[n * cols + k] = k % 32 === n % 32 ? 15 : rng.int(16);
+        w[n * cols + k] = s * (e * q[n * cols + k] - c);
+      }
+    }
+  }
+  const q41 = new Uint8Array((rows * cols * 20) / 32);
+  const view = new DataView(q41.buffer);
+  params.forEach(([e, c], b) => {
+    view.setUint16(b * 20, f32ToF16(e * s), true);
+    view.setUint16(b * 20 + 2, f32ToF16(-c * s), true);
+    for (let j = 0; j < 16; j++) q41[b * 20 + 4 + j] = q[b * 32 + j] | (q[b * 32 + 16 + j] << 4);
+  });
+  const supers = Array.from({ length: (rows * cols) / 256 }, (_, i) => {
+    const sub = params.slice(i * 8, i * 8 + 8);
+    const values = Array.from(q.subarray(i * 256, (i + 1) * 256));
+    return kQuantBytes(
+      s,
+      s,
+      sub.map(([e]) => e),
+      sub.map(([, c]) => c),
+      values,
+      4,
+    );
+  });
+  const q4k = new Uint8Array(supers.length * 144);
+  supers.forEach((bytes, i) => q4k.set(bytes, i * 144));
+  return { w, blocks: { Q4_1: q41, Q4_K: q4k } };
+}
+
+for (const type of ['Q4_1', 'Q4_K'] as const) {
+  test(`${type} blocks mapped with their offsets: the VJP is the finite-difference gradient, the forward ggml's matrix`, async () => {
+    const rng = new Rng(type === 'Q4_1' ? 41 : 42);
+    const [rows, cols, m] = [64, 256, 2];
+    const { w, blocks } = offsetBlocks(rows, cols, rng);
+    assert.deepEqual(decodeGgml(blocks[type], type), w, 'the blocks hold W');
+    const t = quantizeTransposed(w, rows, cols, 8);
+    assert.deepEqual(dequantize(t), transposed(w, rows, cols), 'Wᵀ is exact at 8 bits');
+    for (const bits of [4, 8] as const) {
+      const q = mapBlocks(blocks[type], type, rows, cols, bits);
+      assert.ok(q.mins, 'offsets');
+      assert.deepEqual(dequantize(q), w, `the mapped ${bits}-bit blocks and offsets hold W`);
+      const run = await quantizedLinear(q, t, m, 0);
+      const x = randoms(rng, m * cols);
+      const r = randoms(rng, m * rows);
+      const { y, dx } = await run(x, r);
+      assert.ok(relError(y, matmulT(x, w, m, cols, rows)) < 1e-6, `${bits} bits: forward`);
+      const h = 0.05;
+      for (let j = 0; j < x.length; j++) {
+        const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
+        const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
+        assert.ok(
+          Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)),
+          `${bits} bits, dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`,
+        );
+      }
+    }
+  });
+}
+
+test('Q4_K blocks mapped at 4 bits, accuracy level 4, with the Wᵀ the engine quantizes: forward and VJP against float32', async () => {
+  const rng = new Rng(43);
+  const [rows, cols, m] = [96, 512, 5];
+  const blocks = Array.from({ length: (rows * cols) / 256 }, () => K_BLOCKS.Q4_K(rng));
+  const bytes = new Uint8Array(blocks.length * 144);
+  blocks.forEach((b, i) => bytes.set(b.bytes, i * 144));
+  const w = decodeGgml(bytes, 'Q4_K');
+  const q = mapBlocks(bytes, 'Q4_K', rows, cols, 4);
+  const t = quantizeTransposed(w, rows, cols, 4);
+  const x = randoms(rng, m * cols);
+  const r = randoms(rng, m * rows);
+  for (const level of [0, 4]) {
+    const { y, dx } = await run(q, t, m, level, x, r);
+    const forward = relError(y, matmulT(x, w, m, cols, rows));
+    // Level 0: float rounding only. Level 4 rounds activations to int8 per block (not the offsets' sums).
+    assert.ok(forward < (level === 0 ? 1e-6 : 1e-2), `level ${level}: forward ${forward}`);
+    const backward = relError(dx, matmulT(r, transposed(w, rows, cols), m, rows, cols));
+    assert.ok(backward < 0.1, `level ${level}: VJP ${backward} from the f32 VJP`);
+  }
 });

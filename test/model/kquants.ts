@@ -33,6 +33,27 @@ function packScales(sc: number[], m: number[]): Uint8Array {
   return s;
 }
 
+/**
+ * The bytes of one Q4_K (bits 4) or Q5_K (bits 5) super-block: d and dmin as f16, per sub-block of 32
+ * the 6-bit scale sc and min m, and the 256 integers q. Its values are (d·sc)·q − dmin·m.
+ */
+export function kQuantBytes(d: number, dmin: number, sc: number[], m: number[], q: number[], bits: 4 | 5): Uint8Array {
+  const bytes = new Uint8Array(bits === 4 ? 144 : 176);
+  bytes.set(half(d), 0);
+  bytes.set(half(dmin), 2);
+  bytes.set(packScales(sc, m), 4);
+  const qs = bits === 4 ? 16 : 48;
+  for (let i = 0; i < 256; i++) {
+    const chunk = i >> 6;
+    const hi = (i & 63) >= 32 ? 1 : 0;
+    const l = i & 31;
+    const sub = 2 * chunk + hi;
+    bytes[qs + 32 * chunk + l] |= (q[i] & 0xf) << (4 * hi);
+    if (bits === 5 && q[i] & 16) bytes[16 + l] |= 1 << sub;
+  }
+  return bytes;
+}
+
 function q4kBlock(rng: Rng, bits: 4 | 5): KBlock {
   const d = fr(0.01 + rng.next() * 0.1);
   const dmin = fr(rng.next() * 0.05);
@@ -41,22 +62,8 @@ function q4kBlock(rng: Rng, bits: 4 | 5): KBlock {
   const sc = Array.from({ length: 8 }, () => rng.int(64));
   const m = Array.from({ length: 8 }, () => rng.int(64));
   const q = Array.from({ length: 256 }, () => rng.int(1 << bits));
-  const bytes = new Uint8Array(bits === 4 ? 144 : 176);
-  bytes.set(half(d), 0);
-  bytes.set(half(dmin), 2);
-  bytes.set(packScales(sc, m), 4);
-  const qs = bits === 4 ? 16 : 48;
-  const values: number[] = [];
-  for (let i = 0; i < 256; i++) {
-    const chunk = i >> 6;
-    const hi = (i & 63) >= 32 ? 1 : 0;
-    const l = i & 31;
-    const sub = 2 * chunk + hi;
-    bytes[qs + 32 * chunk + l] |= (q[i] & 0xf) << (4 * hi);
-    if (bits === 5 && q[i] & 16) bytes[16 + l] |= 1 << sub;
-    values.push(fr(fr(fr(dh * sc[sub]) * q[i]) - fr(mh * m[sub])));
-  }
-  return { bytes, values };
+  const values = q.map((qi, i) => fr(fr(fr(dh * sc[i >> 5]) * qi) - fr(mh * m[i >> 5])));
+  return { bytes: kQuantBytes(d, dmin, sc, m, q, bits), values };
 }
 
 function q6kBlock(rng: Rng): KBlock {
