@@ -24,8 +24,9 @@ app.innerHTML = `
       Refine <span id="pairs" class="count"></span>
     </button>
     <label class="toggle" title="Answer each prompt twice: with the adapter and with the base model">
-      <input type="checkbox" id="compare"> Compare with base model
+      <input type="checkbox" id="compare"> <span id="compare-label">Compare with base model</span>
     </label>
+    <button id="compare-base" class="icon" hidden title="Compare with the base model again" aria-label="Compare with the base model again">×</button>
     <button id="clear" class="secondary" title="Start a new chat (clears this workspace's history)">New chat</button>
   </header>
   <main id="transcript" aria-live="polite" aria-relevant="additions"></main>
@@ -103,7 +104,7 @@ function button(label, aria, onClick, cls = 'icon') {
 function columnsOf(turn, streaming) {
   if (turn.columns) return turn.columns;
   const present = Object.keys(turn.answers ?? { adapter: 1 });
-  return ['adapter', 'again', 'base'].filter((c) => present.includes(c) || c === streaming);
+  return ['adapter', 'again', 'version', 'base'].filter((c) => present.includes(c) || c === streaming);
 }
 
 function addTurn(turn) {
@@ -159,7 +160,12 @@ function renderTurn(turn) {
     head.className = 'answer-head';
     const label =
       turn.labels?.[c] ?? (c === 'base' ? 'base model' : (turn.answers?.[c]?.adapterLabel ?? labelOf(turn.answers?.[c]?.adapter)));
-    head.textContent = c === 'base' ? 'Base model' : `Adapter: ${label}`;
+    head.textContent =
+      c === 'base'
+        ? 'Base model'
+        : c === 'version'
+          ? `Version: ${turn.labels?.version || labelOf(turn.answers?.version?.adapter)}`
+          : `Adapter: ${label}`;
     if (c !== 'base' && turn.preferred === c) col.classList.add('preferred');
     const body = document.createElement('div');
     body.className = 'markdown';
@@ -202,6 +208,7 @@ function setBusy(b) {
   sendBtn.hidden = b;
   stopBtn.hidden = !b;
   transcript.setAttribute('aria-busy', String(b));
+  transcript.classList.toggle('busy', b);
   // Back to the composer only when the user is still in this panel: an answer that ends while
   // they type elsewhere (or answer a quick input) must not pull the focus here.
   if (!b && document.hasFocus()) input.focus();
@@ -222,6 +229,10 @@ function finish(col, info) {
     feedbackBar(col, info);
 }
 
+/** A thumb up, 16 × 16, in the text colour. */
+const THUMB =
+  '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path fill="currentColor" d="M1.5 7h3v7.5h-3zM6 14.5V7.2l2.6-5.1c.2-.4.7-.6 1.1-.4.9.4 1.3 1.4 1 2.3L10.2 6H14c.9 0 1.6.8 1.4 1.7l-1.1 5.6c-.2.7-.8 1.2-1.5 1.2z"/></svg>';
+
 /**
  * 👍/👎, Edit, Regenerate (the first answer) and, once there are two, "Prefer this". What each
  * records is decided by the host (src/extension/pairs.ts); the page only says what the user did.
@@ -231,14 +242,16 @@ function feedbackBar(col, answer) {
   const column = col.column;
   const bar = document.createElement('span');
   bar.className = 'feedback';
-  const rate = (verdict, label, aria) => {
+  const rate = (verdict, aria) => {
     const on = answer.rating === verdict;
-    const b = button(label, aria, () => vscode.postMessage({ type: 'rate', turnId, column, verdict: on ? 'none' : verdict }), 'icon rate');
+    const b = button('', aria, () => vscode.postMessage({ type: 'rate', turnId, column, verdict: on ? 'none' : verdict }), 'icon rate');
+    // Drawn, not an emoji: not every system has an emoji font (headless chromium has none).
+    b.innerHTML = verdict === 'up' ? THUMB : THUMB.replace('<path', '<path transform="rotate(180 8 8)"');
     b.dataset.verdict = verdict;
     b.setAttribute('aria-pressed', String(on));
     return b;
   };
-  bar.append(rate('up', '👍', 'Good answer'), rate('down', '👎', 'Bad answer'));
+  bar.append(rate('up', 'Good answer (👍)'), rate('down', 'Bad answer (👎)'));
   bar.append(button('Edit', 'Edit the answer: your text becomes the preferred answer', () => startEdit(col, answer), 'icon edit'));
   if (column === 'adapter')
     bar.append(
@@ -279,8 +292,10 @@ function startEdit(col, answer) {
     box.remove();
     col.body.hidden = false;
   };
-  box.append(
-    area,
+  const actions = document.createElement('div');
+  actions.className = 'editor-actions';
+  box.append(area, actions);
+  actions.append(
     button(
       'Save',
       'Save your version as the preferred answer',
@@ -315,6 +330,11 @@ window.addEventListener('message', (event) => {
       transcript.scrollTop = transcript.scrollHeight;
       break;
     }
+    case 'compareTarget':
+      $('compare-label').textContent = m.label ? `Compare with ${m.label}` : 'Compare with base model';
+      $('compare-base').hidden = !m.label;
+      if (m.label) compareBox.checked = true;
+      break;
     case 'adapter':
       $('adapter-label').textContent = m.label;
       $('adapter').classList.toggle('warning', !!m.problem);
@@ -393,6 +413,7 @@ document.addEventListener('keydown', (e) => {
 stopBtn.addEventListener('click', () => vscode.postMessage({ type: 'stop' }));
 $('adapter').addEventListener('click', () => vscode.postMessage({ type: 'pickAdapter' }));
 $('refine').addEventListener('click', () => vscode.postMessage({ type: 'refine' }));
+$('compare-base').addEventListener('click', () => vscode.postMessage({ type: 'compareBase' }));
 compareBox.addEventListener('change', () => vscode.postMessage({ type: 'setCompare', compare: compareBox.checked }));
 $('clear').addEventListener('click', () => {
   transcript.textContent = '';

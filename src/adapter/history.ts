@@ -26,6 +26,13 @@ export function keptAt(version: string): string | null {
   return m ? `${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z` : null;
 }
 
+/** "name of <date and time>" for a version file, for people. */
+export function versionLabel(version: string): string {
+  const kept = keptAt(version);
+  const name = path.basename(path.dirname(version)).replace(/\.history$/, '');
+  return kept ? `${name} of ${new Date(kept).toLocaleString()}` : path.basename(version, EXT);
+}
+
 /** Copies the current content of `file` into its history; returns the version's path. */
 export function keepVersion(file: string, when = new Date()): string {
   const dir = historyDir(file);
@@ -48,11 +55,13 @@ export function listVersions(file: string): string[] {
   } catch {
     return [];
   }
+  // By time, then by the number that tells apart versions kept within the same millisecond.
+  const order = (n: string): [string, number] => [keptAt(n)!, Number(/-(\d+)\.safetensors$/i.exec(n)?.[1] ?? 1)];
   return names
     .filter((n) => keptAt(n) !== null)
-    .sort()
-    .reverse()
-    .map((n) => path.join(dir, n));
+    .map((n) => ({ n, key: order(n) }))
+    .sort((a, b) => (a.key[0] === b.key[0] ? b.key[1] - a.key[1] : a.key[0] < b.key[0] ? 1 : -1))
+    .map(({ n }) => path.join(dir, n));
 }
 
 /** The absolute path of `version`; an AdapterError unless it is one of `file`'s versions. */

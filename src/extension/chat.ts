@@ -9,8 +9,8 @@ import { ChatRequest, ErrorCodes, type ChatMessage, type ChatResult } from '../p
 import { adapterSetting, generationDefaults } from './config';
 import type { AdapterLibrary } from './library';
 import { openPanel, showPage, webviewOptions } from './webview';
-import { adapterName, pairsOfTurn } from './pairs';
-import { feedbackStore } from './refine';
+import { versionLabel } from '../adapter/history';
+import { adapterName, feedbackStore, pairsOfTurn } from './pairs';
 import { CHAT_FROM_WEBVIEW, FEEDBACK_COLUMNS, validate, type Answer, type ChatToWebview, type Column, type Turn } from './webviewMessages';
 import type { WorkerClient } from './worker';
 
@@ -30,6 +30,8 @@ export class ChatPanel implements vscode.Disposable {
   private seq = 0;
   /** How many times "New chat" was pressed. */
   private clears = 0;
+  /** The adapter version that "Compare" answers with instead of the base model (this panel's life only). */
+  private compareTarget: { file: string; label: string } | null = null;
 
   static show(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary): ChatPanel {
     if (ChatPanel.current) {
@@ -45,6 +47,14 @@ export class ChatPanel implements vscode.Disposable {
     panel.webview.options = webviewOptions(ctx.extensionUri);
     ChatPanel.current?.dispose();
     ChatPanel.current = new ChatPanel(panel, ctx, worker, library);
+  }
+
+  /** Opens the panel comparing the adapter's answers with an earlier version's (Adapter History). */
+  static compareWith(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary, file: string, label: string): void {
+    const panel = ChatPanel.show(ctx, worker, library);
+    panel.compareTarget = { file, label };
+    void ctx.workspaceState.update(COMPARE_KEY, true);
+    panel.post({ type: 'compareTarget', label });
   }
 
   static refreshAdapter(): void {
@@ -99,7 +109,8 @@ export class ChatPanel implements vscode.Disposable {
 
   private labels(turn: Turn): Record<Column, string> {
     const adapter = adapterName(turn.answers.adapter?.adapter ?? null) ?? 'base model';
-    return { adapter, base: 'base model', again: `${adapter} (regenerated)` };
+    const version = turn.answers.version?.adapter;
+    return { adapter, base: 'base model', again: `${adapter} (regenerated)`, version: version ? versionLabel(version) : '' };
   }
 
   private post(msg: ChatToWebview): void {
@@ -135,6 +146,7 @@ export class ChatPanel implements vscode.Disposable {
         this.post({ type: 'init', history: this.history, compare: this.ctx.workspaceState.get<boolean>(COMPARE_KEY, false) });
         this.postAdapter();
         this.postPairs();
+        this.post({ type: 'compareTarget', label: this.compareTarget?.label ?? null });
         return;
       case 'send':
         if (msg.text.trim()) void this.send(msg.text, msg.compare);
@@ -180,6 +192,10 @@ export class ChatPanel implements vscode.Disposable {
         return;
       case 'refine':
         void vscode.commands.executeCommand('aligner.refineFromFeedback');
+        return;
+      case 'compareBase':
+        this.compareTarget = null;
+        this.post({ type: 'compareTarget', label: null });
         return;
     }
   }
@@ -315,9 +331,11 @@ export class ChatPanel implements vscode.Disposable {
     const clears = this.clears;
     const value = adapterSetting();
     let adapterFile: string | null = null;
-    const columns: Column[] = compare ? ['adapter', 'base'] : ['adapter'];
+    const target = this.compareTarget;
+    const columns: Column[] = compare ? ['adapter', target ? 'version' : 'base'] : ['adapter'];
     const label = this.library.label(value);
-    this.post({ type: 'turn', turn: { ...turn, columns, labels: { adapter: label, base: 'base model', again: label } } });
+    const labels = { adapter: label, base: 'base model', again: label, version: target?.label ?? '' };
+    this.post({ type: 'turn', turn: { ...turn, columns, labels } });
     this.post({ type: 'busy', busy: true });
     try {
       adapterFile = await this.library.resolveConfirmed(value);
@@ -331,7 +349,8 @@ export class ChatPanel implements vscode.Disposable {
       return;
     }
     const run = async (column: Column): Promise<void> => {
-      turn.answers[column] = await this.answer(turn.id, column, column === 'base' ? null : adapterFile, this.conversation(prompt, column));
+      const adapter = column === 'base' ? null : column === 'version' ? target!.file : adapterFile;
+      turn.answers[column] = await this.answer(turn.id, column, adapter, this.conversation(prompt, column));
     };
     await Promise.all(columns.map(run));
     await this.saveTurn(turn, clears);

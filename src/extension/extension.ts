@@ -61,7 +61,7 @@ export function activate(context: vscode.ExtensionContext): void {
   command('aligner.writeCommitMessage', (arg) => writeCommitMessage(w, library, arg));
   command('aligner.refineFromFeedback', () => refineFromFeedback(context, w, library));
   command('aligner.exportFeedback', () => exportFeedback(context));
-  command('aligner.adapterHistory', () => adapterHistory(w, library));
+  command('aligner.adapterHistory', () => adapterHistory(context, w, library));
 
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(ChatPanel.viewType, {

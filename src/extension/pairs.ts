@@ -82,6 +82,15 @@ export function pairsOfTurn(turn: Turn, now = new Date()): StoredPair[] {
   return out;
 }
 
+/**
+ * The workspace's pairs file, in the extension's storage for this workspace (without a workspace, a
+ * folder of its global storage); never in the workspace itself. `ctx`: the vscode.ExtensionContext.
+ */
+export function feedbackStore(ctx: { storageUri?: { fsPath: string }; globalStorageUri: { fsPath: string } }): PairStore {
+  const dir = ctx.storageUri?.fsPath ?? path.join(ctx.globalStorageUri.fsPath, 'no-workspace');
+  return new PairStore(path.join(dir, 'preference-pairs.jsonl'));
+}
+
 /** The pairs file of one workspace. Every change rewrites it atomically: readers see the old list or the new one. */
 export class PairStore {
   constructor(readonly file: string) {}

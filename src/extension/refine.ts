@@ -17,18 +17,14 @@ import {
 import { formatDuration } from '../util/duration';
 import { adapterSetting } from './config';
 import type { AdapterLibrary } from './library';
-import { adapterName, PairStore } from './pairs';
+import { versionLabel } from '../adapter/history';
+import { ChatPanel } from './chat';
+import { adapterName, feedbackStore } from './pairs';
 import { TrainView } from './trainView';
 import type { WorkerClient } from './worker';
 
 /** One to learn from and one held out to measure on. */
 export const MIN_PAIRS = 2;
-
-/** The workspace's pairs file, in the extension's storage for this workspace (never in the workspace itself). */
-export function feedbackStore(ctx: vscode.ExtensionContext): PairStore {
-  const dir = ctx.storageUri?.fsPath ?? path.join(ctx.globalStorageUri.fsPath, 'no-workspace');
-  return new PairStore(path.join(dir, 'preference-pairs.jsonl'));
-}
 
 /** The workspace's adapter file; an error that says what to do when there is none. */
 function activeAdapter(library: AdapterLibrary, what: string): string {
@@ -147,9 +143,7 @@ export async function exportFeedback(ctx: vscode.ExtensionContext): Promise<void
   );
 }
 
-function versionLabel(v: AdapterVersion): string {
-  return new Date(v.kept).toLocaleString();
-}
+const when = (iso: string): string => new Date(iso).toLocaleString();
 
 function versionDetail(v: AdapterVersion): string {
   const m = v.info.metadata;
@@ -166,12 +160,15 @@ async function revert(worker: WorkerClient, library: AdapterLibrary, file: strin
   await worker.request(AdapterRevertRequest, { path: file, version: version.path });
   library.changed();
   void vscode.window.showInformationMessage(
-    `Aligner: "${adapterName(file)}" is back to the version kept ${versionLabel(version)}; the version it replaced is in its history.`,
+    `Aligner: "${adapterName(file)}" is back to the version kept ${when(version.kept)}; the version it replaced is in its history.`,
   );
 }
 
-/** `Aligner: Adapter History`: the versions of the workspace's adapter, newest first; pick one to revert to it. */
-export async function adapterHistory(worker: WorkerClient, library: AdapterLibrary): Promise<void> {
+/**
+ * `Aligner: Adapter History`: the versions of the workspace's adapter, newest first; the one picked
+ * is compared with the current one in the chat panel, or put back.
+ */
+export async function adapterHistory(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary): Promise<void> {
   const file = activeAdapter(library, 'Adapter History');
   const name = adapterName(file)!;
   await worker.ensureModel();
@@ -184,7 +181,7 @@ export async function adapterHistory(worker: WorkerClient, library: AdapterLibra
   }
   type Item = vscode.QuickPickItem & { version: AdapterVersion };
   const picked = await vscode.window.showQuickPick<Item>(
-    versions.map((v) => ({ label: `$(history) ${versionLabel(v)}`, description: v.info.method, detail: versionDetail(v), version: v })),
+    versions.map((v) => ({ label: `$(history) ${when(v.kept)}`, description: v.info.method, detail: versionDetail(v), version: v })),
     {
       title: `Aligner: history of "${name}"`,
       placeHolder: 'Pick the version to revert to (the current one is kept)',
@@ -193,5 +190,10 @@ export async function adapterHistory(worker: WorkerClient, library: AdapterLibra
     },
   );
   if (!picked) return;
-  await revert(worker, library, file, picked.version);
+  const compare = 'Compare with the current version in the chat';
+  const action = await vscode.window.showQuickPick([`$(discard) Revert to this version`, `$(split-horizontal) ${compare}`], {
+    title: `Aligner: "${name}" as of ${when(picked.version.kept)}`,
+  });
+  if (action?.endsWith(compare)) ChatPanel.compareWith(ctx, worker, library, picked.version.path, versionLabel(picked.version.path));
+  else if (action) await revert(worker, library, file, picked.version);
 }

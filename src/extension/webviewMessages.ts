@@ -57,8 +57,11 @@ export function validate<T extends Schemas>(msg: unknown, schemas: T, maxString 
 
 // ------------------------------------------------------------ chat
 
-/** 'again': a second answer of the adapter to the same prompt ("Regenerate"), shown beside the first. */
-export type Column = 'adapter' | 'base' | 'again';
+/**
+ * 'again': a second answer of the adapter to the same prompt ("Regenerate"), shown beside the first;
+ * 'version': an earlier version of the adapter (Adapter History's "Compare"), in place of the base model.
+ */
+export type Column = 'adapter' | 'base' | 'again' | 'version';
 /** The columns whose answers take feedback (edit, rate, prefer): the adapter's. */
 export const FEEDBACK_COLUMNS: readonly Column[] = ['adapter', 'again'];
 
@@ -112,12 +115,16 @@ export const CHAT_FROM_WEBVIEW = {
   prefer: { turnId: 'string', column: 'string' },
   regenerate: { turnId: 'string' },
   refine: {},
+  /** Back from comparing with an adapter version to comparing with the base model. */
+  compareBase: {},
 } as const satisfies Schemas;
 
 export type ChatFromWebview = MessageOf<typeof CHAT_FROM_WEBVIEW>;
 
 export type ChatToWebview =
   | { type: 'init'; history: Turn[]; compare: boolean }
+  /** What "Compare" answers with: an adapter version (its label), or the base model (null). */
+  | { type: 'compareTarget'; label: string | null }
   | { type: 'adapter'; label: string; active: boolean; problem?: string; model: string }
   | { type: 'turn'; turn: LiveTurn }
   /** A turn as saved after feedback (or a new column starting to stream, in `streaming`), drawn again. */

@@ -808,6 +808,20 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     assert.equal(pairs[2].kind, 'rating');
     await waitFor('the pair count', async () => (await chat.locator('#pairs').innerText()) === '3 pairs', 15_000);
     await shot('feedback-rate.png');
+
+    // Export: the pairs as JSONL where the user says (VS Code's save dialog, a quick input in the browser).
+    const exported = path.join(ws, 'aligner-feedback.jsonl');
+    await runCommand(page, 'Aligner: Export Feedback Pairs');
+    const input = page.locator('.quick-input-widget input');
+    await waitFor('the save dialog', async () => (await input.inputValue()).endsWith('aligner-feedback.jsonl'), 30_000);
+    await page.keyboard.press('Enter');
+    await waitFor('the exported pairs', () => fs.existsSync(exported), 30_000);
+    const lines = fs.readFileSync(exported, 'utf8').trim().split('\n');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).kind),
+      ['edit', 'choice', 'rating'],
+    );
+    fs.rmSync(exported);
   });
 
   test('Refine Style from Feedback: DPO on the pairs makes a new version, with the preference accuracy before and after', async () => {
@@ -834,15 +848,44 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     await shot('refine.png');
   });
 
-  test('Adapter History: reverting to the kept version puts it back and keeps the refined one', async () => {
+  test('Adapter History: the kept version answers beside the current one in the chat, and reverting puts it back', async () => {
     const history = path.join(path.dirname(libraryAdapter()), 'e2e-style.history');
     const [kept] = fs.readdirSync(history);
     const refined = fs.readFileSync(libraryAdapter());
-    await runCommand(page, 'Aligner: Adapter History');
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'sft' }).first();
-    await row.waitFor({ state: 'visible', timeout: 60_000 });
-    await shot('adapter-history.png');
-    await page.keyboard.press('Enter');
+    const pickVersion = async (action: string): Promise<void> => {
+      await runCommand(page, 'Aligner: Adapter History');
+      // The version the refinement kept: the SFT adapter Train My Style made.
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'sft' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      if (action === 'Compare') await shot('adapter-history.png');
+      await page.keyboard.press('Enter');
+      await quickPick(page, action);
+    };
+
+    // Compare: the chat's compare mode answers with that version instead of the base model.
+    await pickVersion('Compare');
+    const chat = await webviewFrame(page, '#composer');
+    await waitFor(
+      'the compare target',
+      async () => /^Compare with e2e-style of /.test(await chat.locator('#compare-label').innerText()),
+      15_000,
+    );
+    assert.equal(await chat.locator('#compare').isChecked(), true);
+    const turn = await ask(chat, 'Once upon a time, there was a frog');
+    await turn.locator('.answer.version.done').waitFor({ state: 'visible', timeout: 90_000 });
+    assert.match(await turn.locator('.answer.adapter .answer-head').innerText(), /Adapter: e2e-style$/);
+    assert.match(await turn.locator('.answer.version .answer-head').innerText(), /Version: e2e-style of /);
+    assert.ok((await turn.locator('.answer.version .markdown').innerText()).trim().length > 0);
+    await shot('adapter-compare.png');
+    await chat.locator('#compare-base').click();
+    await waitFor(
+      'compare with the base model',
+      async () => (await chat.locator('#compare-label').innerText()) === 'Compare with base model',
+      15_000,
+    );
+    await chat.locator('#compare').uncheck();
+
+    // Revert: the kept version is the adapter again, and the refined one is kept in its place.
+    await pickVersion('Revert');
     await waitFor(
       'the adapter reverted',
       () => fs.readFileSync(libraryAdapter()).equals(fs.readFileSync(path.join(history, kept))),
