@@ -36,7 +36,21 @@ export interface AlignerModel extends vscode.LanguageModelChatInformation {
    * reach other extensions only, and the Chat view has no model to send @aligner requests with.
    */
   readonly isUserSelectable: boolean;
+  /**
+   * The Chat view's default model (also not in the public typings; VS Code 1.106 reads it from
+   * every provider's models). Without a default model among all providers' models the Chat
+   * view's picker shows only a list cached while Copilot was signed in (chatInputPart's
+   * getModels falls back to the `chat.cachedLanguageModels` storage entry), so a VS Code without
+   * Copilot has no model to send any request with, and the extension host answers every
+   * participant "Language model unavailable" (ExtHostChatAgents2.$invokeAgent: neither
+   * userSelectedModelId nor getDefaultLanguageModel names a model). The workspace's choice is
+   * the default unless Copilot Chat is installed, whose default model stays the default.
+   */
+  readonly isDefault: boolean;
 }
+
+/** The extension that provides VS Code's own default chat model when installed. */
+const COPILOT_CHAT = 'GitHub.copilot-chat';
 
 export class AlignerChatProvider implements vscode.LanguageModelChatProvider<AlignerModel>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -49,6 +63,7 @@ export class AlignerChatProvider implements vscode.LanguageModelChatProvider<Ali
   ) {
     this.disposables.push(
       library.onDidChange(() => this.changed.fire()),
+      vscode.extensions.onDidChange(() => this.changed.fire()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (['aligner.baseModel', 'aligner.adapter', 'aligner.generation.maxNewTokens'].some((s) => e.affectsConfiguration(s)))
           this.changed.fire();
@@ -67,6 +82,11 @@ export class AlignerChatProvider implements vscode.LanguageModelChatProvider<Ali
       const card = await this.worker.request(DescribeModelRequest, { path: base }, token);
       const adapters = await this.worker.request(AdapterListRequest, { dirs: this.library.dirs(), model: base }, token);
       const output = answerRoom(card.contextLength, generationDefaults().maxNewTokens ?? card.contextLength);
+      const active = this.activeAdapter();
+      const fitting = adapters.filter((a) => a.compatible);
+      // The default: the workspace's adapter when it fits this model, else the base model.
+      const defaultAdapter = fitting.some((a) => a.path === active) ? active : null;
+      const claimDefault = !vscode.extensions.getExtension(COPILOT_CHAT);
       const model = (adapter: AdapterInfo | null): AlignerModel => ({
         id: servedModelId(card.name, adapter?.name),
         name: adapter ? `${adapter.name} · ${card.name}` : card.name,
@@ -80,12 +100,11 @@ export class AlignerChatProvider implements vscode.LanguageModelChatProvider<Ali
         maxOutputTokens: output,
         capabilities: { imageInput: false, toolCalling: false },
         isUserSelectable: true,
+        isDefault: claimDefault && (adapter?.path ?? null) === defaultAdapter,
         base,
         fingerprint: card.fingerprint,
         adapter: adapter?.path ?? null,
       });
-      const active = this.activeAdapter();
-      const fitting = adapters.filter((a) => a.compatible);
       // The workspace's adapter first, then the library in its folders' order, then the base model.
       fitting.sort((a, b) => Number(b.path === active) - Number(a.path === active));
       return [...fitting.map(model), model(null)];

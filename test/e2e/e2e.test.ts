@@ -145,7 +145,12 @@ function packLmClient(tmp: string): string {
       license: 'MIT',
       engines: { vscode: '^1.104.0' },
       main: './extension.js',
-      contributes: { commands: [{ command: 'alignerE2e.ask', title: 'Aligner E2E: Ask Language Model' }] },
+      contributes: {
+        commands: [
+          { command: 'alignerE2e.ask', title: 'Aligner E2E: Ask Language Model' },
+          { command: 'alignerE2e.settings', title: 'Aligner E2E: Write Generation Settings' },
+        ],
+      },
     }),
   );
   const vsix = path.join(tmp, 'lm-client.vsix');
@@ -204,6 +209,17 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     walk(server!.pid!);
     assert.equal(found.length, 1, `expected one worker process, found ${found.length}`);
     return found[0];
+  };
+  /** The adapter that the Train My Style test writes into the library. */
+  const styleAdapter = (): string => path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+  /** The CLI's greedy continuation of `prompt` (without the prompt), with `adapter` or the base model alone. */
+  const cliGreedy = (prompt: string, maxNewTokens: number, adapter?: string): string => {
+    const args = ['generate', '--model', MODEL, '--prompt', prompt, '--temperature', '0', '--max-new-tokens', String(maxNewTokens)];
+    const out = execFileSync(process.execPath, [CLI, ...args, ...(adapter ? ['--adapter', adapter] : [])], {
+      encoding: 'utf8',
+      env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') },
+    });
+    return out.slice(prompt.length, -1);
   };
   const shot = async (name: string, target?: { frame: Frame }): Promise<void> => {
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -392,7 +408,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const result = await view.locator('#result').innerText();
     assert.match(result, /Saved adapter “e2e-style”/);
     assert.ok((await view.locator('svg path.train').getAttribute('d'))!.length > 20, 'no loss curve');
-    const file = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
+    const file = styleAdapter();
     assert.ok(fs.existsSync(file), `${file} was not written`);
     await page.locator('.notifications-toasts', { hasText: 'adapter "e2e-style" trained' }).waitFor({ state: 'visible', timeout: 30_000 });
     await shot('training.png');
@@ -510,29 +526,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       max_tokens: 24,
       temperature: 0,
     });
-    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
-    const cli = execFileSync(
-      process.execPath,
-      [
-        CLI,
-        'generate',
-        '--model',
-        MODEL,
-        '--adapter',
-        adapter,
-        '--prompt',
-        'Once upon a time',
-        '--temperature',
-        '0',
-        '--max-new-tokens',
-        '24',
-      ],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') },
-      },
-    );
-    assert.equal(answer.choices[0].text, cli.slice('Once upon a time'.length, -1));
+    assert.equal(answer.choices[0].text, cliGreedy('Once upon a time', 24, styleAdapter()));
   });
 
   test("Language Model API: another extension lists the adapter, counts tokens and streams the CLI's greedy answer", async () => {
@@ -561,13 +555,112 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     assert.equal(result.models[0].maxInputTokens, 256);
     assert.equal(result.tokens, 4, 'stories260K encodes "Once upon a time" in 4 tokens');
     assert.ok(result.fragments.length > 1, `not streamed: ${JSON.stringify(result.fragments)}`);
-    const adapter = path.join(userData, 'User', 'globalStorage', EXT_ID, 'adapters', 'e2e-style.safetensors');
-    const cli = execFileSync(
-      process.execPath,
-      [CLI, 'generate', '--model', MODEL, '--adapter', adapter, '--prompt', prompt, '--temperature', '0', '--max-new-tokens', '24'],
-      { encoding: 'utf8', env: { ...process.env, OLLAMA_MODELS: path.join(tmp, 'ollama') } },
-    );
-    assert.equal(result.fragments.join(''), cli.slice(prompt.length, -1));
+    assert.equal(result.fragments.join(''), cliGreedy(prompt, 24, styleAdapter()));
+  });
+
+  /**
+   * Sets (or, with undefined, removes) the generation settings in the workspace's settings and
+   * waits until the extension host sees `expected` (code-server does not notice edits of the
+   * user settings file; the workspace's are watched).
+   */
+  const setGeneration = async (
+    values: { temperature?: number; maxNewTokens?: number },
+    expected: { temperature: number; maxNewTokens: number },
+  ): Promise<void> => {
+    const file = path.join(ws, '.vscode', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(file, 'utf8'));
+    settings['aligner.generation.temperature'] = values.temperature;
+    settings['aligner.generation.maxNewTokens'] = values.maxNewTokens;
+    fs.writeFileSync(file, JSON.stringify(settings, null, 2));
+    values = expected;
+    const seen = path.join(ws, 'lm-settings.json');
+    let last = 'nothing';
+    await waitFor(
+      `aligner.generation ${JSON.stringify(values)} in the extension host`,
+      async () => {
+        fs.rmSync(seen, { force: true });
+        await runCommand(page, 'Aligner E2E: Write Generation Settings');
+        last = await waitFor('lm-settings.json', () => fs.existsSync(seen) && fs.readFileSync(seen, 'utf8'), 15_000);
+        return last === JSON.stringify(values);
+      },
+      60_000,
+      500,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; it saw ${last}`);
+    });
+  };
+
+  test("@aligner in VS Code's Chat view answers with the workspace's adapter, and /compare adds the base model's answer", async () => {
+    const prompt = 'Once upon a time';
+    const maxNewTokens = 24;
+    // Greedy and short while this test runs, so that the answers can be compared with the CLI's.
+    const greedy = { temperature: 0, maxNewTokens };
+    await setGeneration(greedy, greedy);
+    try {
+      await runCommand(page, 'View: Close All Editors');
+      await runCommand(page, 'Chat: Open Chat');
+      const view = page.locator('.interactive-session').first();
+      await view.waitFor({ state: 'visible', timeout: 30_000 });
+      // Ask mode: the Agent mode lists only models that call tools, and Aligner's do not.
+      await view.locator('.chat-input-toolbar a.action-label[aria-label^="Set Agent"]').click();
+      /** Picks the row of the open menu (the mode and model pickers' action widget) that shows `text`. */
+      const menuItem = async (text: string | RegExp): Promise<void> => {
+        const row = page.locator('.action-widget .monaco-list-row', { hasText: text }).first();
+        // The menu lays a pointer block over the page that the first mouse move takes away.
+        await row.hover({ force: true });
+        await row.click();
+      };
+      await menuItem(/^\s*Ask/);
+      // Then Aligner's models are in the model picker (the workspace's adapter first).
+      const modelPicker = view.locator('.chat-input-toolbar a.action-label[aria-label^="Pick Model"]');
+      await modelPicker.click();
+      await menuItem('e2e-style');
+      await waitFor('the model picker to show e2e-style', async () => /e2e-style/.test(await modelPicker.innerText()), 30_000);
+      const input = view.locator('.interactive-input-part .monaco-editor').first();
+      /** Sends `text` as a user would (typed, then the Send button) and waits for the whole answer. */
+      const send = async (text: string): Promise<ReturnType<Page['locator']>> => {
+        const responses = await view.locator('.interactive-item-container.interactive-response').count();
+        await input.click();
+        // @aligner is sticky: the input already holds "@aligner " after an answer.
+        await page.keyboard.press('Control+A');
+        await page.keyboard.press('Backspace');
+        await page.keyboard.type(text);
+        await view.locator('.chat-execute-toolbar .action-label.codicon-send').click();
+        const response = view.locator('.interactive-item-container.interactive-response').nth(responses);
+        await response.waitFor({ state: 'visible', timeout: 60_000 });
+        await waitFor('the answer to end', async () => !(await response.getAttribute('class'))!.includes('chat-response-loading'), 120_000);
+        return response;
+      };
+      // Wide, for the screenshot (restored below).
+      await runCommand(page, 'View: Toggle Maximized Secondary Side Bar');
+      const words = (s: string): string => s.replace(/\s+/g, ' ').trim();
+      // /compare first: a plain @aligner turn would be history for it (command turns are not).
+      const compared = await send(`@aligner /compare ${prompt}`);
+      const compareText = words(await compared.locator('.rendered-markdown').first().innerText());
+      const plain = await send(`@aligner ${prompt}`);
+      const plainText = words(await plain.locator('.rendered-markdown').first().innerText());
+      // Both turns in view for the screenshot (the list keeps the newest request at its top).
+      await page.mouse.move(700, 400);
+      await waitFor('the first turn in view', async () => {
+        await page.mouse.wheel(0, -1000);
+        const box = await view
+          .locator('.interactive-item-container.interactive-request', { hasText: '/compare' })
+          .boundingBox({ timeout: 1000 });
+        return box && box.y > 40;
+      });
+      await shot('native-chat.png');
+      const withAdapter = words(cliGreedy(prompt, maxNewTokens, styleAdapter()));
+      const base = words(cliGreedy(prompt, maxNewTokens));
+      assert.notEqual(withAdapter, base, 'the adapter does not change the greedy answer');
+      assert.equal(plainText, withAdapter);
+      assert.equal(compareText, words(`e2e-style ${withAdapter} Base model ${base}`));
+      assert.deepEqual(await compared.locator('.rendered-markdown strong').allInnerTexts(), ['e2e-style', 'Base model']);
+    } finally {
+      if (await page.locator('.monaco-workbench .part.editor').isHidden())
+        await runCommand(page, 'View: Toggle Maximized Secondary Side Bar');
+      await runCommand(page, 'View: Hide Secondary Side Bar');
+      await setGeneration({}, { temperature: 0.8, maxNewTokens: 400 });
+    }
   });
 
   test('inline completion: ghost text in a Markdown file, accepted with Tab', async (t) => {

@@ -2,6 +2,8 @@
 // models only through VS Code's Language Model API, as any other extension would. Its
 // command reads lm-request.json in the workspace, asks the model it names, and writes what
 // came back (the models listed, the token count, the streamed fragments) to lm-result.json.
+// A second command writes the aligner.* settings as the extension host sees them to
+// lm-settings.json, so a test that edits settings.json can wait until they apply.
 // Packed into a .vsix by e2e.test.ts.
 //
 // No cancellation here: in VS Code 1.106 a consumer's token reaches the provider only through
@@ -48,6 +50,12 @@ export function activate(context: vscode.ExtensionContext): void {
         out = { error: String((err as Error).stack ?? err) };
       }
       fs.writeFileSync(path.join(dir, 'lm-result.json'), JSON.stringify(out, null, 2));
+    }),
+    vscode.commands.registerCommand('alignerE2e.settings', () => {
+      const dir = vscode.workspace.workspaceFolders![0].uri.fsPath;
+      const generation = vscode.workspace.getConfiguration('aligner.generation');
+      const out = { temperature: generation.get('temperature'), maxNewTokens: generation.get('maxNewTokens') };
+      fs.writeFileSync(path.join(dir, 'lm-settings.json'), JSON.stringify(out));
     }),
   );
 }
