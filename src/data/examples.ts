@@ -67,10 +67,16 @@ export function toPreferencePairs(records: PreferenceRecord[], tokenizer: TextTo
   return finish(pairs, (p) => [p.chosen, p.rejected], opts.maxLen);
 }
 
-/** BOS + prompt + completion with the completion tokens as targets; an empty prompt makes every token after BOS a target. */
+/**
+ * BOS + prompt + completion with the completion tokens as targets; an empty prompt makes every token
+ * after BOS a target. A prompt that starts with BOS itself (a conversation rendered by a chat template,
+ * as the chat panel records it) does not get a second one: the model saw it once when it answered.
+ */
 function promptCompletion(tokenizer: TextTokenizer, bos: number[], prompt: string, completion: string): Example {
   const segments = prompt === '' ? [completion] : [prompt, completion];
-  const encoded = encodeSegments(tokenizer, segments, bos);
+  const own = bos.length > 0 && prompt !== '' ? tokenizer.encode(prompt, { addSpecialTokens: false }).slice(0, bos.length) : [];
+  const leading = own.length === bos.length && own.every((id, i) => id === bos[i]) ? [] : bos;
+  const encoded = encodeSegments(tokenizer, segments, leading);
   return fromSegments(
     encoded,
     segments.map((_, i) => i === segments.length - 1),

@@ -70,3 +70,15 @@ test('preference pairs from a real dpo file batch as chosen rows then rejected r
   assert.equal(tok.decode(row(0), { skipSpecialTokens: true }), records[0].chosen);
   assert.equal(tok.decode(row(3), { skipSpecialTokens: true }), records[1].rejected);
 });
+
+test("a prompt that starts with BOS (a chat template's rendering) is not given a second one", { skip: missing }, () => {
+  const tok = HfTokenizer.fromFolder(MODEL);
+  const record = { prompt: 'Once upon a time', chosen: ' there was a dog!', rejected: ' there was a dog.' };
+  const plain = toPreferencePairs([record], tok, { maxLen: 512 }).items[0];
+  const rendered = toPreferencePairs([{ ...record, prompt: `<s>${record.prompt}` }], tok, { maxLen: 512 }).items[0];
+  // What generation encodes for each: the text with BOS once.
+  assert.deepEqual(plain.chosen.ids, tok.encode(record.prompt + record.chosen));
+  assert.deepEqual(rendered.chosen.ids, plain.chosen.ids);
+  assert.deepEqual(rendered.rejected.ids, plain.rejected.ids);
+  assert.deepEqual(Array.from(rendered.chosen.isTarget), Array.from(plain.chosen.isTarget));
+});
