@@ -8,14 +8,17 @@ import { randomUUID } from 'crypto';
 import * as vscode from 'vscode';
 import { DescribeModelRequest, GenerateRequest, type ModelCard } from '../protocol';
 import { baseModelSetting, cfg } from './config';
-import { COMMENT_LANGUAGES, inlinePrompt, PROSE_LANGUAGES, suggestion, writesProse } from './inlinePrompt';
+import {
+  COMMENT_LANGUAGES,
+  INLINE_DEBOUNCE_MS,
+  INLINE_PARAMS,
+  inlinePrompt,
+  PROSE_LANGUAGES,
+  suggestion,
+  writesProse,
+} from './inlinePrompt';
 import type { AdapterLibrary } from './library';
 import { resolveModelDir, type WorkerClient } from './worker';
-
-/** The pause in typing after which a suggestion is asked for. */
-const DEBOUNCE_MS = 75;
-/** A suggestion runs to the end of the line, at most this many tokens. */
-const MAX_TOKENS = 24;
 
 export class InlineCompletions implements vscode.InlineCompletionItemProvider, vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('aligner.inline', vscode.StatusBarAlignment.Right, 99);
@@ -73,7 +76,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
     if (!writesProse(document.languageId, lineBefore)) return undefined;
     // Mid-word or with text after the cursor on its line, a continuation would be in the way.
     if (line.slice(position.character).trim() !== '') return undefined;
-    if (!(await pause(DEBOUNCE_MS, token))) return undefined;
+    if (!(await pause(INLINE_DEBOUNCE_MS, token))) return undefined;
     let adapter: string | null;
     let card: ModelCard;
     try {
@@ -96,7 +99,7 @@ export class InlineCompletions implements vscode.InlineCompletionItemProvider, v
           requestId: `inline-${randomUUID()}`,
           prompt: inlinePrompt(before, after, card.fim),
           adapter,
-          params: { maxNewTokens: MAX_TOKENS, temperature: 0, stop: ['\n'] },
+          params: INLINE_PARAMS,
         },
         token,
       );

@@ -3,7 +3,13 @@
 // the text before the cursor continued), and the suggestion cut to what fits the cursor.
 // No VS Code here, so the rules are unit-tested on their own.
 
-import type { FimTokens } from '../protocol';
+import type { FimTokens, GenerationParams } from '../protocol';
+
+/** The pause in typing after which a suggestion is asked for. */
+export const INLINE_DEBOUNCE_MS = 75;
+
+/** A suggestion runs to the end of the line, greedy (the same text for the same context), at most 24 tokens. */
+export const INLINE_PARAMS: GenerationParams = { maxNewTokens: 24, temperature: 0, stop: ['\n'] };
 
 /** Languages that are prose as a whole. */
 export const PROSE_LANGUAGES = ['markdown', 'plaintext', 'git-commit', 'scminput'];

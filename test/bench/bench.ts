@@ -40,6 +40,7 @@ import { AdamW } from '../../src/train/adamw';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
 import { childLlamaCpp, ensureGguf, GGUF_TYPE, LlamaSpec } from './llamacpp';
 import type { StoriesType } from '../model/gguf_writer';
+import { median } from './stats';
 
 type Mode = 'train' | 'prefill' | 'decode' | 'context';
 const MODES: Mode[] = ['train', 'prefill', 'decode', 'context'];
@@ -89,12 +90,6 @@ function log(msg: string): void {
 
 function emit(obj: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(obj) + '\n');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
 // ------------------------------------------------------------------ deterministic inputs

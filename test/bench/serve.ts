@@ -17,6 +17,7 @@ import { ServedModels } from '../../src/server/models';
 import { STORIES, tempDir } from '../model/paths';
 import { ensureRandomModel, RANDOM_MODELS } from './models';
 import { untrainedSummary } from '../adapter/raw';
+import { median, percentile } from './stats';
 
 const MAX_TOKENS = 32;
 const ROUNDS = 3;
@@ -25,16 +26,6 @@ const TOKEN = 'bench';
 
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-}
 
 interface Round {
   reqPerS: number;
