@@ -32,8 +32,8 @@ export function onnxType(type: ElemType): number {
   return ONNX_ELEM[type];
 }
 
-/** Attribute values: integers, `{ float }` for floats (ONNX keeps the two apart), int lists, strings, tensors. */
-export type Attr = number | { float: number } | number[] | string | onnx.ITensorProto;
+/** Attribute values: integers, `{ float }` for floats (ONNX keeps the two apart), int lists, strings, tensors, subgraphs. */
+export type Attr = number | { float: number } | number[] | string | onnx.ITensorProto | { graph: onnx.IGraphProto };
 
 export class Value {
   constructor(
@@ -73,12 +73,27 @@ export class Graph {
   private readonly consts: onnx.ITensorProto[] = [];
   private readonly weights = new Map<string, { value: Value; init: WeightInit }>();
   private counter = 0;
+  /** The outermost graph: it names every value and holds every weight. */
+  private readonly root: Graph;
 
   /** `float` is the compute type: float32 for the engine, float64 for gradient checks. */
-  constructor(readonly float: 'float' | 'double' = 'float') {}
+  constructor(
+    readonly float: 'float' | 'double' = 'float',
+    parent?: Graph,
+  ) {
+    this.root = parent ? parent.root : this;
+  }
+
+  /**
+   * A graph nested in this one, the body of a control-flow node (Scan): its names are unique in
+   * the whole model, its weights are the model's, and its nodes may read this graph's values by name.
+   */
+  subgraph(): Graph {
+    return new Graph(this.float, this);
+  }
 
   fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return `${hint}_${this.root.counter++}`;
   }
 
   input(name: string, type: ElemType, shape: Dim[], requiresGrad = false): Value {
@@ -95,6 +110,10 @@ export class Graph {
 
   /** A frozen weight, stored once in the external-data file and shared by every session. */
   weight(name: string, shape: number[], offset: number, type: 'float' | 'uint8' = 'float'): Value {
+    if (this.root !== this) {
+      const outer = this.root.weight(name, shape, offset, type);
+      return new Value(this, outer.name, outer.shape, outer.type, false);
+    }
     const known = this.weights.get(name);
     if (known) return known.value;
     const value = new Value(this, name, shape, type === 'float' ? this.float : type, false);
@@ -132,16 +151,29 @@ export class Graph {
     name?: string,
     domain = '',
   ): Value {
-    const out = new Value(this, name ?? this.fresh(op.toLowerCase()), shape, type, false);
+    return this.nodeOutputs(op, inputs, attrs, [{ shape, type }], name, domain)[0];
+  }
+
+  /** Emits one raw ONNX node with as many outputs as `outputs` describes; records no gradient. */
+  nodeOutputs(
+    op: string,
+    inputs: (Value | null)[],
+    attrs: Record<string, Attr>,
+    outputs: { shape: readonly Dim[]; type: ElemType }[],
+    name?: string,
+    domain = '',
+  ): Value[] {
+    const first = name ?? this.fresh(op.toLowerCase());
+    const outs = outputs.map((o, i) => new Value(this, i === 0 ? first : `${first}_${i}`, o.shape, o.type, false));
     this.nodes.push({
       opType: op,
       domain,
-      name: out.name,
+      name: first,
       input: inputs.map((v) => (v ? v.name : '')),
-      output: [out.name],
+      output: outs.map((v) => v.name),
       attribute: Object.entries(attrs).map(([k, a]) => attribute(k, a)),
     });
-    return out;
+    return outs;
   }
 
   /** Marks `out` as differentiable when any input is, and records how to differentiate it. */
@@ -156,21 +188,27 @@ export class Graph {
     return [...this.weights.values()].map((w) => w.init);
   }
 
+  /** This graph as a subgraph attribute (a Scan's body): its nodes, constants, inputs and outputs. */
+  toGraphProto(): onnx.IGraphProto {
+    return {
+      name: this.fresh('body'),
+      node: this.nodes,
+      initializer: this.usedConsts(),
+      input: this.inputs.map(io),
+      output: this.outputs.map(io),
+    };
+  }
+
+  /** Ops make constants for their VJPs up front; a graph without that backward pass leaves them unused. */
+  private usedConsts(): onnx.ITensorProto[] {
+    const used = new Set(this.nodes.flatMap((n) => n.input ?? []));
+    return this.consts.filter((c) => used.has(c.name!));
+  }
+
   /** The ONNX model; weights are external data in `weightsPath`, relative to the model file. */
   toModel(weightsPath: string): Uint8Array {
-    const io = (v: Value): onnx.IValueInfoProto => ({
-      name: v.name,
-      type: {
-        tensorType: {
-          elemType: ONNX_ELEM[v.type],
-          shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-        },
-      },
-    });
-    // Ops make constants for their VJPs up front; a graph without that backward pass leaves them unused.
-    const used = new Set(this.nodes.flatMap((n) => n.input ?? []));
     const initializers: onnx.ITensorProto[] = [
-      ...this.consts.filter((c) => used.has(c.name!)),
+      ...this.usedConsts(),
       ...this.weightInits().map((w) => ({
         name: w.name,
         dims: w.shape,
@@ -202,11 +240,24 @@ export class Graph {
   }
 }
 
+function io(v: Value): onnx.IValueInfoProto {
+  return {
+    name: v.name,
+    type: {
+      tensorType: {
+        elemType: ONNX_ELEM[v.type],
+        shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
 function attribute(name: string, a: Attr): onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if (typeof a === 'number') return { name, type: T.INT, i: a };
   if (typeof a === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(a) };
   if (Array.isArray(a)) return { name, type: T.INTS, ints: a };
   if ('float' in a) return { name, type: T.FLOAT, f: a.float };
+  if ('graph' in a) return { name, type: T.GRAPH, g: a.graph };
   return { name, type: T.TENSOR, t: a };
 }

@@ -6,7 +6,7 @@ import type { DecoderConfig } from './config';
 import { grad } from './autodiff';
 import { Dim, Graph, Value } from './graph';
 import { LayerBranch, Llama, WeightIndex } from './llama';
-import { gatherRows, matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
+import { chunkedRows, gatherRows, matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
 
 /** Inputs shared by every decoder pass: ids, rotary tables, attention mask. */
 function decoderInputs(g: Graph, cfg: DecoderConfig, bias: Dim[]) {
@@ -24,6 +24,26 @@ function targetLogProbs(g: Graph, model: Llama, hidden: Value): Value {
   const positions = g.input('target_pos', 'int64', ['targets']);
   const ids = g.input('target_ids', 'int64', ['targets']);
   return tokenLogProb(model.logitsAt(hidden, positions), ids);
+}
+
+/**
+ * log p(target) of final hidden rows [C, d] (before the final norm) and the gradient of each with
+ * respect to its own row, [C, d]: each log-prob depends on its own row only, so one backward pass
+ * gives every row of the Jacobian.
+ */
+function headLogProbs(model: Llama, rows: Value, ids: Value): { y: Value; jacobian: Value } {
+  const y = tokenLogProb(model.head(rows), ids);
+  return { y, jacobian: grad(sum(y), [rows])[0] };
+}
+
+/**
+ * targetLogProbs for a training step, `chunk` targets at a time (chunkedRows): only one chunk's
+ * [chunk × vocabulary] logits exist at once, and the head's VJP is the chunks' Jacobian rows.
+ */
+function chunkedTargetLogProbs(g: Graph, model: Llama, hidden: Value, chunk: number): Value {
+  const positions = g.input('target_pos', 'int64', ['targets']);
+  const ids = g.input('target_ids', 'int64', ['targets']);
+  return chunkedRows(gatherRows(hidden, positions), ids, chunk, (rows, chunkIds) => headLogProbs(model.in(rows.graph), rows, chunkIds));
 }
 
 /** The adapter as trainable inputs: prefix [N, d] and gates [L − s, H], broadcast over the batch. */
@@ -68,17 +88,18 @@ function stepLoss(g: Graph, tokenLogps: Value, method: TrainMethod): { loss: Val
 
 /**
  * One training step in one graph (see stepLoss): outputs loss, the gradients
- * of prefix and gates, and per-row sequence log-probabilities. Every layer's
- * activations and the [K, V] logits stay alive until the backward pass uses
- * them; kernels' recomputed step (the graphs below) bounds that.
+ * of prefix and gates, and per-row sequence log-probabilities. The targets go
+ * through the LM head `chunk` at a time (chunkedTargetLogProbs), but every
+ * layer's activations stay alive until the backward pass uses them; kernels'
+ * recomputed step (the graphs below) bounds that too.
  */
-export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: number, method: TrainMethod): Graph {
+export function trainGraph(cfg: DecoderConfig, index: WeightIndex, startLayer: number, method: TrainMethod, chunk: number): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
   const adapter = trainableAdapter(g, model, cfg, startLayer);
   const { hidden } = model.decoder(inp, adapter.branch);
-  const { loss, seqLogps } = stepLoss(g, targetLogProbs(g, model, hidden), method);
+  const { loss, seqLogps } = stepLoss(g, chunkedTargetLogProbs(g, model, hidden, chunk), method);
   const [gPrefix, gGates] = grad(loss, [adapter.prefix, adapter.gates]);
   g.output(loss, 'loss');
   g.output(gPrefix, 'grad_prefix');
@@ -120,9 +141,9 @@ export function headGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   const rows = g.input('target_hidden', g.float, ['targets', cfg.hiddenSize], true);
-  const logps = tokenLogProb(model.head(rows), g.input('target_ids', 'int64', ['targets']));
-  g.output(logps, 'token_logps');
-  g.output(grad(sum(logps), [rows])[0], 'grad_target_hidden');
+  const { y, jacobian } = headLogProbs(model, rows, g.input('target_ids', 'int64', ['targets']));
+  g.output(y, 'token_logps');
+  g.output(jacobian, 'grad_target_hidden');
   return g;
 }
 

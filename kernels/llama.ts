@@ -103,6 +103,11 @@ export class Llama {
     this.group = cfg.numHeads / cfg.numKvHeads;
   }
 
+  /** The same model in another graph (a Scan's body). */
+  in(g: Graph): Llama {
+    return new Llama(g, this.cfg, this.index);
+  }
+
   w(name: string): Value {
     const { shape, offset, type } = this.index.get(name);
     return this.g.weight(name, shape, offset, type);

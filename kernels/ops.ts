@@ -346,3 +346,43 @@ export function tokenLogProb(logits: Value, ids: Value): Value {
     return [g.node('ScatterElements', [spread, column, gyColumn], { axis: 1, reduction: 'add' }, logits.shape, logits.type)];
   });
 }
+
+/**
+ * A row-wise function of x [K, d] (with `aux` [K], e.g. target ids), `chunk` rows at a time in one
+ * ONNX Scan, for an f whose output k depends on row k of x only: then the gradient of Σ y in
+ * each chunk gives every row of the Jacobian dy_k/dx_k [K, d], and the VJP is gy ⊙ that Jacobian.
+ * `body` runs in the Scan's body graph on one chunk and returns y [chunk] and the Jacobian
+ * [chunk, d]; only one chunk's intermediates exist at a time (the LM head's [chunk × vocabulary]
+ * logits). K is padded with zero rows (and aux with zeros) to whole chunks, cut again after.
+ */
+export function chunkedRows(x: Value, aux: Value, chunk: number, body: (x: Value, aux: Value) => { y: Value; jacobian: Value }): Value {
+  const g = x.graph;
+  const [K, d] = x.shape;
+  const k = g.node('Shape', [aux], {}, [1], 'int64');
+  // Chunks of min(K, chunk) rows (at least 1): a pass with fewer targets is one chunk, unpadded.
+  const c = g.node('Max', [g.node('Min', [k, g.ints([chunk])], {}, [1], 'int64'), g.ints([1])], {}, [1], 'int64');
+  const pad = g.node('Mod', [g.node('Sub', [c, g.node('Mod', [k, c], {}, [1], 'int64')], {}, [1], 'int64'), c], {}, [1], 'int64');
+  const padded = (v: Value, zeros: number[], shape: Dim[]) => {
+    const pads = g.node('Concat', [g.ints([0, ...zeros]), pad, g.ints(zeros)], { axis: 0 }, [2 * v.rank], 'int64');
+    const full = g.node('Pad', [v, pads], {}, v.shape, v.type);
+    const spec = g.node('Concat', [g.ints([-1]), c, g.ints(zeros.map(() => d as number))], { axis: 0 }, [shape.length], 'int64');
+    return g.node('Reshape', [full, spec], {}, shape, v.type);
+  };
+  const chunks = padded(x, [0], ['chunks', 'chunk', d]);
+  const auxChunks = padded(aux, [], ['chunks', 'chunk']);
+  const sub = g.subgraph();
+  const out = body(sub.input(sub.fresh('rows'), x.type, ['chunk', d], true), sub.input(sub.fresh('aux'), aux.type, ['chunk']));
+  sub.output(out.y, sub.fresh('y'));
+  sub.output(out.jacobian, sub.fresh('jacobian'));
+  const [ys, jacobians] = g.nodeOutputs('Scan', [chunks, auxChunks], { body: { graph: sub.toGraphProto() }, num_scan_inputs: 2 }, [
+    { shape: ['chunks', 'chunk'], type: x.type },
+    { shape: ['chunks', 'chunk', d], type: x.type },
+  ]);
+  const cut = (v: Value, shape: number[], outShape: Dim[]) => {
+    const flat = g.node('Reshape', [v, g.ints(shape)], {}, ['rows', ...outShape.slice(1)], v.type);
+    return g.node('Slice', [flat, g.ints([0]), k, g.ints([0])], {}, outShape, v.type);
+  };
+  const y = cut(ys, [-1], [K]);
+  const jacobian = cut(jacobians, [-1, d as number], [K, d]);
+  return g.record([x], y, (gy) => [noGrad('Mul', unsqueeze(gy, -1), jacobian)]);
+}

@@ -9,9 +9,14 @@ import { checkOracleFile, FileResult } from './oracleCheck';
 import { DEVICES, isDevice } from '../engine/types';
 import { importLlama2c } from '../model/llama2c';
 
-async function main(dir: string | undefined, device: string | undefined, recompute: string | undefined): Promise<number> {
+async function main(
+  dir: string | undefined,
+  device: string | undefined,
+  recompute: string | undefined,
+  logitChunk: string | undefined,
+): Promise<number> {
   if (!dir) {
-    console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda] [--recompute on|off|auto]');
+    console.error('usage: npm run oracle -- DIR [--device cpu|webgpu|cuda] [--recompute on|off|auto] [--logit-chunk N]');
     return 2;
   }
   const files = fs
@@ -36,8 +41,10 @@ async function main(dir: string | undefined, device: string | undefined, recompu
     console.error(`oracle: --recompute: expected ${RECOMPUTE_MODES.join(', ')}, got "${recompute}"`);
     return 2;
   }
-  const engine = await Engine.create(model, { device: wanted, recompute: recompute as Recompute | undefined });
-  console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}, recompute ${recompute ?? 'auto'}`);
+  const chunk = logitChunk === undefined ? undefined : Number(logitChunk);
+  const engine = await Engine.create(model, { device: wanted, recompute: recompute as Recompute | undefined, logitChunk: chunk });
+  const chunkNote = chunk === undefined ? '' : `, logit chunk ${chunk}`;
+  console.log(`oracle: ${files.length} files, model ${checkpoint}, device ${engine.device}, recompute ${recompute ?? 'auto'}${chunkNote}`);
   let failed = 0;
   for (const f of files) {
     const r = await checkOracleFile(engine, path.join(dir, f));
@@ -65,7 +72,8 @@ const flag = (name: string) => {
 };
 const device = flag('--device');
 const recompute = flag('--recompute');
-main(args[0], device, recompute).then(
+const logitChunk = flag('--logit-chunk');
+main(args[0], device, recompute, logitChunk).then(
   (code) => process.exit(code),
   (err) => {
     console.error(`oracle: ${(err as Error).message}`);

@@ -46,8 +46,8 @@ export interface EngineOptions extends RuntimeOptions, StorageOptions {
    */
   recompute?: Recompute;
   /**
-   * Targets per chunk of the LM head in a recomputed pass: each chunk holds its [chunk ×
-   * vocabulary] logits. Default: LOGIT_CHUNK_BYTES' worth.
+   * Targets per chunk of the LM head in a training pass (recomputed or not): each chunk holds
+   * its [chunk × vocabulary] logits. Default: LOGIT_CHUNK_BYTES' worth.
    */
   logitChunk?: number;
 }
@@ -71,15 +71,17 @@ const PASS_MEMORY = { min: 512 * 2 ** 20, max: 2 * 2 ** 30 };
 
 /**
  * Rows of T tokens per training pass. Without recomputation a row's transient
- * memory is dominated by its [T, vocabulary] logits (kept, log-softmaxed,
- * exponentiated and scattered back: about four copies) and the activations each
- * layer keeps for the backward pass, the attention scores growing with T. With
- * it, by the checkpoints (one [T, d] per layer) and the one layer being
- * recomputed: its activations and twice that in gradients (measured on qwen05b:
- * 120 MB per 256-token row); the logits come in chunks of a fixed size. A
- * recomputed pass takes the smallest budget: recomputation is chosen because
- * memory is short, and a pass of a few rows of T tokens already keeps the
- * matrix products as efficient as a larger one.
+ * memory is the activations each layer keeps for the backward pass, the
+ * attention scores growing with T; this estimate still counts each row's
+ * [T, vocabulary] logits too (about four copies), although the pass now scores
+ * its targets a chunk at a time (kernels/graphs.ts trainGraph): not re-measured
+ * yet, so it stays as a margin, and it keeps Qwen2.5-0.5B on the recomputed pass
+ * whose memory was measured. With recomputation, by the checkpoints (one [T, d]
+ * per layer) and the one layer being recomputed: its activations and twice that
+ * in gradients (measured on qwen05b: 120 MB per 256-token row); the logits come
+ * in chunks of a fixed size. A recomputed pass takes the smallest budget:
+ * recomputation is chosen because memory is short, and a pass of a few rows of T
+ * tokens already keeps the matrix products as efficient as a larger one.
  */
 export function microBatchRows(config: ModelConfig, length: number, freeBytes = os.freemem(), recompute = false): number {
   const { vocabSize: V, numLayers: L, hiddenSize: d, intermediateSize: f, numHeads: H } = config;
@@ -93,7 +95,7 @@ export function microBatchRows(config: ModelConfig, length: number, freeBytes = 
  * Whether training passes over rows of `length` tokens recompute layers. 'auto':
  * when the one-graph step fits fewer than two rows in a pass, since then
  * micro-batching can no longer shrink a pass and its memory is one row's full set
- * of activations and logits (Qwen2.5-0.5B: 1.6 GB at 256 tokens).
+ * of activations (Qwen2.5-0.5B: 1.6 GB at 256 tokens by this estimate).
  */
 export function recomputes(config: ModelConfig, length: number, mode: Recompute = 'auto', freeBytes = os.freemem()): boolean {
   return mode === 'auto' ? microBatchRows(config, length, freeBytes) < 2 : mode === 'on';
@@ -268,7 +270,9 @@ export class Engine {
   }
 
   private trainSession(method: TrainMethod, startLayer: number): Promise<ort.InferenceSession> {
-    return this.lazySession(`train-${method}-${startLayer}`, () => trainGraph(this.model.config, this.index, startLayer, method));
+    return this.lazySession(`train-${method}-${startLayer}`, () =>
+      trainGraph(this.model.config, this.index, startLayer, method, this.logitChunk),
+    );
   }
 
   private readonly recomputeSessions: RecomputeSessions = {

@@ -2,13 +2,17 @@
 // backward pass, the LM head in chunks of targets) gives the loss, gradients
 // and log-probabilities of the one-graph pass, on stories260K (f32 and q4) and
 // on a small random model of another shape; its gradient also matches central
-// finite differences of its own loss.
+// finite differences of its own loss. The one-graph pass's own chunks of targets
+// (a Scan) change nothing either.
 
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import type { AdapterWeights } from '../../src/adapter/types';
+import type { onnx } from 'onnx-proto';
+import { trainGraph } from '../../kernels/graphs';
 import { Engine, EngineOptions, microBatchRows, recomputes } from '../../src/engine/engine';
+import { weightsFile } from '../../src/engine/weights';
 import { loadModel } from '../../src/model/load';
 import type { BaseModel, ModelConfig } from '../../src/model/types';
 import { Rng } from '../../src/util/random';
@@ -112,6 +116,20 @@ test('stories260K: a recomputed step in chunks of 7 targets equals the one-graph
   const plain = await engine(stories, { recompute: 'off' });
   const recomputed = await engine(stories, { recompute: 'on', logitChunk: 7 });
   for (const s of [0, 2]) await sameSteps(plain, recomputed, stories, s);
+});
+
+test('the one-graph step scores its targets in chunks: chunks of 7 give the single chunk’s step, no logits outside the Scan', async () => {
+  const whole = await engine(stories, { recompute: 'off' });
+  const chunked = await engine(stories, { recompute: 'off', logitChunk: 7 });
+  // fourStories has targets in every row, a count that is no multiple of 7: the last chunk is padded.
+  for (const s of [0, 2]) await sameSteps(whole, chunked, stories, s);
+  // The [targets × vocabulary] logits exist only inside the Scan's body, one chunk at a time.
+  const graph = trainGraph(stories.config, weightsFile(stories, cacheDir).index, 0, 'sft', 7);
+  const head = (n: onnx.INodeProto) => n.opType !== 'Gather' && n.input!.includes('model.embed_tokens.weight');
+  assert.equal(graph.nodes.filter((n) => n.opType === 'Scan').length, 1);
+  assert.ok(!graph.nodes.some((n) => n.opType === 'LogSoftmax' || head(n)), 'no head product nor log-softmax in the main graph');
+  const body = graph.nodes.find((n) => n.opType === 'Scan')!.attribute![0].g!;
+  assert.ok(body.node!.some((n) => n.opType === 'LogSoftmax') && body.node!.some(head), 'the head in the Scan body');
 });
 
 test('stories260K q4: the recomputed step runs the same quantized VJPs', async () => {
