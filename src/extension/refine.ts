@@ -24,11 +24,14 @@ import { TrainView } from './trainView';
 import type { WorkerClient } from './worker';
 
 /** One to learn from and one held out to measure on. */
-export const MIN_PAIRS = 2;
+const MIN_PAIRS = 2;
 
-/** The workspace's adapter file; an error that says what to do when there is none. */
-function activeAdapter(library: AdapterLibrary, what: string): string {
-  const file = library.resolve(adapterSetting());
+/**
+ * The workspace's adapter file, confirmed by the user when the workspace's settings point outside the
+ * workspace and the library (library.ts); an error that says what to do when there is none.
+ */
+async function activeAdapter(library: AdapterLibrary, what: string): Promise<string> {
+  const file = await library.resolveConfirmed(adapterSetting());
   if (!file) throw new Error(`${what} works on this workspace's adapter, and none is active: train one (Train My Style) or switch to one.`);
   return file;
 }
@@ -40,7 +43,7 @@ export async function refineFromFeedback(
   worker: WorkerClient,
   library: AdapterLibrary,
 ): Promise<RefineResult | undefined> {
-  const file = activeAdapter(library, 'Refine Style from Feedback');
+  const file = await activeAdapter(library, 'Refine Style from Feedback');
   const name = adapterName(file)!;
   const model = await worker.ensureModel();
   const store = feedbackStore(ctx);
@@ -169,7 +172,7 @@ async function revert(worker: WorkerClient, library: AdapterLibrary, file: strin
  * is compared with the current one in the chat panel, or put back.
  */
 export async function adapterHistory(ctx: vscode.ExtensionContext, worker: WorkerClient, library: AdapterLibrary): Promise<void> {
-  const file = activeAdapter(library, 'Adapter History');
+  const file = await activeAdapter(library, 'Adapter History');
   const name = adapterName(file)!;
   await worker.ensureModel();
   const versions = await worker.request(AdapterHistoryRequest, { path: file });
