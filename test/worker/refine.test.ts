@@ -9,6 +9,7 @@ import * as path from 'path';
 import {
   AdapterHistoryRequest,
   AdapterRevertRequest,
+  CancelRequest,
   ChatRequest,
   ErrorCodes,
   LoadModelRequest,
@@ -127,6 +128,30 @@ describe('aligner/refine and the adapter history (stories260K)', { timeout: 300_
       params: { maxNewTokens: 8, seed: 1 },
     });
     assert.ok(answer.text.length > 0);
+  });
+
+  test('a cancelled refinement changes nothing and keeps no version', async () => {
+    const before = fs.readFileSync(adapter);
+    const versions = fs.readdirSync(historyDir(adapter)).length;
+    const running = w.conn.sendRequest(RefineRequest, {
+      jobId: 'refine-cancel',
+      adapter,
+      pairs: pairsFile,
+      options: { steps: 10_000, batchSize: 1 },
+    });
+    // Cancelled once it is training (its first step reported).
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (progress.some((p) => p.jobId === 'refine-cancel')) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 20);
+    });
+    assert.deepEqual(await w.conn.sendRequest(CancelRequest, { id: 'refine-cancel' }), { cancelled: true });
+    await rejectsWith(running, ErrorCodes.Cancelled, /Refinement cancelled/);
+    assert.deepEqual(fs.readFileSync(adapter), before);
+    assert.equal(fs.readdirSync(historyDir(adapter)).length, versions);
   });
 
   test('a corrupt pairs file is a one-line error naming the file and the line; the adapter is untouched', async () => {
