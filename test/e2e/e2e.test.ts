@@ -1,8 +1,8 @@
 // End-to-end tests in a real VS Code: code-server 4.106.3 (VS Code 1.106.3, run on the
 // Node 22 that test/e2e/setup.sh installs beside it) with the packaged .vsix installed,
 // driven by Playwright (playwright-core + Debian's chromium), with the real worker and
-// stories260K, which a newcomer picks from a fake Ollama store (a GGUF of it behind a
-// manifest) with Select Base Model. Install the prerequisites with test/e2e/setup.sh;
+// stories260K, which a newcomer picks from a fake Ollama store (a Q8_0 GGUF of it behind
+// a manifest) with Select Base Model. Install the prerequisites with test/e2e/setup.sh;
 // without them this file skips (set ALIGNER_E2E=1 to fail instead).
 // ALIGNER_UPDATE_SCREENSHOTS=1 writes the screenshots into media/screenshots/.
 
@@ -255,7 +255,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     const apiPort = await freePort();
     // The only model this user has: stories260K pulled into an Ollama store.
     const gguf = path.join(tmp, 'stories260K.gguf');
-    await writeStoriesGguf(gguf, 'F32', { noChatTemplate: true });
+    // Q8_0, as Ollama's stores mostly hold quantized models: the engine runs its blocks as stored.
+    await writeStoriesGguf(gguf, 'Q8_0', { noChatTemplate: true });
     ollamaPull(path.join(tmp, 'ollama'), 'stories260k', 'latest', gguf);
     fs.mkdirSync(path.join(tmp, 'hf-hub'));
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
@@ -362,7 +363,9 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
   test('Select Base Model lists the Ollama store and picking its model selects it', async () => {
     await runCommand(page, 'Aligner: Select Base Model');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: MODEL }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: MODEL }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await row.innerText(), /llama · 260K parameters · Q8_0 · /);
     await shot('select-base-model.png');
     await quickPick(page, 'ollama:stories260k', MODEL);
     // aligner.baseModel is machine-overridable: code-server keeps it in the remote machine's settings.
@@ -502,6 +505,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
   });
 
   test('local server: the command shows its address and token; an OpenAI client gets the adapter answer the CLI gives', async () => {
+    // The editors out of the way, for the screenshot of the notification.
+    await runCommand(page, 'View: Close All Editors');
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'Aligner server: http' }).first();
     const text = await waitFor(
       'the server address',
@@ -513,6 +518,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       90_000,
       1000,
     );
+    await shot('server.png');
     const m = /Aligner server: (http:\/\/127\.0\.0\.1:\d+\/v1) \(token ([A-Za-z0-9_-]+)\)/.exec(text);
     assert.ok(m, text);
     const client = new OpenAI({ baseURL: m[1], apiKey: m[2], maxRetries: 0 });
@@ -592,7 +598,7 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
 
   test("@aligner in VS Code's Chat view answers with the workspace's adapter, and /compare adds the base model's answer", async () => {
     const prompt = 'Once upon a time';
-    const maxNewTokens = 24;
+    const maxNewTokens = 48;
     // Greedy and short while this test runs, so that the answers can be compared with the CLI's.
     const greedy = { temperature: 0, maxNewTokens };
     await setGeneration(greedy, greedy);
