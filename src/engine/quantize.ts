@@ -82,7 +82,9 @@ export function tensorStorage(
  * Bits of one linear layer's weight. q4 keeps the layers that 4 bits hurt most
  * at 8 bits, as llama.cpp's Q4_K_M does (its output, attn_v and ffn_down get
  * more bits): on stories260K the validation NLL rises 10.5 % with everything at
- * 4 bits and under 5 % with these three at 8 (test/engine/quantized.test.ts).
+ * 4 bits, 6.8 % with only v and down at 8, and 4.9 % with these three at 8
+ * (test/engine/quantized.test.ts). The first two decode qwen05b 1.22× and 1.11×
+ * faster (README, "A 4-bit head, or Q4_0's choices?"); the 5 % bound decides.
  */
 export function bitsFor(name: string, quantization: 'q8' | 'q4'): 4 | 8 {
   if (quantization === 'q8') return 8;
