@@ -33,6 +33,19 @@ import { expandHome } from '../util/paths';
 import { baseModelSetting, deviceSetting, quantizationSetting } from './config';
 import { GAVE_UP_MESSAGE, RestartPolicy } from './restart';
 
+/**
+ * The worker's language client, whose own errors ("couldn't create connection to server",
+ * "Restarting server failed" for a worker that died while starting) go to the worker log only:
+ * WorkerClient tells the user about the worker itself. VS Code toasts at most 3 new notifications
+ * per 800 ms and sends the rest silently to the notification centre, so the library's toasts from a
+ * worker crashing at every start hid the one that says it "will not be restarted".
+ */
+class WorkerLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
+}
+
 export class WorkerClient implements vscode.Disposable {
   readonly output: vscode.LogOutputChannel;
   private client: LanguageClient | null = null;
@@ -40,6 +53,8 @@ export class WorkerClient implements vscode.Disposable {
   private model: ModelInfo | null = null;
   private loading: Promise<ModelInfo> | null = null;
   private readonly restarts = new RestartPolicy();
+  /** The open "was restarted" notification, if any (see onClosed). */
+  private restartNotice: Thenable<void> | null = null;
   private readonly deltaListeners = new Map<string, (d: string) => void>();
   private readonly progressListeners = new Map<string, (p: TrainProgress) => void>();
   private readonly sampleListeners = new Map<string, (s: TrainSample) => void>();
@@ -87,7 +102,7 @@ export class WorkerClient implements vscode.Disposable {
             return false;
           },
         };
-        const client = new LanguageClient('aligner', 'Aligner Worker', serverOptions, clientOptions);
+        const client = new WorkerLanguageClient('aligner', 'Aligner Worker', serverOptions, clientOptions);
         client.onNotification(ChatDeltaNotification, (d: ChatDelta) => this.deltaListeners.get(d.requestId)?.(d.delta));
         client.onNotification(TrainProgressNotification, (p: TrainProgress) => this.progressListeners.get(p.jobId)?.(p));
         client.onNotification(TrainSampleNotification, (s: TrainSample) => this.sampleListeners.get(s.jobId)?.(s));
@@ -123,9 +138,14 @@ export class WorkerClient implements vscode.Disposable {
       });
       return { action: CloseAction.DoNotRestart, handled: true };
     }
-    void vscode.window.showWarningMessage('The Aligner worker stopped unexpectedly and was restarted.', 'Show Log').then((a) => {
-      if (a) this.output.show();
-    });
+    // One notice until it is closed, not one per crash: a worker crashing again and again would
+    // otherwise fill VS Code's 3 toasts per 800 ms and hide the give-up message (above).
+    this.restartNotice ??= vscode.window
+      .showWarningMessage('The Aligner worker stopped unexpectedly and was restarted.', 'Show Log')
+      .then((a) => {
+        this.restartNotice = null;
+        if (a) this.output.show();
+      });
     this.output.warn('worker process exited unexpectedly; restarting');
     return { action: CloseAction.Restart, handled: true };
   }
