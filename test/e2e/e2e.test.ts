@@ -602,12 +602,21 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
     });
   };
 
-  test("@aligner in VS Code's Chat view answers with the workspace's adapter, and /compare adds the base model's answer", async () => {
+  test("@aligner in VS Code's Chat view answers with the workspace's adapter, /compare adds the base model's answer, /style uses another adapter", async () => {
     const prompt = 'Once upon a time';
     const maxNewTokens = 48;
     // Greedy and short while this test runs, so that the answers can be compared with the CLI's.
     const greedy = { temperature: 0, maxNewTokens };
     await setGeneration(greedy, greedy);
+    // A second adapter in the library for /style: e2e-style with its gates tripled.
+    const strong = path.join(path.dirname(styleAdapter()), 'strong-style.safetensors');
+    const a = readAdapter(styleAdapter());
+    const [gateRows, numHeads] = a.layout.gatesShape;
+    writeAdapter(strong, { ...a, gates: a.gates.map((g) => 3 * g) }, a.metadata, {
+      hiddenSize: a.layout.prefixShape[1],
+      numLayers: a.startLayer + gateRows,
+      numHeads,
+    });
     try {
       await runCommand(page, 'View: Close All Editors');
       await runCommand(page, 'Chat: Open Chat');
@@ -637,15 +646,16 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       await waitFor('the model picker to show e2e-style', async () => /e2e-style/.test(await modelPicker.innerText()), 30_000);
       const input = view.locator('.interactive-input-part .monaco-editor').first();
       /** Sends `text` as a user would (typed, then the Send button) and waits for the whole answer. */
+      let sent = 0;
       const send = async (text: string): Promise<ReturnType<Page['locator']>> => {
-        const responses = await view.locator('.interactive-item-container.interactive-response').count();
+        // The list renders only the rows in view: the answer by its row's index (request, response, ...).
+        const response = view.locator(`.monaco-list-row[data-index="${2 * sent++ + 1}"] .interactive-response`);
         await input.click();
         // @aligner is sticky: the input already holds "@aligner " after an answer.
         await page.keyboard.press('Control+A');
         await page.keyboard.press('Backspace');
         await page.keyboard.type(text);
         await view.locator('.chat-execute-toolbar .action-label.codicon-send').click();
-        const response = view.locator('.interactive-item-container.interactive-response').nth(responses);
         await response.waitFor({ state: 'visible', timeout: 60_000 });
         await waitFor('the answer to end', async () => !(await response.getAttribute('class'))!.includes('chat-response-loading'), 120_000);
         return response;
@@ -656,6 +666,8 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       // /compare first: a plain @aligner turn would be history for it (command turns are not).
       const compared = await send(`@aligner /compare ${prompt}`);
       const compareText = words((await compared.locator('.rendered-markdown').allInnerTexts()).join(' '));
+      const styled = await send(`@aligner /style strong-style ${prompt}`);
+      const styledText = words((await styled.locator('.rendered-markdown').allInnerTexts()).join(' '));
       const plain = await send(`@aligner ${prompt}`);
       const plainText = words((await plain.locator('.rendered-markdown').allInnerTexts()).join(' '));
       // Both turns in view for the screenshot (the list keeps the newest request at its top).
@@ -674,7 +686,11 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       assert.equal(plainText, withAdapter);
       assert.equal(compareText, words(`e2e-style ${withAdapter} Base model ${base}`));
       assert.deepEqual(await compared.locator('.rendered-markdown strong').allInnerTexts(), ['e2e-style', 'Base model']);
+      const withStrong = words(cliGreedy(prompt, maxNewTokens, strong));
+      assert.notEqual(withStrong, withAdapter, 'tripled gates do not change the greedy answer');
+      assert.equal(styledText, withStrong);
     } finally {
+      fs.rmSync(strong, { force: true });
       if (await page.locator('.monaco-workbench .part.editor').isHidden())
         await runCommand(page, 'View: Toggle Maximized Secondary Side Bar');
       await runCommand(page, 'View: Hide Secondary Side Bar');
