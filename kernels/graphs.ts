@@ -6,7 +6,7 @@ import type { DecoderConfig } from './config';
 import { grad } from './autodiff';
 import { Dim, Graph, Value } from './graph';
 import { LayerBranch, Llama, WeightIndex } from './llama';
-import { chunkedRows, gatherRows, matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
+import { chunkedRows, gatherRows, inChunks, matmul, mul, reshape, row, scale, softplus, sub, sum, tokenLogProb } from './ops';
 
 /** Inputs shared by every decoder pass: ids, rotary tables, attention mask. */
 function decoderInputs(g: Graph, cfg: DecoderConfig, bias: Dim[]) {
@@ -19,11 +19,17 @@ function decoderInputs(g: Graph, cfg: DecoderConfig, bias: Dim[]) {
   };
 }
 
-/** log p(target) at the scored positions `target_pos` [K] (flat b·T + t) of the hidden [B·T, d]. */
-function targetLogProbs(g: Graph, model: Llama, hidden: Value): Value {
+/**
+ * log p(target) at the scored positions `target_pos` [K] (flat b·T + t) of the hidden [B·T, d],
+ * `chunk` targets at a time (inChunks): only one chunk's [chunk × vocabulary] logits exist at once.
+ * No gradient (scoring); a training step uses chunkedTargetLogProbs.
+ */
+function targetLogProbs(g: Graph, model: Llama, hidden: Value, chunk: number): Value {
   const positions = g.input('target_pos', 'int64', ['targets']);
   const ids = g.input('target_ids', 'int64', ['targets']);
-  return tokenLogProb(model.logitsAt(hidden, positions), ids);
+  return inChunks([gatherRows(hidden, positions), ids], chunk, ([rows, chunkIds]) => [
+    tokenLogProb(model.in(rows.graph).head(rows), chunkIds),
+  ])[0];
 }
 
 /**
@@ -211,16 +217,16 @@ export function stepGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
 
 /**
  * Log-probabilities of scored targets without gradients (evaluation, DPO
- * reference), per-row adapters as in stepGraph: the [K, V] logits stay inside
- * onnxruntime and only K numbers come back.
+ * reference), per-row adapters as in stepGraph: the targets go through the
+ * head `chunk` at a time inside onnxruntime, and only K numbers come back.
  */
-export function scoreGraph(cfg: DecoderConfig, index: WeightIndex): Graph {
+export function scoreGraph(cfg: DecoderConfig, index: WeightIndex, chunk: number): Graph {
   const g = new Graph();
   const model = new Llama(g, cfg, index);
   // Right padding needs no mask beyond the causal one: real positions never see it.
   const inp = decoderInputs(g, cfg, [`${model.group}*seq`, 'seq']);
   const { hidden } = model.decoder(inp, perRowAdapters(g, model, cfg));
-  g.output(targetLogProbs(g, model, hidden), 'token_logps');
+  g.output(targetLogProbs(g, model, hidden, chunk), 'token_logps');
   return g;
 }
 

@@ -348,41 +348,63 @@ export function tokenLogProb(logits: Value, ids: Value): Value {
 }
 
 /**
- * A row-wise function of x [K, d] (with `aux` [K], e.g. target ids), `chunk` rows at a time in one
- * ONNX Scan, for an f whose output k depends on row k of x only: then the gradient of Σ y in
- * each chunk gives every row of the Jacobian dy_k/dx_k [K, d], and the VJP is gy ⊙ that Jacobian.
- * `body` runs in the Scan's body graph on one chunk and returns y [chunk] and the Jacobian
- * [chunk, d]; only one chunk's intermediates exist at a time (the LM head's [chunk × vocabulary]
- * logits). K is padded with zero rows (and aux with zeros) to whole chunks, cut again after.
+ * `body` applied to `chunk` rows at a time of `inputs` (each [K, ..], K the same), in one ONNX Scan:
+ * only one chunk's intermediates exist at a time. `body` runs in the Scan's body graph on one chunk
+ * ([c, ..] each, c = min(K, chunk)) and returns outputs [c, ..], joined back to [K, ..]. K is padded
+ * with zeros to whole chunks, cut again after. `differentiable`: the body's float inputs record a
+ * tape of their own, for a body that differentiates itself (the Scan has no VJP: see chunkedRows).
  */
-export function chunkedRows(x: Value, aux: Value, chunk: number, body: (x: Value, aux: Value) => { y: Value; jacobian: Value }): Value {
-  const g = x.graph;
-  const [K, d] = x.shape;
-  const k = g.node('Shape', [aux], {}, [1], 'int64');
-  // Chunks of min(K, chunk) rows (at least 1): a pass with fewer targets is one chunk, unpadded.
-  const c = g.node('Max', [g.node('Min', [k, g.ints([chunk])], {}, [1], 'int64'), g.ints([1])], {}, [1], 'int64');
-  const pad = g.node('Mod', [g.node('Sub', [c, g.node('Mod', [k, c], {}, [1], 'int64')], {}, [1], 'int64'), c], {}, [1], 'int64');
-  const padded = (v: Value, zeros: number[], shape: Dim[]) => {
+export function inChunks(inputs: Value[], chunk: number, body: (chunks: Value[]) => Value[], differentiable = false): Value[] {
+  const g = inputs[0].graph;
+  const k = g.node('Shape', [inputs[0]], {}, [inputs[0].rank], 'int64');
+  const K = g.node('Slice', [k, g.ints([0]), g.ints([1])], {}, [1], 'int64');
+  // Chunks of min(K, chunk) rows (at least 1): a pass with fewer rows is one chunk, unpadded.
+  const c = g.node('Max', [g.node('Min', [K, g.ints([chunk])], {}, [1], 'int64'), g.ints([1])], {}, [1], 'int64');
+  const pad = g.node('Mod', [g.node('Sub', [c, g.node('Mod', [K, c], {}, [1], 'int64')], {}, [1], 'int64'), c], {}, [1], 'int64');
+  const rest = (v: Value) => v.shape.slice(1).map((s) => s as number);
+  const chunked = inputs.map((v) => {
+    const zeros = rest(v).map(() => 0);
     const pads = g.node('Concat', [g.ints([0, ...zeros]), pad, g.ints(zeros)], { axis: 0 }, [2 * v.rank], 'int64');
     const full = g.node('Pad', [v, pads], {}, v.shape, v.type);
-    const spec = g.node('Concat', [g.ints([-1]), c, g.ints(zeros.map(() => d as number))], { axis: 0 }, [shape.length], 'int64');
-    return g.node('Reshape', [full, spec], {}, shape, v.type);
-  };
-  const chunks = padded(x, [0], ['chunks', 'chunk', d]);
-  const auxChunks = padded(aux, [], ['chunks', 'chunk']);
+    const spec = g.node('Concat', [g.ints([-1]), c, g.ints(rest(v))], { axis: 0 }, [v.rank + 1], 'int64');
+    return g.node('Reshape', [full, spec], {}, ['chunks', 'chunk', ...rest(v)], v.type);
+  });
   const sub = g.subgraph();
-  const out = body(sub.input(sub.fresh('rows'), x.type, ['chunk', d], true), sub.input(sub.fresh('aux'), aux.type, ['chunk']));
-  sub.output(out.y, sub.fresh('y'));
-  sub.output(out.jacobian, sub.fresh('jacobian'));
-  const [ys, jacobians] = g.nodeOutputs('Scan', [chunks, auxChunks], { body: { graph: sub.toGraphProto() }, num_scan_inputs: 2 }, [
-    { shape: ['chunks', 'chunk'], type: x.type },
-    { shape: ['chunks', 'chunk', d], type: x.type },
-  ]);
-  const cut = (v: Value, shape: number[], outShape: Dim[]) => {
-    const flat = g.node('Reshape', [v, g.ints(shape)], {}, ['rows', ...outShape.slice(1)], v.type);
-    return g.node('Slice', [flat, g.ints([0]), k, g.ints([0])], {}, outShape, v.type);
-  };
-  const y = cut(ys, [-1], [K]);
-  const jacobian = cut(jacobians, [-1, d as number], [K, d]);
-  return g.record([x], y, (gy) => [noGrad('Mul', unsqueeze(gy, -1), jacobian)]);
+  const outs = body(
+    inputs.map((v) =>
+      sub.input(sub.fresh('chunk'), v.type, ['chunk', ...rest(v)], differentiable && (v.type === 'float' || v.type === 'double')),
+    ),
+  );
+  outs.forEach((o) => sub.output(o, sub.fresh('chunk_out')));
+  const scanned = g.nodeOutputs(
+    'Scan',
+    chunked,
+    { body: { graph: sub.toGraphProto() }, num_scan_inputs: inputs.length },
+    outs.map((o) => ({ shape: ['chunks', ...o.shape], type: o.type })),
+  );
+  return scanned.map((v, i) => {
+    const tail = rest(outs[i]);
+    const flat = g.node('Reshape', [v, g.ints([-1, ...tail])], {}, ['rows', ...tail], v.type);
+    return g.node('Slice', [flat, g.ints([0]), K, g.ints([0])], {}, [inputs[0].shape[0], ...tail], v.type);
+  });
+}
+
+/**
+ * A row-wise function of x [K, d] (with `aux` [K], e.g. target ids), `chunk` rows at a time
+ * (inChunks), for an f whose output k depends on row k of x only: then the gradient of Σ y in
+ * each chunk gives every row of the Jacobian dy_k/dx_k [K, d], and the VJP is gy ⊙ that Jacobian.
+ * `body` returns y [c] and the Jacobian [c, d] of one chunk (the LM head's log-probabilities: only
+ * one chunk's [chunk × vocabulary] logits exist at a time).
+ */
+export function chunkedRows(x: Value, aux: Value, chunk: number, body: (x: Value, aux: Value) => { y: Value; jacobian: Value }): Value {
+  const [y, jacobian] = inChunks(
+    [x, aux],
+    chunk,
+    ([rows, a]) => {
+      const out = body(rows, a);
+      return [out.y, out.jacobian];
+    },
+    true,
+  );
+  return x.graph.record([x], y, (gy) => [noGrad('Mul', unsqueeze(gy, -1), jacobian)]);
 }

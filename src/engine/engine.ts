@@ -46,8 +46,8 @@ export interface EngineOptions extends RuntimeOptions, StorageOptions {
    */
   recompute?: Recompute;
   /**
-   * Targets per chunk of the LM head in a training pass (recomputed or not): each chunk holds
-   * its [chunk × vocabulary] logits. Default: LOGIT_CHUNK_BYTES' worth.
+   * Targets per chunk of the LM head in a training pass (recomputed or not) and in scoring
+   * (tokenLogps): each chunk holds its [chunk × vocabulary] logits. Default: LOGIT_CHUNK_BYTES' worth.
    */
   logitChunk?: number;
 }
@@ -299,7 +299,7 @@ export class Engine {
     if (count === 0) return new Float32Array(0);
     const adapters = Array<AdapterWeights | null>(batch.rows).fill(adapter);
     const kv = adapter ? await this.prefixKV(adapter) : null;
-    const session = await this.lazySession('score', () => scoreGraph(this.model.config, this.index));
+    const session = await this.lazySession('score', () => scoreGraph(this.model.config, this.index, this.logitChunk));
     const out = await session.run({
       ...this.batchInputs(batch),
       ...adapterFeeds(

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import type { AdapterWeights } from '../../src/adapter/types';
 import type { onnx } from 'onnx-proto';
-import { trainGraph } from '../../kernels/graphs';
+import { scoreGraph, trainGraph } from '../../kernels/graphs';
 import { Engine, EngineOptions, microBatchRows, recomputes } from '../../src/engine/engine';
 import { weightsFile } from '../../src/engine/weights';
 import { loadModel } from '../../src/model/load';
@@ -118,18 +118,23 @@ test('stories260K: a recomputed step in chunks of 7 targets equals the one-graph
   for (const s of [0, 2]) await sameSteps(plain, recomputed, stories, s);
 });
 
-test('the one-graph step scores its targets in chunks: chunks of 7 give the single chunk’s step, no logits outside the Scan', async () => {
+test('the one-graph step and scoring take their targets in chunks: chunks of 7 give the single chunk’s results, no logits outside the Scan', async () => {
   const whole = await engine(stories, { recompute: 'off' });
   const chunked = await engine(stories, { recompute: 'off', logitChunk: 7 });
   // fourStories has targets in every row, a count that is no multiple of 7: the last chunk is padded.
   for (const s of [0, 2]) await sameSteps(whole, chunked, stories, s);
   // The [targets × vocabulary] logits exist only inside the Scan's body, one chunk at a time.
-  const graph = trainGraph(stories.config, weightsFile(stories, cacheDir).index, 0, 'sft', 7);
+  // So does scoring (validation loss, DPO reference log-probabilities).
+  const batch = fourStories(stories);
+  close(await chunked.tokenLogps(batch, null), await whole.tokenLogps(batch, null), 'scored log-probs');
+  const index = weightsFile(stories, cacheDir).index;
   const head = (n: onnx.INodeProto) => n.opType !== 'Gather' && n.input!.includes('model.embed_tokens.weight');
-  assert.equal(graph.nodes.filter((n) => n.opType === 'Scan').length, 1);
-  assert.ok(!graph.nodes.some((n) => n.opType === 'LogSoftmax' || head(n)), 'no head product nor log-softmax in the main graph');
-  const body = graph.nodes.find((n) => n.opType === 'Scan')!.attribute![0].g!;
-  assert.ok(body.node!.some((n) => n.opType === 'LogSoftmax') && body.node!.some(head), 'the head in the Scan body');
+  for (const graph of [trainGraph(stories.config, index, 0, 'sft', 7), scoreGraph(stories.config, index, 7)]) {
+    assert.equal(graph.nodes.filter((n) => n.opType === 'Scan').length, 1);
+    assert.ok(!graph.nodes.some((n) => n.opType === 'LogSoftmax' || head(n)), 'no head product nor log-softmax in the main graph');
+    const body = graph.nodes.find((n) => n.opType === 'Scan')!.attribute![0].g!;
+    assert.ok(body.node!.some((n) => n.opType === 'LogSoftmax') && body.node!.some(head), 'the head in the Scan body');
+  }
 });
 
 test('stories260K q4: the recomputed step runs the same quantized VJPs', async () => {
