@@ -55,10 +55,11 @@ tokenizer .bin).
 Unless the model's generation_config sets them: --max-new-tokens ${GENERATION_DEFAULTS.maxNewTokens} --temperature ${GENERATION_DEFAULTS.temperature} --top-p ${GENERATION_DEFAULTS.topP}.
 Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.startLayer} --epochs ${TRAIN_DEFAULTS.epochs} --lr ${TRAIN_DEFAULTS.lr.sft} (DPO ${TRAIN_DEFAULTS.lr.dpo}) --batch ${TRAIN_DEFAULTS.batchSize} --max-len ${TRAIN_DEFAULTS.maxLen}.
 --micro-batch: rows per training pass (gradients are summed over passes; default: from model size and free memory).
---recompute: recompute each layer in the backward pass instead of keeping its activations, and score targets in
-  chunks (less memory, one more forward pass); auto (default) does so when the model is too large for two rows per pass.
+--recompute: recompute each layer in the backward pass instead of keeping its activations (less memory, one more
+  forward pass; targets go through the LM head in chunks either way); auto (default) does so when the model is too
+  large for two rows per pass.
 --quant: how the base's linear layers are stored: auto (default: a GGUF's own blocks when it has quantized layers, else q4
-from 300M parameters, else f32), f32, q8, q4 or stored (a GGUF's Q8_0/Q4_0 blocks as they are, other types requantized).`;
+from 300M parameters, else f32), f32, q8, q4 or stored (a GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks as they are, Q6_K requantized).`;
 
 const COMMON = {
   model: { type: 'string' },

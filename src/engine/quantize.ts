@@ -9,7 +9,7 @@ import { GGML_BLOCK, isQuantType, mapsExactly, storedBits } from './ggml_blocks'
 
 /**
  * How the frozen linear layers are stored: float32, 8-/4-bit blocks, or `stored`: as a GGUF file
- * holds them (Q8_0/Q4_0 blocks used as they are, other block types requantized to 8 or 4 bits).
+ * holds them (Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks used as they are, Q6_K requantized to 8 bits).
  */
 export type Quantization = 'f32' | 'q8' | 'q4' | 'stored';
 /** The storages any model can be given ('stored' needs a GGUF file with quantized layers). */

@@ -1,6 +1,6 @@
-// GGUF block-quantized tensors served as MatMulNBits blocks: Q8_0/Q4_0 blocks mapped
-// value for value (equal to ggml's reference decoding), the other block types
-// requantized, stories260K at Q8_0 and Q4_0 within the quantization bounds of
+// GGUF block-quantized tensors served as MatMulNBits blocks: Q8_0/Q4_0/Q4_1/Q4_K/Q5_K
+// blocks mapped value for value (ggml's reference decoding, Q4_1/K-quant offsets up to
+// float rounding), Q6_K requantized, stories260K at Q8_0, Q4_0 and Q4_1 within the bounds of
 // test/engine/quantized.test.ts, and the weights file holding the mapped bytes that
 // the engine's MatMulNBits nodes read.
 
