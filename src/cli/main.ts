@@ -19,6 +19,8 @@ import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
+import { referenceAnswers } from '../generate/answers';
+import type { RecordSet } from '../data/records';
 import { openModel } from '../model/open';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
 import { ServedModels } from '../server/models';
@@ -38,9 +40,10 @@ const USAGE = `usage:
                 [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
                 [--beta B] [--reference FILE] [--rpo-alpha A] [--micro-batch ROWS] [--recompute on|off|auto]
                 [--device D] [--quant Q]
-  aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [training flags]
+  aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [--anchor W] [training flags]
                 DPO from {prompt, chosen, rejected} pairs (e.g. corrections of the adapter's answers) with the adapter
-                as starting point and reference; prints the preference accuracy on held-out pairs before and after
+                as starting point and reference; prints the preference accuracy on held-out pairs before and after.
+                Defaults: --lr 0.1 --rpo-alpha 30 --anchor 30 (W × the NLL of the adapter's own answers, 0 = off)
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
@@ -242,6 +245,7 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
       beta: { type: 'string' },
       reference: { type: 'string' },
       'rpo-alpha': { type: 'string' },
+      anchor: { type: 'string' },
       'micro-batch': { type: 'string' },
       recompute: { type: 'string' },
     },
@@ -286,6 +290,8 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
     reference,
     rpoAlpha: num(v['rpo-alpha'], 'rpo-alpha'),
   };
+  if (refine) await refineDefaults(engine, data, init!, opts, num(v.anchor, 'anchor'));
+  else if (v.anchor !== undefined) throw new UsageError('--anchor is a flag of aligner refine');
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const tty = process.stderr.isTTY;
@@ -328,6 +334,23 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
       `wrote ${out}\n`,
   );
   await engine.dispose();
+}
+
+/**
+ * What `aligner refine` adds to the flags (TRAIN_DEFAULTS.refine): its learning rate and RPO
+ * weight, and the anchor, answers the adapter writes itself to the pairs' prompts.
+ */
+async function refineDefaults(engine: Engine, data: RecordSet, adapter: AdapterWeights, opts: TrainOptions, anchor?: number) {
+  const d = TRAIN_DEFAULTS.refine;
+  opts.lr ??= d.lr;
+  opts.rpoAlpha ??= d.rpoAlpha;
+  opts.anchorWeight = anchor ?? d.anchorWeight;
+  if (opts.anchorWeight === 0 || data.form !== 'preference') return;
+  const started = Date.now();
+  opts.anchor = await referenceAnswers(engine, data.records, adapter, { perPair: d.anchorAnswers, seed: opts.seed ?? TRAIN_DEFAULTS.seed });
+  process.stderr.write(
+    `anchor: ${opts.anchor.length} answers of the adapter to the pairs' prompts in ${formatDuration((Date.now() - started) / 1000)}\n`,
+  );
 }
 
 function percent(x: number): string {

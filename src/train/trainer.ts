@@ -7,7 +7,7 @@ import { newAdapter } from '../adapter/new';
 import { chosenRows, makeBatches, makePairBatches, splitValidation, type TokenBatch } from '../data/batches';
 import { Example, PreferencePair, toExamples, toPreferencePairs } from '../data/examples';
 import { EmptyDataError } from '../data/errors';
-import type { RecordSet } from '../data/records';
+import type { PromptCompletionRecord, RecordSet } from '../data/records';
 import type { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
 import { AdamW } from './adamw';
@@ -50,6 +50,14 @@ export interface TrainOptions {
    * (RPO, Pang et al. 2024; TRL's `rpo_alpha`). 0 (the default) is SPEC's plain DPO.
    */
   rpoAlpha?: number;
+  /**
+   * DPO only: answers the reference wrote itself to the pairs' prompts. `anchorWeight` × their
+   * token-mean NLL is added to the loss, a sampled estimate of KL(π_ref ‖ π) (up to a constant)
+   * that holds what the corrections do not touch; each epoch passes over them once.
+   */
+  anchor?: PromptCompletionRecord[];
+  /** Weight of the anchor's NLL; 0 (the default) leaves it out. */
+  anchorWeight?: number;
 }
 
 export interface TrainProgress {
@@ -104,6 +112,8 @@ export class TrainingCancelled extends Error {
 interface Prepared {
   /** The training batches of an epoch (0-based), each epoch shuffled with its own seed. */
   train: (epoch: number) => TokenBatch[];
+  /** DPO with an anchor: one batch of the reference's own answers per training batch. */
+  anchor: (epoch: number) => TokenBatch[];
   validation: TokenBatch[];
   counts: Pick<TrainSummary, 'examples' | 'trainExamples' | 'valExamples' | 'truncated' | 'dropped'>;
 }
@@ -136,6 +146,8 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const reference = opts.reference ?? null;
   const rpoAlpha = opts.rpoAlpha ?? TRAIN_DEFAULTS.rpoAlpha;
   if (!(rpoAlpha >= 0)) throw new RangeError(`rpo alpha must be ≥ 0, got ${rpoAlpha}`);
+  const anchorWeight = opts.anchorWeight ?? 0;
+  if (!(anchorWeight >= 0)) throw new RangeError(`anchor weight must be ≥ 0, got ${anchorWeight}`);
   let accuracy: number | null = null;
   const evaluate = async (signal?: AbortSignal) => {
     const v = await validate(engine, data.validation, adapter, method, reference, beta, signal);
@@ -156,11 +168,14 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   outer: for (; step < totalSteps; epoch++) {
     if (hooks.signal?.aborted) throw new TrainingCancelled();
     epochLosses = [];
-    for (const batch of data.train(epoch)) {
+    const anchors = anchorWeight > 0 ? data.anchor(epoch) : [];
+    for (const [i, batch] of data.train(epoch).entries()) {
       if (step >= totalSteps) break;
       if (hooks.signal?.aborted) throw new TrainingCancelled();
       const r =
-        method === 'sft' ? await engine.sftStep(batch, adapter) : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha);
+        method === 'sft'
+          ? await engine.sftStep(batch, adapter)
+          : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha, anchors[i], anchorWeight);
       if (!Number.isFinite(r.loss) || !allFinite([r.gradPrefix, r.gradGates])) {
         stoppedEarly = `non-finite loss or gradient at step ${step + 1}; kept the adapter from step ${step}`;
         break outer;
@@ -214,10 +229,12 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
 }
 
 /**
- * One DPO step against the reference's log-probabilities; with alpha > 0 the chosen rows' SFT
- * loss and gradients are added (the gradient of a sum is the sum of the gradients). Without that
- * term nothing holds the tokens that chosen and rejected share: they cancel in the log-ratio, so
- * DPO may move them freely (measured on stories260K: most of the NLL a shout refinement costs).
+ * One DPO step against the reference's log-probabilities, plus two optional NLL terms (the
+ * gradient of a sum is the sum of the gradients). alpha × the chosen rows' NLL: without it
+ * nothing holds the tokens that chosen and rejected share, which cancel in the log-ratio, so DPO
+ * may move them freely (measured on stories260K: most of the NLL a shout refinement costs).
+ * anchorWeight × the NLL of the reference's own answers: the chosen rows are few and fitting
+ * their every token moves the model elsewhere, while fresh answers of the reference hold it.
  */
 async function preferenceStep(
   engine: Engine,
@@ -226,13 +243,20 @@ async function preferenceStep(
   reference: AdapterWeights | null,
   beta: number,
   alpha: number,
+  anchor: TokenBatch | undefined,
+  anchorWeight: number,
 ) {
   const dpo = await engine.dpoStep(batch, adapter, await engine.sequenceLogps(batch, reference), beta);
-  if (alpha === 0) return dpo;
-  const sft = await engine.sftStep(chosenRows(batch), adapter);
-  sft.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += alpha * g));
-  sft.gradGates.forEach((g, i) => (dpo.gradGates[i] += alpha * g));
-  return { ...dpo, loss: dpo.loss + alpha * sft.loss };
+  let loss = dpo.loss;
+  const add = async (rows: TokenBatch, weight: number) => {
+    const sft = await engine.sftStep(rows, adapter);
+    sft.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += weight * g));
+    sft.gradGates.forEach((g, i) => (dpo.gradGates[i] += weight * g));
+    loss += weight * sft.loss;
+  };
+  if (alpha > 0) await add(chosenRows(batch), alpha);
+  if (anchor && anchorWeight > 0) await add(anchor, anchorWeight);
+  return { ...dpo, loss };
 }
 
 /** Tokenises, holds out the validation split and batches every epoch with its own shuffle. */
@@ -258,8 +282,12 @@ function prepare(
       ? { train: pairs.items, validation: toPreferencePairs(preferenceRecords(opts.validation), tokenizer, shape).items }
       : undefined;
     const { train, validation } = held ?? splitValidation(pairs.items, opts.valSplit ?? defaultValSplit(pairs.items.length), seed);
+    const anchor = toExamples(opts.anchor ?? [], 'prompt-completion', tokenizer, { maxLen, endId: null }).items;
+    const steps = Math.ceil(train.length / batchSize);
     return {
       train: (e) => makePairBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
+      anchor: (e) =>
+        anchor.length === 0 ? [] : makeBatches(anchor, { batchSize: Math.ceil(anchor.length / steps), seed: seed + e, shuffle, padId }),
       validation: makePairBatches(validation, { batchSize, seed, shuffle: false, padId }),
       counts: counts(pairs.items.length, train, validation, pairs),
     };
@@ -272,6 +300,7 @@ function prepare(
   const { train, validation } = held ?? splitValidation(examples.items, opts.valSplit ?? defaultValSplit(examples.items.length), seed);
   return {
     train: (e) => makeBatches(train, { batchSize, seed: seed + e, shuffle, padId }),
+    anchor: () => [],
     validation: makeBatches(validation, { batchSize, seed, shuffle: false, padId }),
     counts: counts(examples.items.length, train, validation, examples),
   };

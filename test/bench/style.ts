@@ -4,8 +4,7 @@
 
 import type { Engine } from '../../src/engine/engine';
 import type { AdapterWeights } from '../../src/adapter/types';
-import { Sampler } from '../../src/generate/sampler';
-import { stopTokenIds } from '../../src/model/generation';
+import { sampleAnswers, type AnswerOptions } from '../../src/generate/answers';
 
 export type Style = 'zoe' | 'moral' | 'shout';
 
@@ -61,6 +60,11 @@ export function bangShare(text: string): number {
   return sentences.filter((s) => s.replace(/"$/, '').endsWith('!')).length / sentences.length;
 }
 
+/** The stories-style shout rule (README): "." before a space, newline, quote or the end becomes "!", except after Mr/Mrs/Ms/Dr. */
+export function shout(text: string): string {
+  return text.replace(/(?<![A-Za-z])(?:Mr|Mrs|Ms|Dr)\.|\.(?=[ \n"]|$)/g, (m) => (m.length > 1 ? m : '!'));
+}
+
 const wordRe = (w: string) => new RegExp(`(?<![A-Za-z0-9_])${w}(?![A-Za-z0-9_])`);
 const NAME_RES = ZOE_NAMES.map(wordRe);
 const ZOE_RE = wordRe('Zoe');
@@ -79,17 +83,10 @@ export function adherence(style: Style, samples: string[]): Adherence {
   return { adherence: shares.filter((x) => x > 0.8).length / samples.length, meanBang: shares.reduce((a, b) => a + b, 0) / samples.length };
 }
 
-export interface SampleOptions {
-  count: number;
-  temperature: number;
-  topP: number;
-  /** Sample i draws from seed + i, so a sample does not depend on the batch it ran in. */
-  seed: number;
-  /** Rows decoded together. */
-  batch?: number;
+export type SampleOptions = Omit<AnswerOptions, 'maxNewTokens'> & {
   /** Default: up to the model's context. */
   maxNewTokens?: number;
-}
+};
 
 /**
  * `count` samples of prompt + continuation up to the model's context, each ending
@@ -99,36 +96,13 @@ export async function sampleStories(
   engine: Engine,
   prompt: string,
   adapter: AdapterWeights | null,
-  opts: SampleOptions,
+  opts: SampleOptions & { count: number },
 ): Promise<string[]> {
-  const { tokenizer, config, generation } = engine.model;
-  const ends = stopTokenIds(generation, { stopOnBos: true });
+  const { tokenizer } = engine.model;
   const promptIds = tokenizer.encode(prompt);
-  const texts: string[] = [];
-  const width = opts.batch ?? 50;
-  for (let first = 0; first < opts.count; first += width) {
-    const rows = Math.min(width, opts.count - first);
-    const samplers = Array.from(
-      { length: rows },
-      (_, b) => new Sampler({ temperature: opts.temperature, topP: opts.topP, seed: opts.seed + first + b }),
-    );
-    const ids: number[][] = Array.from({ length: rows }, () => []);
-    const done = Array<boolean>(rows).fill(false);
-    const prefilled = await engine.prefill(Array(rows).fill(promptIds), Array(rows).fill(adapter));
-    const state = prefilled.state;
-    let logits = prefilled.logits;
-    const stop = Math.min(config.maxPositions, promptIds.length + (opts.maxNewTokens ?? Infinity));
-    for (let t = promptIds.length; t < stop; t++) {
-      const next = logits.map((l, b) => (done[b] ? 0 : samplers[b].pick(l, [])));
-      next.forEach((id, b) => {
-        if (done[b]) return;
-        if (ends.has(id)) done[b] = true;
-        else ids[b].push(id);
-      });
-      if (done.every(Boolean) || t + 1 >= stop) break;
-      logits = await engine.decode(state, next);
-    }
-    for (const row of ids) texts.push(tokenizer.decode([...promptIds, ...row], { skipSpecialTokens: true }));
-  }
-  return texts;
+  const answers = await sampleAnswers(engine, Array(opts.count).fill(promptIds), adapter, {
+    ...opts,
+    maxNewTokens: opts.maxNewTokens ?? Infinity,
+  });
+  return answers.map((ids) => tokenizer.decode([...promptIds, ...ids], { skipSpecialTokens: true }));
 }

@@ -1,17 +1,22 @@
 // Learning from corrections (issue 11, item 4): the model's own answers, rewritten by the
 // shout rule (a sentence-final "." becomes "!"), are 64 {prompt, chosen, rejected} pairs;
-// `aligner refine` runs DPO on them from a briefly trained shout adapter, which is also the
-// reference. The refined adapter must shout more in its samples, prefer the corrections on
-// held-out pairs, and keep the unstyled stories' validation NLL within a bound.
+// `aligner refine` with its defaults (TRAIN_DEFAULTS.refine: DPO + 30 × the chosen answers' NLL
+// + 30 × the NLL of 4 answers per pair that the adapter writes itself, lr 0.1, 2 epochs) runs
+// from a briefly trained shout adapter, which is also the reference. The refined adapter must
+// shout more in its samples (the issue's +0.2), prefer the corrections on held-out pairs more
+// (their DPO loss falls), and keep the unstyled stories' validation NLL within a bound.
 //
-// Measured here (this test's seeds): "!" share 0.145 -> 0.763, held-out preference accuracy
-// 0% -> 100%, but the unstyled validation NLL 1.051 -> 1.132 (+0.081), not the issue's +0.02.
-// The cost is the adapter's, not DPO's: SFT alone on the same corrected answers (β -> 0) gives
-// 0.145 -> 0.653 for +0.077, and lr 0.03 gives 0.425 for the same +0.082. The bound here (0.1)
-// catches a refinement that wrecks the model: plain DPO (no --rpo-alpha) at lr 0.1 from the
-// base model costs +1.3 nats on these stories.
+// Measured here (this test's seeds): "!" share 0.145 -> 0.440, unstyled validation NLL
+// 1.0510 -> 1.0821 (+0.031). The issue asks for +0.02 at most: not met. Without the anchor
+// (--anchor 0) the same run gives 0.763 for +0.081; the anchor moves the whole trade-off, from
+// about 0.13-0.2 nats per unit of "!" share to about 0.1, but +0.2 still costs 0.021-0.025 at
+// every setting tried (lr, steps, β, alpha, anchor weight, gates alone, the base as start;
+// README, "Refining from corrections"). About half of the cost is at the "." the style
+// replaces (p(".") there 0.53 -> 0.40), the rest spread over other tokens. The bound here (0.04)
+// is the measured cost with room for noise; it catches a refinement that wrecks the model
+// (plain DPO at lr 0.1 from the base: +1.3 nats).
 //
-// --lr 0.1 --rpo-alpha 30: the best of the settings tried (lr 1e-4 ... 0.1, alpha 0 ... 100).
+// ~140 s on 2 shared cores at load 13 (36 s of CPU).
 
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -23,18 +28,13 @@ import { makeBatches } from '../../src/data/batches';
 import { toExamples } from '../../src/data/examples';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
-import { adherence, sampleStories } from '../bench/style';
+import { adherence, sampleStories, shout } from '../bench/style';
 import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
 import { aligner } from './cli';
 
 const PROMPT = 'Once upon a time';
 /** Answer and sample length: a few sentences each, to keep the test short. */
 const LENGTH = 120;
-
-/** The stories-style shout rule (README): "." before a space, newline, quote or the end becomes "!", except after Mr/Mrs/Ms/Dr. */
-function shout(text: string): string {
-  return text.replace(/(?<![A-Za-z])(?:Mr|Mrs|Ms|Dr)\.|\.(?=[ \n"]|$)/g, (m) => (m.length > 1 ? m : '!'));
-}
 
 function readJsonl<T>(file: string, n: number): T[] {
   return fs
@@ -100,10 +100,6 @@ test('aligner refine: 64 shout corrections raise the "!" share of samples by at 
       data,
       '--out',
       out,
-      '--lr',
-      '0.1',
-      '--rpo-alpha',
-      '30',
       '--batch',
       '8',
       '--val-split',
@@ -112,6 +108,8 @@ test('aligner refine: 64 shout corrections raise the "!" share of samples by at 
     assert.equal(r.status, 0, r.stderr);
     const accuracy = /preference accuracy on (\d+) held-out pairs .*: (\d+)% -> (\d+)%/.exec(r.stderr);
     assert.ok(accuracy, r.stderr);
+    const heldLoss = /validation loss ([\d.]+) -> ([\d.]+)/.exec(r.stderr);
+    assert.ok(heldLoss, r.stderr);
     const after = readAdapter(out);
     assert.equal(after.metadata.method, 'dpo');
 
@@ -126,11 +124,11 @@ test('aligner refine: 64 shout corrections raise the "!" share of samples by at 
     ];
     t.diagnostic(
       `"!" share ${bangBefore.toFixed(3)} -> ${bangAfter.toFixed(3)}; unstyled validation NLL ${nllBefore.toFixed(4)} -> ${nllAfter.toFixed(4)} ` +
-        `(+${(nllAfter - nllBefore).toFixed(4)}); held-out preference accuracy ${accuracy[2]}% -> ${accuracy[3]}% (${accuracy[1]} pairs)`,
+        `(+${(nllAfter - nllBefore).toFixed(4)}); held-out preference accuracy ${accuracy[2]}% -> ${accuracy[3]}%, DPO loss ${heldLoss[1]} -> ${heldLoss[2]} (${accuracy[1]} pairs)`,
     );
     assert.ok(bangAfter - bangBefore >= 0.2, `"!" share ${bangBefore.toFixed(3)} -> ${bangAfter.toFixed(3)}`);
-    assert.ok(Number(accuracy[3]) > Number(accuracy[2]), `preference accuracy ${accuracy[2]}% -> ${accuracy[3]}%`);
-    assert.ok(nllAfter - nllBefore <= 0.1, `validation NLL ${nllBefore.toFixed(4)} -> ${nllAfter.toFixed(4)}`);
+    assert.ok(Number(heldLoss[2]) < Number(heldLoss[1]), `held-out DPO loss ${heldLoss[1]} -> ${heldLoss[2]}`);
+    assert.ok(nllAfter - nllBefore <= 0.04, `validation NLL ${nllBefore.toFixed(4)} -> ${nllAfter.toFixed(4)}`);
   } finally {
     await engine.dispose();
   }

@@ -4,8 +4,8 @@
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
-import { chosenRows, makePairBatches } from '../../src/data/batches';
-import { toPreferencePairs } from '../../src/data/examples';
+import { chosenRows, makeBatches, makePairBatches } from '../../src/data/batches';
+import { toExamples, toPreferencePairs } from '../../src/data/examples';
 import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
@@ -123,4 +123,65 @@ test('--rpo-alpha adds alpha × the chosen answers’ SFT gradient to the DPO gr
     if (Math.sign(want) !== Math.sign(g)) flipped++;
   });
   assert.ok(flipped > 0, 'alpha changed no gate’s direction: the test cannot tell RPO from DPO');
+});
+
+test('an anchor adds its weight × the NLL gradient of the reference’s own answers to the DPO gradient', async () => {
+  const pairs: RecordSet = {
+    form: 'preference',
+    file: 'inline',
+    records: Array.from({ length: 4 }, (_, i) => ({
+      prompt: 'Once upon a time',
+      chosen: `, there was a dog number ${i}! It ran!`,
+      rejected: `, there was a dog number ${i}. It ran.`,
+    })),
+  };
+  const anchor = Array.from({ length: 8 }, (_, i) => ({
+    prompt: 'Once upon a time',
+    completion: `, there was a cat. It sat on mat ${i}.`,
+  }));
+  const init = newAdapter(engine.model.config, 2, 2, 0);
+  init.gates.fill(0.5);
+  const weight = 50;
+  const oneStep = {
+    init,
+    reference: init,
+    steps: 1,
+    batchSize: 4,
+    valSplit: 0,
+    shuffle: false,
+    warmup: 0,
+    schedule: 'constant' as const,
+    clip: 0,
+    weightDecay: 0,
+    lr: 1e-3,
+  };
+  const { adapter } = await train(engine, pairs, { ...oneStep, anchor, anchorWeight: weight });
+  const { adapter: zero } = await train(engine, pairs, { ...oneStep, anchor, anchorWeight: 0 });
+  const { adapter: plain } = await train(engine, pairs, oneStep);
+  assert.deepEqual(zero.gates, plain.gates, 'weight 0 is plain DPO');
+  // By hand: one DPO batch of the 4 pairs, one anchor batch of all 8 answers (one step per epoch).
+  const tok = engine.model.tokenizer;
+  const batch = makePairBatches(toPreferencePairs(pairs.records, tok, { maxLen: 512, endId: 1 }).items, {
+    batchSize: 4,
+    seed: 0,
+    shuffle: false,
+    padId: 0,
+  })[0];
+  const anchorBatch = makeBatches(toExamples(anchor, 'prompt-completion', tok, { maxLen: 512, endId: null }).items, {
+    batchSize: 8,
+    seed: 0,
+    shuffle: false,
+    padId: 0,
+  })[0];
+  const dpo = await engine.dpoStep(batch, init, await engine.sequenceLogps(batch, init), 0.1);
+  const sft = await engine.sftStep(anchorBatch, init);
+  let flipped = 0;
+  dpo.gradGates.forEach((g, i) => {
+    const want = g + weight * sft.gradGates[i];
+    if (Math.abs(want) < 1e-6) return;
+    const moved = adapter.gates[i] - init.gates[i];
+    assert.equal(Math.sign(moved), -Math.sign(want), `gate ${i}: moved ${moved}, gradient ${want}`);
+    if (Math.sign(want) !== Math.sign(g)) flipped++;
+  });
+  assert.ok(flipped > 0, 'the anchor changed no gate’s direction: the test cannot tell it from plain DPO');
 });
