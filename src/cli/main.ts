@@ -289,8 +289,9 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
     beta: num(v.beta, 'beta'),
     reference,
     rpoAlpha: num(v['rpo-alpha'], 'rpo-alpha'),
+    anchorWeight: num(v.anchor, 'anchor'),
   };
-  if (refine) await refineDefaults(engine, data, init!, opts, num(v.anchor, 'anchor'));
+  if (refine) await sampleAnchor(engine, data, init!, opts);
   else if (v.anchor !== undefined) throw new UsageError('--anchor is a flag of aligner refine');
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
@@ -336,18 +337,14 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
   await engine.dispose();
 }
 
-/**
- * What `aligner refine` adds to the flags (TRAIN_DEFAULTS.refine): its learning rate and RPO
- * weight, and the anchor, answers the adapter writes itself to the pairs' prompts.
- */
-async function refineDefaults(engine: Engine, data: RecordSet, adapter: AdapterWeights, opts: TrainOptions, anchor?: number) {
-  const d = TRAIN_DEFAULTS.refine;
-  opts.lr ??= d.lr;
-  opts.rpoAlpha ??= d.rpoAlpha;
-  opts.anchorWeight = anchor ?? d.anchorWeight;
-  if (opts.anchorWeight === 0 || data.form !== 'preference') return;
+/** The anchor of `aligner refine` (TrainOptions.anchor): answers the adapter writes itself to the pairs' prompts. */
+async function sampleAnchor(engine: Engine, data: RecordSet, adapter: AdapterWeights, opts: TrainOptions): Promise<void> {
+  if ((opts.anchorWeight ?? TRAIN_DEFAULTS.refine.anchorWeight) === 0 || data.form !== 'preference') return;
   const started = Date.now();
-  opts.anchor = await referenceAnswers(engine, data.records, adapter, { perPair: d.anchorAnswers, seed: opts.seed ?? TRAIN_DEFAULTS.seed });
+  opts.anchor = await referenceAnswers(engine, data.records, adapter, {
+    perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
+    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
+  });
   process.stderr.write(
     `anchor: ${opts.anchor.length} answers of the adapter to the pairs' prompts in ${formatDuration((Date.now() - started) / 1000)}\n`,
   );

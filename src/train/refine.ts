@@ -6,6 +6,7 @@ import type { AdapterWeights } from '../adapter/types';
 import type { Engine } from '../engine/engine';
 import { DataError } from '../data/errors';
 import type { RecordSet } from '../data/records';
+import { TRAIN_DEFAULTS } from './defaults';
 import { train, type TrainHooks, type TrainOptions } from './trainer';
 
 /**
@@ -19,10 +20,18 @@ export function refineValSplit(pairs: number): number | undefined {
   return pairs >= 2 ? Math.max(1, Math.round(pairs / 4)) / pairs : 0;
 }
 
-/** The training options of a refinement of `adapter` on `pairs` pairs: `opts` with DPO from and against `adapter`. */
+/**
+ * The training options of a refinement of `adapter` on `pairs` pairs: `opts` with DPO from and
+ * against `adapter`, and TRAIN_DEFAULTS.refine where `opts` says nothing. The anchor's answers
+ * (opts.anchor) are the caller's to sample (src/generate/answers.ts, referenceAnswers).
+ */
 export function refineOptions(adapter: AdapterWeights, pairs: number, opts: TrainOptions = {}): TrainOptions {
+  const d = TRAIN_DEFAULTS.refine;
   return {
     ...opts,
+    lr: opts.lr ?? d.lr,
+    rpoAlpha: opts.rpoAlpha ?? d.rpoAlpha,
+    anchorWeight: opts.anchorWeight ?? d.anchorWeight,
     method: 'dpo',
     init: adapter,
     reference: adapter,

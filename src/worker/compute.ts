@@ -18,8 +18,10 @@ import { parseQuantization } from '../engine/quantize';
 import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
-import { train } from '../train/trainer';
+import { train, type TrainOptions } from '../train/trainer';
 import { refine } from '../train/refine';
+import { TRAIN_DEFAULTS } from '../train/defaults';
+import { referenceAnswers } from '../generate/answers';
 import { keepVersion } from '../adapter/history';
 import { readJsonl } from '../data/jsonl';
 import { fitConversation } from '../generate/chat';
@@ -265,7 +267,17 @@ async function runRefine(job: Extract<ComputeJob, { op: 'refine' }>): Promise<Re
   const before = readAdapterHeader(job.adapter).metadata;
   const cancel = cancellation();
   try {
-    const result = await refine(engine, pairs, start, job.options, {
+    // The refinement's anchor (TrainOptions.anchor), sampled here as `aligner refine` does.
+    const options: TrainOptions = { ...job.options };
+    if (TRAIN_DEFAULTS.refine.anchorWeight > 0 && pairs.form === 'preference') {
+      const seed = options.seed ?? TRAIN_DEFAULTS.seed;
+      options.anchor = await referenceAnswers(engine, pairs.records, start, {
+        perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
+        seed,
+        signal: cancel.signal,
+      });
+    }
+    const result = await refine(engine, pairs, start, options, {
       onProgress: (p) => {
         post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
         cancel.poll();
