@@ -19,7 +19,6 @@ import { fitConversation } from '../generate/chat';
 import { GENERATION_DEFAULTS } from '../generate/defaults';
 import { generate, GenerateOptions } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
-import { referenceAnswers } from '../generate/answers';
 import type { RecordSet } from '../data/records';
 import { openModel } from '../model/open';
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, startServer } from '../server/http';
@@ -27,7 +26,7 @@ import { ServedModels } from '../server/models';
 import { discoverModels, type ModelEntry } from '../model/sources';
 import type { ChatMessage } from '../model/types';
 import { TRAIN_DEFAULTS } from '../train/defaults';
-import { refine as refineAdapter } from '../train/refine';
+import { refine as refineAdapter, refineAnchor } from '../train/refine';
 import { train, TrainOptions } from '../train/trainer';
 import { formatDuration } from '../util/duration';
 import { formatProgress } from './progress';
@@ -337,14 +336,11 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
   await engine.dispose();
 }
 
-/** The anchor of `aligner refine` (TrainOptions.anchor): answers the adapter writes itself to the pairs' prompts. */
+/** The anchor of `aligner refine` (TrainOptions.anchor), with how long its sampling took. */
 async function sampleAnchor(engine: Engine, data: RecordSet, adapter: AdapterWeights, opts: TrainOptions): Promise<void> {
-  if ((opts.anchorWeight ?? TRAIN_DEFAULTS.refine.anchorWeight) === 0 || data.form !== 'preference') return;
   const started = Date.now();
-  opts.anchor = await referenceAnswers(engine, data.records, adapter, {
-    perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
-    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
-  });
+  opts.anchor = await refineAnchor(engine, data, adapter, opts);
+  if (!opts.anchor) return;
   process.stderr.write(
     `anchor: ${opts.anchor.length} answers of the adapter to the pairs' prompts in ${formatDuration((Date.now() - started) / 1000)}\n`,
   );

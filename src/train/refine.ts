@@ -5,7 +5,8 @@
 import type { AdapterWeights } from '../adapter/types';
 import type { Engine } from '../engine/engine';
 import { DataError } from '../data/errors';
-import type { RecordSet } from '../data/records';
+import type { PromptCompletionRecord, RecordSet } from '../data/records';
+import { referenceAnswers } from '../generate/answers';
 import { TRAIN_DEFAULTS } from './defaults';
 import { train, type TrainHooks, type TrainOptions } from './trainer';
 
@@ -23,7 +24,7 @@ export function refineValSplit(pairs: number): number | undefined {
 /**
  * The training options of a refinement of `adapter` on `pairs` pairs: `opts` with DPO from and
  * against `adapter`, and TRAIN_DEFAULTS.refine where `opts` says nothing. The anchor's answers
- * (opts.anchor) are the caller's to sample (src/generate/answers.ts, referenceAnswers).
+ * (opts.anchor) are the caller's to sample first, with refineAnchor.
  */
 export function refineOptions(adapter: AdapterWeights, pairs: number, opts: TrainOptions = {}): TrainOptions {
   const d = TRAIN_DEFAULTS.refine;
@@ -46,4 +47,23 @@ export function refine(engine: Engine, pairs: RecordSet, adapter: AdapterWeights
   if (pairs.form !== 'preference')
     throw new DataError(pairs.file, 1, `refining needs {"prompt","chosen","rejected"} records, found the "${pairs.form}" form`);
   return train(engine, pairs, refineOptions(adapter, pairs.records.length, opts), hooks);
+}
+
+/**
+ * The anchor of a refinement of `adapter` (TrainOptions.anchor): TRAIN_DEFAULTS.refine.anchorAnswers
+ * answers per pair that the adapter writes itself; none when the anchor is off (anchorWeight 0).
+ */
+export async function refineAnchor(
+  engine: Engine,
+  pairs: RecordSet,
+  adapter: AdapterWeights,
+  opts: TrainOptions,
+  signal?: AbortSignal,
+): Promise<PromptCompletionRecord[] | undefined> {
+  if (refineOptions(adapter, pairs.records.length, opts).anchorWeight === 0 || pairs.form !== 'preference') return undefined;
+  return referenceAnswers(engine, pairs.records, adapter, {
+    perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
+    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
+    signal,
+  });
 }

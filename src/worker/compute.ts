@@ -19,9 +19,7 @@ import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
 import { train, type TrainOptions } from '../train/trainer';
-import { refine } from '../train/refine';
-import { TRAIN_DEFAULTS } from '../train/defaults';
-import { referenceAnswers } from '../generate/answers';
+import { refine, refineAnchor } from '../train/refine';
 import { keepVersion } from '../adapter/history';
 import { readJsonl } from '../data/jsonl';
 import { fitConversation } from '../generate/chat';
@@ -267,16 +265,8 @@ async function runRefine(job: Extract<ComputeJob, { op: 'refine' }>): Promise<Re
   const before = readAdapterHeader(job.adapter).metadata;
   const cancel = cancellation();
   try {
-    // The refinement's anchor (TrainOptions.anchor), sampled here as `aligner refine` does.
     const options: TrainOptions = { ...job.options };
-    if (TRAIN_DEFAULTS.refine.anchorWeight > 0 && pairs.form === 'preference') {
-      const seed = options.seed ?? TRAIN_DEFAULTS.seed;
-      options.anchor = await referenceAnswers(engine, pairs.records, start, {
-        perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
-        seed,
-        signal: cancel.signal,
-      });
-    }
+    options.anchor = await refineAnchor(engine, pairs, start, options, cancel.signal);
     const result = await refine(engine, pairs, start, options, {
       onProgress: (p) => {
         post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
