@@ -26,7 +26,8 @@ import { ServedModels } from '../server/models';
 import { discoverModels, type ModelEntry } from '../model/sources';
 import type { ChatMessage } from '../model/types';
 import { TRAIN_DEFAULTS } from '../train/defaults';
-import { refine as refineAdapter, refineAnchor } from '../train/refine';
+import { anchorSampling, refine as refineAdapter } from '../train/refine';
+import { referenceAnswers } from '../generate/answers';
 import { train, TrainOptions } from '../train/trainer';
 import { formatDuration } from '../util/duration';
 import { formatProgress } from './progress';
@@ -338,9 +339,10 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
 
 /** The anchor of `aligner refine` (TrainOptions.anchor), with how long its sampling took. */
 async function sampleAnchor(engine: Engine, data: RecordSet, adapter: AdapterWeights, opts: TrainOptions): Promise<void> {
+  const anchor = anchorSampling(adapter, data, opts);
+  if (!anchor) return;
   const started = Date.now();
-  opts.anchor = await refineAnchor(engine, data, adapter, opts);
-  if (!opts.anchor) return;
+  opts.anchor = await referenceAnswers(engine, anchor.pairs, adapter, anchor);
   process.stderr.write(
     `anchor: ${opts.anchor.length} answers of the adapter to the pairs' prompts in ${formatDuration((Date.now() - started) / 1000)}\n`,
   );

@@ -5,8 +5,7 @@
 import type { AdapterWeights } from '../adapter/types';
 import type { Engine } from '../engine/engine';
 import { DataError } from '../data/errors';
-import type { PromptCompletionRecord, RecordSet } from '../data/records';
-import { referenceAnswers } from '../generate/answers';
+import type { PreferenceRecord, RecordSet } from '../data/records';
 import { TRAIN_DEFAULTS } from './defaults';
 import { train, type TrainHooks, type TrainOptions } from './trainer';
 
@@ -24,7 +23,7 @@ export function refineValSplit(pairs: number): number | undefined {
 /**
  * The training options of a refinement of `adapter` on `pairs` pairs: `opts` with DPO from and
  * against `adapter`, and TRAIN_DEFAULTS.refine where `opts` says nothing. The anchor's answers
- * (opts.anchor) are the caller's to sample first, with refineAnchor.
+ * (opts.anchor) are the caller's to sample first, as anchorSampling says.
  */
 export function refineOptions(adapter: AdapterWeights, pairs: number, opts: TrainOptions = {}): TrainOptions {
   const d = TRAIN_DEFAULTS.refine;
@@ -50,20 +49,15 @@ export function refine(engine: Engine, pairs: RecordSet, adapter: AdapterWeights
 }
 
 /**
- * The anchor of a refinement of `adapter` (TrainOptions.anchor): TRAIN_DEFAULTS.refine.anchorAnswers
- * answers per pair that the adapter writes itself; none when the anchor is off (anchorWeight 0).
+ * What to sample for the anchor of a refinement (TrainOptions.anchor): `perPair` answers that the
+ * adapter writes itself to each of `pairs`' prompts, from `seed` (src/generate/answers.ts,
+ * referenceAnswers, which src/train may not import); undefined when the anchor is off (anchorWeight 0).
  */
-export async function refineAnchor(
-  engine: Engine,
-  pairs: RecordSet,
+export function anchorSampling(
   adapter: AdapterWeights,
+  data: RecordSet,
   opts: TrainOptions,
-  signal?: AbortSignal,
-): Promise<PromptCompletionRecord[] | undefined> {
-  if (refineOptions(adapter, pairs.records.length, opts).anchorWeight === 0 || pairs.form !== 'preference') return undefined;
-  return referenceAnswers(engine, pairs.records, adapter, {
-    perPair: TRAIN_DEFAULTS.refine.anchorAnswers,
-    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
-    signal,
-  });
+): { pairs: PreferenceRecord[]; perPair: number; seed: number } | undefined {
+  if (data.form !== 'preference' || refineOptions(adapter, data.records.length, opts).anchorWeight === 0) return undefined;
+  return { pairs: data.records, perPair: TRAIN_DEFAULTS.refine.anchorAnswers, seed: opts.seed ?? TRAIN_DEFAULTS.seed };
 }

@@ -19,7 +19,8 @@ import { Engine } from '../engine/engine';
 import { generate } from '../generate/generate';
 import { checkPrompt, PromptError } from '../generate/sequence';
 import { train, type TrainOptions } from '../train/trainer';
-import { refine, refineAnchor } from '../train/refine';
+import { anchorSampling, refine } from '../train/refine';
+import { referenceAnswers } from '../generate/answers';
 import { keepVersion } from '../adapter/history';
 import { readJsonl } from '../data/jsonl';
 import { fitConversation } from '../generate/chat';
@@ -266,7 +267,8 @@ async function runRefine(job: Extract<ComputeJob, { op: 'refine' }>): Promise<Re
   const cancel = cancellation();
   try {
     const options: TrainOptions = { ...job.options };
-    options.anchor = await refineAnchor(engine, pairs, start, options, cancel.signal);
+    const anchor = anchorSampling(start, pairs, options);
+    if (anchor) options.anchor = await referenceAnswers(engine, anchor.pairs, start, { ...anchor, signal: cancel.signal });
     const result = await refine(engine, pairs, start, options, {
       onProgress: (p) => {
         post({ type: 'progress', id: job.id, progress: { jobId: job.id, ...p } });
