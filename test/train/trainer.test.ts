@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
 import { chosenRows, makeBatches, makePairBatches } from '../../src/data/batches';
 import { toExamples, toPreferencePairs } from '../../src/data/examples';
+import type { AdapterWeights } from '../../src/adapter/types';
 import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
@@ -79,70 +80,20 @@ test('end token: stories260K ends its stories with BOS (id 1), not the eos 2 of 
   assert.equal(await endTokenId(single, texts), 2);
 });
 
-test('--rpo-alpha adds alpha × the chosen answers’ SFT gradient to the DPO gradient', async () => {
-  const pairs: RecordSet = {
-    form: 'preference',
-    file: 'inline',
-    records: Array.from({ length: 4 }, (_, i) => ({
-      prompt: 'Once upon a time',
-      chosen: `, there was a dog number ${i}! It ran!`,
-      rejected: `, there was a dog number ${i}. It ran.`,
-    })),
-  };
-  const init = newAdapter(engine.model.config, 2, 2, 0);
-  init.gates.fill(0.5);
-  const alpha = 5;
-  const oneStep = {
-    init,
-    steps: 1,
-    batchSize: 4,
-    valSplit: 0,
-    shuffle: false,
-    warmup: 0,
-    schedule: 'constant' as const,
-    clip: 0,
-    weightDecay: 0,
-    lr: 1e-3,
-  };
-  const { adapter } = await train(engine, pairs, { ...oneStep, reference: init, rpoAlpha: alpha });
-  // The same gradients by hand. Adam's first step moves each parameter by lr·g/(|g| + eps): its sign is −sign(g).
-  const batch = makePairBatches(toPreferencePairs(pairs.records, engine.model.tokenizer, { maxLen: 512, endId: 1 }).items, {
-    batchSize: 4,
-    seed: 0,
-    shuffle: false,
-    padId: 0,
-  })[0];
-  const dpo = await engine.dpoStep(batch, init, await engine.sequenceLogps(batch, init), 0.1);
-  const sft = await engine.sftStep(chosenRows(batch), init);
-  let flipped = 0;
-  dpo.gradGates.forEach((g, i) => {
-    const want = g + alpha * sft.gradGates[i];
-    if (Math.abs(want) < 1e-6) return;
-    const moved = adapter.gates[i] - init.gates[i];
-    assert.equal(Math.sign(moved), -Math.sign(want), `gate ${i}: moved ${moved}, gradient ${want}`);
-    if (Math.sign(want) !== Math.sign(g)) flipped++;
-  });
-  assert.ok(flipped > 0, 'alpha changed no gate’s direction: the test cannot tell RPO from DPO');
-});
-
-test('an anchor adds its weight × the NLL gradient of the reference’s own answers to the DPO gradient', async () => {
-  const pairs: RecordSet = {
-    form: 'preference',
-    file: 'inline',
-    records: Array.from({ length: 4 }, (_, i) => ({
-      prompt: 'Once upon a time',
-      chosen: `, there was a dog number ${i}! It ran!`,
-      rejected: `, there was a dog number ${i}. It ran.`,
-    })),
-  };
-  const anchor = Array.from({ length: 8 }, (_, i) => ({
+/** Four preference pairs that differ only in "!" against ".", for the one-step DPO gradient tests. */
+const dogPairs: Extract<RecordSet, { form: 'preference' }> = {
+  form: 'preference',
+  file: 'inline',
+  records: Array.from({ length: 4 }, (_, i) => ({
     prompt: 'Once upon a time',
-    completion: `, there was a cat. It sat on mat ${i}.`,
-  }));
-  const init = newAdapter(engine.model.config, 2, 2, 0);
-  init.gates.fill(0.5);
-  const weight = 50;
-  const oneStep = {
+    chosen: `, there was a dog number ${i}! It ran!`,
+    rejected: `, there was a dog number ${i}. It ran.`,
+  })),
+};
+
+/** One plain Adam step of DPO from and against `init` over all of dogPairs, nothing else in the way. */
+function oneDpoStep(init: AdapterWeights) {
+  return {
     init,
     reference: init,
     steps: 1,
@@ -155,33 +106,70 @@ test('an anchor adds its weight × the NLL gradient of the reference’s own ans
     weightDecay: 0,
     lr: 1e-3,
   };
-  const { adapter } = await train(engine, pairs, { ...oneStep, anchor, anchorWeight: weight });
-  const { adapter: zero } = await train(engine, pairs, { ...oneStep, anchor, anchorWeight: 0 });
-  const { adapter: plain } = await train(engine, pairs, oneStep);
-  assert.deepEqual(zero.gates, plain.gates, 'weight 0 is plain DPO');
-  // By hand: one DPO batch of the 4 pairs, one anchor batch of all 8 answers (one step per epoch).
-  const tok = engine.model.tokenizer;
-  const batch = makePairBatches(toPreferencePairs(pairs.records, tok, { maxLen: 512, endId: 1 }).items, {
+}
+
+/** dogPairs as the one batch a one-step DPO run trains on. */
+function dogBatch() {
+  return makePairBatches(toPreferencePairs(dogPairs.records, engine.model.tokenizer, { maxLen: 512, endId: 1 }).items, {
     batchSize: 4,
     seed: 0,
     shuffle: false,
     padId: 0,
   })[0];
-  const anchorBatch = makeBatches(toExamples(anchor, 'prompt-completion', tok, { maxLen: 512, endId: null }).items, {
-    batchSize: 8,
-    seed: 0,
-    shuffle: false,
-    padId: 0,
-  })[0];
+}
+
+/**
+ * Checks that one Adam step from `init` moved each gate against DPO's gradient plus `weight` × `extra`
+ * (Adam's first step moves each parameter by lr·g/(|g| + eps): its sign is −sign(g)); returns how many
+ * gates that extra term turned around, so that a test can tell it from plain DPO.
+ */
+async function gatesMovedAgainst(adapter: AdapterWeights, init: AdapterWeights, extra: Float32Array, weight: number): Promise<number> {
+  const batch = dogBatch();
   const dpo = await engine.dpoStep(batch, init, await engine.sequenceLogps(batch, init), 0.1);
-  const sft = await engine.sftStep(anchorBatch, init);
   let flipped = 0;
   dpo.gradGates.forEach((g, i) => {
-    const want = g + weight * sft.gradGates[i];
+    const want = g + weight * extra[i];
     if (Math.abs(want) < 1e-6) return;
     const moved = adapter.gates[i] - init.gates[i];
     assert.equal(Math.sign(moved), -Math.sign(want), `gate ${i}: moved ${moved}, gradient ${want}`);
     if (Math.sign(want) !== Math.sign(g)) flipped++;
   });
+  return flipped;
+}
+
+test('--rpo-alpha adds alpha × the chosen answers’ SFT gradient to the DPO gradient', async () => {
+  const init = newAdapter(engine.model.config, 2, 2, 0);
+  init.gates.fill(0.5);
+  const alpha = 5;
+  const { adapter } = await train(engine, dogPairs, { ...oneDpoStep(init), rpoAlpha: alpha });
+  // The same gradients by hand.
+  const batch = dogBatch();
+  const sft = await engine.sftStep(chosenRows(batch), init);
+  const flipped = await gatesMovedAgainst(adapter, init, sft.gradGates, alpha);
+  assert.ok(flipped > 0, 'alpha changed no gate’s direction: the test cannot tell RPO from DPO');
+});
+
+test('an anchor adds its weight × the NLL gradient of the reference’s own answers to the DPO gradient', async () => {
+  const anchor = Array.from({ length: 8 }, (_, i) => ({
+    prompt: 'Once upon a time',
+    completion: `, there was a cat. It sat on mat ${i}.`,
+  }));
+  const init = newAdapter(engine.model.config, 2, 2, 0);
+  init.gates.fill(0.5);
+  const weight = 50;
+  const oneStep = oneDpoStep(init);
+  const { adapter } = await train(engine, dogPairs, { ...oneStep, anchor, anchorWeight: weight });
+  const { adapter: zero } = await train(engine, dogPairs, { ...oneStep, anchor, anchorWeight: 0 });
+  const { adapter: plain } = await train(engine, dogPairs, oneStep);
+  assert.deepEqual(zero.gates, plain.gates, 'weight 0 is plain DPO');
+  // By hand: one DPO batch of the 4 pairs, one anchor batch of all 8 answers (one step per epoch).
+  const anchorBatch = makeBatches(toExamples(anchor, 'prompt-completion', engine.model.tokenizer, { maxLen: 512, endId: null }).items, {
+    batchSize: 8,
+    seed: 0,
+    shuffle: false,
+    padId: 0,
+  })[0];
+  const sft = await engine.sftStep(anchorBatch, init);
+  const flipped = await gatesMovedAgainst(adapter, init, sft.gradGates, weight);
   assert.ok(flipped > 0, 'the anchor changed no gate’s direction: the test cannot tell it from plain DPO');
 });
