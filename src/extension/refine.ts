@@ -6,21 +6,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import {
-  AdapterHistoryRequest,
-  AdapterRevertRequest,
-  ErrorCodes,
-  RefineRequest,
-  type AdapterVersion,
-  type RefineResult,
-} from '../protocol';
-import { formatDuration } from '../util/duration';
+import { AdapterHistoryRequest, AdapterRevertRequest, RefineRequest, type AdapterVersion, type RefineResult } from '../protocol';
 import { adapterSetting } from './config';
 import type { AdapterLibrary } from './library';
 import { versionLabel } from '../adapter/history';
 import { ChatPanel } from './chat';
 import { adapterName, feedbackStore } from './pairs';
-import { TrainView } from './trainView';
+import { runTrainingJob, TrainView } from './trainView';
 import type { WorkerClient } from './worker';
 
 /** One to learn from and one held out to measure on. */
@@ -68,42 +60,14 @@ export async function refineFromFeedback(
     options: { method: 'dpo' },
     refine: true,
   });
-  const cts = new vscode.CancellationTokenSource();
-  view.onCancel = () => cts.cancel();
-  const crash = worker.onCrash(() => cts.cancel());
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Aligner: refining "${name}" from ${pairs.length} pairs`, cancellable: true },
-    async (progress, token) => {
-      token.onCancellationRequested(() => cts.cancel());
-      let lastPct = 0;
-      const sub = worker.onProgress(jobId, (p) => {
-        const timeLeft = p.etaSec > 0 ? formatDuration(p.etaSec) : null;
-        view.post({ type: 'progress', p, timeLeft });
-        const pct = p.totalSteps ? (100 * p.step) / p.totalSteps : 0;
-        progress.report({ increment: Math.max(0, pct - lastPct), message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}` });
-        lastPct = pct;
-      });
-      try {
-        return await worker.request(RefineRequest, { jobId, adapter: file, pairs: pairsFile }, cts.token);
-      } catch (err) {
-        const e = err as { code?: number; message?: string };
-        if (e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested) {
-          view.post({ type: 'cancelled' });
-          void vscode.window.showInformationMessage(`Aligner: refining "${name}" was cancelled; the adapter is unchanged.`);
-        } else {
-          view.post({ type: 'error', message: e.message ?? String(err) });
-          void vscode.window.showErrorMessage(`Aligner: refining failed: ${e.message ?? String(err)}`);
-        }
-        return undefined;
-      } finally {
-        sub.dispose();
-        crash.dispose();
-        fs.rmSync(pairsFile, { force: true });
-      }
-    },
-  );
-  cts.dispose();
-  view.onCancel = null;
+  const result = await runTrainingJob(worker, view, {
+    jobId,
+    title: `Aligner: refining "${name}" from ${pairs.length} pairs`,
+    cancelled: `Aligner: refining "${name}" was cancelled; the adapter is unchanged.`,
+    failed: 'Aligner: refining failed',
+    run: (token) =>
+      worker.request(RefineRequest, { jobId, adapter: file, pairs: pairsFile }, token).finally(() => fs.rmSync(pairsFile, { force: true })),
+  });
   if (!result) return undefined;
   library.changed();
   view.post({ type: 'done', result });

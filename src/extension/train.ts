@@ -7,12 +7,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { ADAPTER_NAME_RULE, freeAdapterName, isValidAdapterName, toAdapterName } from '../adapter/names';
-import { ErrorCodes, TrainRequest, type TrainProgress, type TrainResult } from '../protocol';
-import { formatDuration } from '../util/duration';
+import { TrainRequest, type TrainResult } from '../protocol';
 import { trainingDefaults } from './config';
 import type { AdapterLibrary } from './library';
 import { pickSource, type SourceChoice } from './sourcePicker';
-import { TrainView } from './trainView';
+import { runTrainingJob, TrainView } from './trainView';
 import type { WorkerClient } from './worker';
 
 export async function trainMyStyle(
@@ -57,48 +56,13 @@ export async function trainMyStyle(
   const jobId = `train-${Date.now().toString(36)}`;
   const options = trainingDefaults();
   view.post({ type: 'start', name, source: choice.describe, model: `${model.name} · ${model.device}`, options });
-  const cts = new vscode.CancellationTokenSource();
-  view.onCancel = () => cts.cancel();
-  const crash = worker.onCrash(() => cts.cancel());
-
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Aligner: training "${name}"`, cancellable: true },
-    async (progress, token) => {
-      token.onCancellationRequested(() => cts.cancel());
-      let lastPct = 0;
-      const sub = worker.onProgress(jobId, (p: TrainProgress) => {
-        const timeLeft = p.etaSec > 0 ? formatDuration(p.etaSec) : null;
-        view.post({ type: 'progress', p, timeLeft });
-        const pct = p.totalSteps ? (100 * p.step) / p.totalSteps : 0;
-        const eta = timeLeft ? ` · ${timeLeft} left` : '';
-        progress.report({
-          increment: Math.max(0, pct - lastPct),
-          message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)}${p.valLoss !== undefined ? ` · val ${p.valLoss.toFixed(3)}` : ''}${eta}`,
-        });
-        lastPct = pct;
-      });
-      const samples = worker.onSample(jobId, (sample) => view.post({ type: 'sample', sample }));
-      try {
-        return await worker.request(TrainRequest, { jobId, name, outDir, source: choice!.source, options }, cts.token);
-      } catch (err) {
-        const e = err as { code?: number; message?: string };
-        if (e.code === ErrorCodes.Cancelled || cts.token.isCancellationRequested) {
-          view.post({ type: 'cancelled' });
-          void vscode.window.showInformationMessage(`Aligner: training "${name}" was cancelled; no adapter was written.`);
-        } else {
-          view.post({ type: 'error', message: e.message ?? String(err) });
-          void vscode.window.showErrorMessage(`Aligner: training failed: ${e.message ?? String(err)}`);
-        }
-        return undefined;
-      } finally {
-        sub.dispose();
-        samples.dispose();
-        crash.dispose();
-      }
-    },
-  );
-  cts.dispose();
-  view.onCancel = null;
+  const result = await runTrainingJob(worker, view, {
+    jobId,
+    title: `Aligner: training "${name}"`,
+    cancelled: `Aligner: training "${name}" was cancelled; no adapter was written.`,
+    failed: 'Aligner: training failed',
+    run: (token) => worker.request(TrainRequest, { jobId, name, outDir, source: choice!.source, options }, token),
+  });
   if (!result) return undefined;
   library.changed();
   view.post({ type: 'done', result });
