@@ -57,6 +57,14 @@ function placeholderVocab(size: number): Meta {
   };
 }
 
+/** llama.cpp through node-llama-cpp: its prebuilt CPU binary only, never a build or a download. */
+export async function cpuLlama(): Promise<Awaited<ReturnType<NodeLlamaCpp['getLlama']>>> {
+  // node-llama-cpp is ESM with top-level await: a real import(), which tsc's CommonJS output would turn into require().
+  const esmImport = new Function('m', 'return import(m)') as (m: string) => Promise<NodeLlamaCpp>;
+  const { getLlama } = await esmImport('node-llama-cpp');
+  return getLlama({ gpu: false, build: 'never', logLevel: 'warn' as never });
+}
+
 export interface LlamaSpec {
   gguf: string;
   mode: 'prefill' | 'decode' | 'context';
@@ -72,12 +80,8 @@ export interface LlamaSpec {
 
 /** Runs one mode on llama.cpp: the timed repetitions (`times_s`) and the tokens each covers. */
 export async function childLlamaCpp(spec: LlamaSpec, log: (m: string) => void): Promise<Record<string, unknown>> {
-  // node-llama-cpp is ESM with top-level await: a real import(), which tsc's CommonJS output would turn into require().
-  const esmImport = new Function('m', 'return import(m)') as (m: string) => Promise<NodeLlamaCpp>;
-  const { getLlama } = await esmImport('node-llama-cpp');
   const t0 = performance.now();
-  // The prebuilt CPU binary only: never a build or a download.
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'warn' as never });
+  const llama = await cpuLlama();
   const model = await llama.loadModel({ modelPath: spec.gguf, gpuLayers: 0 });
   const longest = Math.max(
     spec.prefillIds.length,
