@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   const hfF32 = await ourNll(hf, 'f32', texts, cacheDir);
   const rel = (x: number) => +((100 * (x - hfF32)) / hfF32).toFixed(3);
   const line = (row: Record<string, unknown>) =>
-    console.log(JSON.stringify({ ...row, texts: texts.length, tokens: texts.reduce((a, t) => a + t.length - 1, 0), load_avg: os.loadavg()[0] }));
+    console.log(
+      JSON.stringify({ ...row, texts: texts.length, tokens: texts.reduce((a, t) => a + t.length - 1, 0), load_avg: os.loadavg()[0] }),
+    );
   for (const quantization of ['f32', 'q8', 'q4'] as const) {
     const nll = quantization === 'f32' ? hfF32 : await ourNll(hf, quantization, texts, cacheDir);
     line({ model: 'stories260K (Hugging Face folder)', quantization, ours_nll: +nll.toFixed(5), ours_pct_vs_f32: rel(nll) });

@@ -1,6 +1,7 @@
 // GGUF files written from stories260K run on the engine like the Hugging Face
-// folder: the golden greedy text exactly at F32, and per-token log-probabilities
-// of the stories-style validation set close to the folder's at F16, Q8_0 and Q4_0.
+// folder: the golden greedy text exactly at F32, and the mean NLL of the stories-style
+// validation texts per type: llama.cpp's own figure on the same file, the engine adding
+// nothing on the blocks to their decoded values, and each format's cost within its bound.
 
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -13,6 +14,8 @@ import { loadModel } from '../../src/model/load';
 import type { BaseModel } from '../../src/model/types';
 import { writeModelGguf, writeStoriesGguf, type StoriesType } from '../model/gguf_writer';
 import { golden, SHARED, tempDir } from '../model/paths';
+import { meanNll, validationIds } from '../model/validation';
+import type { Quantization } from '../../src/engine/quantize';
 import { inverseFrequencies } from '../../src/engine/rope';
 import { qkvBiases, variant } from './variants';
 
@@ -41,53 +44,45 @@ for (const version of [2, 3] as const) {
   });
 }
 
-/** Mean negative log-likelihood per target token of the first texts of the stories-style validation set. */
-async function validationNll(model: BaseModel): Promise<number> {
-  const lines = fs
-    .readFileSync(path.join(SHARED, 'datasets', 'stories-style', 'base.val.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .slice(0, 16);
-  const engine = await Engine.create(model, { cacheDir: path.join(dir, 'cache') });
-  let total = 0;
-  let count = 0;
-  try {
-    for (const line of lines) {
-      const record = JSON.parse(line) as Record<string, string>;
-      const text = record.text ?? `${record.prompt}${record.completion}`;
-      const ids = model.tokenizer.encode(text).slice(0, 256);
-      const T = ids.length;
-      const logps = await engine.tokenLogps(
-        {
-          rows: 1,
-          length: T,
-          inputIds: Int32Array.from(ids),
-          targets: Int32Array.from([...ids.slice(1), 0]),
-          mask: Uint8Array.from(ids.map((_, t) => (t < T - 1 ? 1 : 0))),
-        },
-        null,
-      );
-      for (const lp of logps) total -= lp;
-      count += logps.length;
-    }
-  } finally {
-    await engine.dispose();
-  }
-  return total / count;
+async function nll(model: BaseModel, quantization: Quantization): Promise<number> {
+  const engine = await Engine.create(model, { cacheDir: path.join(dir, 'cache'), quantization });
+  return meanNll(engine, validationIds(model.tokenizer)).finally(() => engine.dispose());
 }
 
-test('validation NLL per GGUF type stays within its quantization bound of the Hugging Face folder', async () => {
-  const reference = await validationNll(await loadModel(path.join(SHARED, 'models', 'stories260K')));
-  // F32 is the same function; F16 rounds each weight by 2^-11 relative; Q8_0 and Q4_0 are ggml's
-  // 8- and 4-bit block formats (Q4_1 with a min), whose NLL cost on a 260K-parameter model is larger than on big ones.
-  const bounds: Record<StoriesType, number> = { F32: 1e-4, F16: 2e-3, Q8_0: 5e-3, Q4_0: 0.2, Q4_1: 0.2 };
-  const seen: string[] = [];
-  for (const type of Object.keys(bounds) as StoriesType[]) {
-    const nll = await validationNll(await stories(type));
-    seen.push(`${type} ${nll.toFixed(4)}`);
-    assert.ok(Math.abs(nll - reference) <= bounds[type], `${type}: NLL ${nll} vs ${reference} (bound ${bounds[type]})`);
+/**
+ * llama.cpp's mean NLL of the same token ids on the same files (`npm run bench:gguf`: node-llama-cpp
+ * 3.21.1's CPU build, the softmax of its logits at every position). A golden figure of the reference
+ * implementation, as golden_greedy.json is: it moves only when the writer or the texts do.
+ */
+const LLAMA_CPP: Record<StoriesType, number> = { F32: 1.0053, F16: 1.00529, Q8_0: 1.00671, Q4_0: 1.08056, Q4_1: 1.06662 };
+
+test('validation NLL per GGUF type: what llama.cpp computes on the file, within the quantization bounds', async (t) => {
+  const reference = await nll(await loadModel(path.join(SHARED, 'models', 'stories260K')), 'f32');
+  const pct = (x: number) => `${((100 * (x - reference)) / reference).toFixed(2)} %`;
+  for (const type of Object.keys(LLAMA_CPP) as StoriesType[]) {
+    const model = await stories(type);
+    const quantized = type.startsWith('Q');
+    const served = await nll(model, quantized ? 'stored' : 'f32');
+    // The file's blocks decoded by ggml's reference decoding (src/model/ggml.ts), run in float32.
+    const decoded = quantized ? await nll(model, 'f32') : served;
+    t.diagnostic(
+      `${type}: NLL ${served.toFixed(5)} (${pct(served)}), decoded ${decoded.toFixed(5)} (${pct(decoded)}), llama.cpp ${LLAMA_CPP[type]}`,
+    );
+    // The engine computes what llama.cpp computes on the same file: both round activations to int8 for
+    // quantized blocks (MatMulNBits' accuracy_level 4, ggml's q8 dot products), float sums differ in order.
+    const gap = Math.abs(served - LLAMA_CPP[type]) / LLAMA_CPP[type];
+    assert.ok(gap <= 1e-3, `${type}: NLL ${served} vs llama.cpp's ${LLAMA_CPP[type]}`);
+    // On the blocks as stored, the engine adds nothing to the format's cost beyond the int8 activations.
+    if (quantized) assert.ok(Math.abs(served - decoded) <= 2e-3 * decoded, `${type}: NLL ${served} on its blocks vs ${decoded} decoded`);
+    // The format's own cost against the Hugging Face folder. F32 is the same function, F16 rounds each
+    // weight by 2^-11 relative, Q8_0 is q8's format (blocks of 32, scale max|w|/127; f16 scales) and
+    // stays inside q8's 1 % (test/engine/quantized.test.ts). Q4_0 and Q4_1 store every matrix but the
+    // head (Q8_0) and ffn_down (F16: 172 columns) at 4 bits, v_proj included, which q4 keeps at 8: on
+    // this d = 64 model that costs +7.5 % and +6.1 %, above q4's 5 %, in llama.cpp as here; the bound is
+    // llama.cpp's figure above, not q4's.
+    const bound = { F32: 1e-4, F16: 2e-3, Q8_0: 5e-3 }[type as string];
+    if (bound !== undefined) assert.ok(Math.abs(served - reference) <= bound, `${type}: NLL ${served} vs ${reference} (bound ${bound})`);
   }
-  console.log(`validation NLL: HF ${reference.toFixed(4)}, ${seen.join(', ')}`);
 });
 
 const IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315];

@@ -1,8 +1,7 @@
 // GGUF block-quantized tensors served as MatMulNBits blocks: Q8_0/Q4_0/Q4_1/Q4_K/Q5_K
 // blocks mapped value for value (ggml's reference decoding, Q4_1/K-quant offsets up to
-// float rounding), Q6_K requantized, stories260K at Q8_0, Q4_0 and Q4_1 within the bounds of
-// test/engine/quantized.test.ts, and the weights file holding the mapped bytes that
-// the engine's MatMulNBits nodes read.
+// float rounding), Q6_K requantized, and the weights file holding the mapped bytes that
+// the engine's MatMulNBits nodes read (their NLL: test/engine/gguf.test.ts).
 
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -10,24 +9,18 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { nbitsEntries } from '../../kernels/llama';
 import { stepGraph } from '../../kernels/graphs';
-import { makeBatches, type TokenBatch } from '../../src/data/batches';
-import { toExamples } from '../../src/data/examples';
-import { readJsonl } from '../../src/data/jsonl';
-import type { SftRecord } from '../../src/data/records';
-import { Engine } from '../../src/engine/engine';
 import { mapBlocks } from '../../src/engine/ggml_blocks';
 import { dequantize, parseQuantization, tensorStorage, type Quantization } from '../../src/engine/quantize';
 import { storagePlan, weightsFile, WEIGHTS_FILE } from '../../src/engine/weights';
 import { dequantize as decodeGgml } from '../../src/model/ggml';
 import { importGguf } from '../../src/model/gguf';
-import { loadModel } from '../../src/model/load';
 import type { BaseModel, GgmlType } from '../../src/model/types';
 import { readBytes } from '../../src/model/weights';
 import { Rng } from '../../src/util/random';
 import { quantizeQ4_0, quantizeQ4_1, quantizeQ8_0, writeStoriesGguf } from '../model/gguf_writer';
 import { aligner } from '../cli/cli';
 import { K_BLOCKS, kQuantModel } from '../model/kquants';
-import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
+import { STORIES, tempDir } from '../model/paths';
 
 const dir = tempDir();
 
@@ -121,56 +114,17 @@ test('which stored types map directly and which are requantized, at each quantiz
   }
 });
 
-/** The validation batches of test/engine/quantized.test.ts. */
-function validationBatches(model: BaseModel): TokenBatch[] {
-  const records = (readJsonl(path.join(STYLE_DIR, 'base.val.jsonl')).records as SftRecord[]).slice(0, 64);
-  const { items } = toExamples(records, 'text', model.tokenizer, { maxLen: 256 });
-  return makeBatches(items, { batchSize: 8, seed: 0, shuffle: false, padId: 0 });
-}
-
-async function meanNll(engine: Engine, batches: TokenBatch[]): Promise<number> {
-  let sum = 0;
-  let count = 0;
-  for (const b of batches) {
-    for (const lp of await engine.tokenLogps(b, null)) sum -= lp;
-    count += b.mask.reduce((a, m) => a + m, 0);
-  }
-  return sum / count;
-}
-
-test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF runs on its blocks: the NLL of its decoded weights, within the bounds of f32', async (t) => {
+test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF: the weights file holds its blocks, read by MatMulNBits nodes', async () => {
+  // Their NLL (llama.cpp's on the same files, and the decoded blocks'): test/engine/gguf.test.ts.
   const cacheDir = path.join(dir, 'cache');
-  const hf = await loadModel(STORIES);
-  const batches = validationBatches(hf);
-  const nllOf = async (model: BaseModel, quantization: Quantization) => {
-    const engine = await Engine.create(model, { cacheDir, quantization });
-    return meanNll(engine, batches).finally(() => engine.dispose());
-  };
-  const f32 = await nllOf(hf, 'f32');
-  // Q8_0 within q8's bound of test/engine/quantized.test.ts. Q4_0 is symmetric and keeps v and down at 4 bits
-  // (q4 keeps them at 8): on this d = 64 model the format itself costs ~7 %, as its blocks decoded to float32 show.
-  // Q4_1's blocks are mapped too, their mins added by a second product (ggml_blocks.ts).
-  for (const [type, tolerance] of [
-    ['Q8_0', 0.01],
-    ['Q4_0', 0.1],
-    ['Q4_1', 0.1],
-  ] as const) {
+  for (const type of ['Q8_0', 'Q4_0', 'Q4_1'] as const) {
     const file = path.join(dir, `stories260K-${type}.gguf`);
     await writeStoriesGguf(file, type);
     const model = await importGguf(file);
     // No --quant: the file's own quantization.
     const quantization = parseQuantization(undefined, model, '--quant');
     assert.equal(quantization, 'stored');
-    const nll = await nllOf(model, quantization);
-    const decoded = await nllOf(model, 'f32');
-    const pct = (x: number) => `${((100 * (x - f32)) / f32).toFixed(2)} %`;
-    t.diagnostic(
-      `${type}: NLL ${nll.toFixed(4)} on its blocks, ${decoded.toFixed(4)} decoded, f32 ${f32.toFixed(4)} (${pct(nll)}, ${pct(decoded)})`,
-    );
-    assert.ok(Math.abs(nll - decoded) <= 0.005 * decoded, `${type}: NLL ${nll.toFixed(4)} on its blocks vs ${decoded.toFixed(4)} decoded`);
-    assert.ok(Math.abs(nll - f32) <= tolerance * f32, `${type}: NLL ${nll.toFixed(4)} vs f32 ${f32.toFixed(4)}`);
-
-    // The weights file the engine ran on holds the GGUF's blocks, and no float32 copy of those layers.
+    // The GGUF's blocks, and no float32 copy of those layers.
     const { dir: weightsDir, index } = weightsFile(model, cacheDir, { quantization });
     const file32 = fs.readFileSync(path.join(weightsDir, WEIGHTS_FILE));
     const graph = stepGraph(model.config, index);
