@@ -24,13 +24,14 @@ import {
 
 /** Where each frozen weight sits in the shared external-data file. */
 export interface WeightIndex {
-  get(name: string): { shape: number[]; offset: number; type?: 'float' | 'uint8' };
+  /** `blockSize`: weights per block of a quantized matrix's data entry (nbitsEntries' data and transposedData). */
+  get(name: string): { shape: number[]; offset: number; type?: 'float' | 'uint8'; blockSize?: number };
   has(name: string): boolean;
   /**
    * Set when the linear layers are quantized: a quantized W [out, in] is stored as
    * the entries named by nbitsEntries(W) (the float32 W stays only where a Gather needs it).
    */
-  nbits?: { blockSize: number; accuracyLevel: number };
+  nbits?: { accuracyLevel: number };
 }
 
 /** The weights-file entries of a quantized matrix W and of its separately quantized transpose. */
@@ -121,18 +122,21 @@ export class Llama {
     // W [rows, cols] is stored as [rows, blocks, bytes] and Wᵀ as [cols, blocks, bytes].
     const rows = this.index.get(e.data).shape[0];
     const cols = this.index.get(e.transposedData).shape[0];
-    // Bits per weight differ by layer; the blocks' byte width says which.
-    const bits = ((this.index.get(e.data).shape[2] * 8) / q.blockSize) as 4 | 8;
-    const matrix = (data: string, scales: string, zeros: string, n: number, k: number, mins?: string): NBitsMatrix => ({
-      data: this.w(data),
-      scales: this.w(scales),
-      zeroPoints: this.maybe(zeros),
-      mins: mins === undefined ? undefined : this.maybe(mins),
-      bits,
-      blockSize: q.blockSize,
-      rows: n,
-      cols: k,
-    });
+    const matrix = (data: string, scales: string, zeros: string, n: number, k: number, mins?: string): NBitsMatrix => {
+      // Bits and block size differ by layer (mapped GGUF blocks keep their own); the blocks' byte width gives the bits.
+      const { shape, blockSize } = this.index.get(data);
+      if (blockSize === undefined) throw new Error(`weights entry ${data} has no block size`);
+      return {
+        data: this.w(data),
+        scales: this.w(scales),
+        zeroPoints: this.maybe(zeros),
+        mins: mins === undefined ? undefined : this.maybe(mins),
+        bits: ((shape[2] * 8) / blockSize) as 4 | 8,
+        blockSize,
+        rows: n,
+        cols: k,
+      };
+    };
     return {
       weight: matrix(e.data, e.scales, e.zeroPoints, rows, cols, e.mins),
       transposed: () => matrix(e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows),

@@ -62,7 +62,7 @@ Training: --tokens ${TRAIN_DEFAULTS.tokens} --start-layer ${TRAIN_DEFAULTS.start
   forward pass; targets go through the LM head in chunks either way); auto (default) does so when the model is too
   large for two rows per pass.
 --quant: how the base's linear layers are stored: auto (default: a GGUF's own blocks when it has quantized layers, else q4
-from 300M parameters, else f32), f32, q8, q4 or stored (a GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks as they are, Q6_K requantized).`;
+from 300M parameters, else f32), f32, q8, q4 or stored (a GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K blocks as they are).`;
 
 const COMMON = {
   model: { type: 'string' },

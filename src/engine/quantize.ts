@@ -1,7 +1,7 @@
 // Block-wise quantisation of frozen matrices in the layout of onnxruntime's
 // MatMulNBits (com.microsoft): the one representation every quantized linear
-// layer uses, and the one GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks map onto (same block
-// size, one scale per block, per-block offsets where the type has them: see ggml_blocks.ts).
+// layer uses, and the one GGUF's Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K blocks map onto (the same
+// blocks, one scale each, per-block offsets where the type has them: see ggml_blocks.ts).
 
 import { expectedWeights } from '../model/weights';
 import type { BaseModel, GgmlType, ModelConfig } from '../model/types';
@@ -9,7 +9,7 @@ import { GGML_BLOCK, isQuantType, mapsExactly, storedBits } from './ggml_blocks'
 
 /**
  * How the frozen linear layers are stored: float32, 8-/4-bit blocks, or `stored`: as a GGUF file
- * holds them (Q8_0/Q4_0/Q4_1/Q4_K/Q5_K blocks used as they are, Q6_K requantized to 8 bits).
+ * holds them (Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K blocks used as they are).
  */
 export type Quantization = 'f32' | 'q8' | 'q4' | 'stored';
 /** The storages any model can be given ('stored' needs a GGUF file with quantized layers). */
@@ -47,7 +47,7 @@ export function parseQuantization(value: string | undefined, model: Pick<BaseMod
 }
 
 /** Bumped whenever quantizeMatrix or the mapping of GGUF blocks changes its output, so cached quantized weights are redone. */
-export const QUANTIZER_VERSION = 5;
+export const QUANTIZER_VERSION = 6;
 
 /** Linear layers that can be quantized: every projection and the LM head (the embedding too when it is the head). */
 const LINEAR = /(\.(q|k|v|o|gate|up|down)_proj\.weight|^lm_head\.weight)$/;

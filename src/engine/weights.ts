@@ -16,7 +16,7 @@ import { dequantize as decodeGgml, ggmlByteLength } from '../model/ggml';
 import { expectedWeights, readBytes } from '../model/weights';
 import type { BaseModel, GgmlType } from '../model/types';
 import { processAlive, sweepTemporaries, writeFileAtomic } from '../util/atomic';
-import { hasOffsets, isQuantType, mapBlocks } from './ggml_blocks';
+import { hasOffsets, isQuantType, mapBlocks, mappedBlockSize } from './ggml_blocks';
 import {
   DEFAULT_BLOCK_SIZE,
   Quantization,
@@ -79,7 +79,7 @@ export function weightsFile(model: BaseModel, cacheDir = defaultCacheDir(), stor
   }
   // Every time, not only after a conversion: a copy another process used may have been released since.
   removeStaleCopies(path.dirname(dir), dir, record);
-  const nbits = quantization === 'f32' ? undefined : { blockSize, accuracyLevel: ACCURACY_LEVEL };
+  const nbits = quantization === 'f32' ? undefined : { accuracyLevel: ACCURACY_LEVEL };
   return { dir, index: indexOf(model, layout.entries, nbits) };
 }
 
@@ -147,6 +147,8 @@ interface Entry {
   shape: number[];
   offset: number;
   type: 'float' | 'uint8';
+  /** Of a quantized matrix's data: weights per block. */
+  blockSize?: number;
 }
 
 interface Layout {
@@ -181,8 +183,8 @@ function layoutOf(model: BaseModel, quantization: Quantization, blockSize: numbe
   const plan = storagePlan(model, quantization, blockSize);
   const shapes = expectedWeights(model.config);
   let size = 0;
-  const add = (name: string, shape: number[], type: Entry['type'], bytes: number) => {
-    entries.set(name, { shape, offset: size, type });
+  const add = (name: string, shape: number[], type: Entry['type'], bytes: number, block?: number) => {
+    entries.set(name, { shape, offset: size, type, blockSize: block });
     size += Math.ceil(bytes / ALIGN) * ALIGN;
   };
   for (const { name, dtype, float, bits, mapped } of plan) {
@@ -191,13 +193,13 @@ function layoutOf(model: BaseModel, quantization: Quantization, blockSize: numbe
     if (bits === undefined) continue;
     const e = nbitsEntries(name);
     const [rows, cols] = shape;
-    for (const [data, scales, zeros, n, k, symmetric] of [
+    for (const [data, scales, zeros, n, k, symmetric, block] of [
       // Mapped blocks are symmetric: MatMulNBits' implicit zero point, no entry (offsets go to `mins`).
-      [e.data, e.scales, e.zeroPoints, rows, cols, mapped],
-      [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows, false],
+      [e.data, e.scales, e.zeroPoints, rows, cols, mapped, mapped ? mappedBlockSize(dtype) : blockSize],
+      [e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows, false, blockSize],
     ] as const) {
-      const sizes = quantizedSizes(n, k, bits, blockSize);
-      add(data, [n, Math.ceil(k / blockSize), (blockSize * bits) / 8], 'uint8', sizes.data);
+      const sizes = quantizedSizes(n, k, bits, block);
+      add(data, [n, Math.ceil(k / block), (block * bits) / 8], 'uint8', sizes.data, block);
       add(scales, [sizes.scales / 4], 'float', sizes.scales);
       if (sizes.zeroPoints && !symmetric) add(zeros, [sizes.zeroPoints], 'uint8', sizes.zeroPoints);
     }

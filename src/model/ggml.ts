@@ -49,8 +49,9 @@ export function dequantize(bytes: Uint8Array, type: GgmlType): Float32Array {
     block32Decoder(type)(bytes, out);
     return out;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let b = 0; b < blocks; b++) q6_K(bytes, view, b * blockBytes, out, b * values);
+  forEachQ6Superblock(bytes, (b, scales, q) => {
+    for (let i = 0; i < 256; i++) out[b * 256 + i] = f32(scales[i >> 4] * q[i]);
+  });
   return out;
 }
 
@@ -140,24 +141,35 @@ function scaleMin(q: Uint8Array, s: number, j: number): [number, number] {
   return [(q[s + j + 4] & 0x0f) | ((q[s + j - 4] >> 6) << 4), (q[s + j + 4] >> 4) | ((q[s + j] >> 6) << 4)];
 }
 
-/** block_q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d }: 16 sub-blocks of 16, y = d·sc·(q − 32). */
-function q6_K(q: Uint8Array, view: DataView, at: number, y: Float32Array, out: number): void {
-  const d = half(view, at + 208);
-  let ql = at;
-  let qh = at + 128;
-  let sc = at + 192;
-  for (let n = 0; n < 256; n += 128, ql += 64, qh += 32, sc += 8) {
-    for (let l = 0; l < 32; l++) {
-      const is = l >> 4;
-      const h = q[qh + l];
-      const q1 = ((q[ql + l] & 0x0f) | ((h & 3) << 4)) - 32;
-      const q2 = ((q[ql + l + 32] & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
-      const q3 = ((q[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-      const q4 = ((q[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-      y[out + n + l] = f32(f32(d * view.getInt8(sc + is)) * q1);
-      y[out + n + l + 32] = f32(f32(d * view.getInt8(sc + is + 2)) * q2);
-      y[out + n + l + 64] = f32(f32(d * view.getInt8(sc + is + 4)) * q3);
-      y[out + n + l + 96] = f32(f32(d * view.getInt8(sc + is + 6)) * q4);
+/**
+ * Calls `visit` for each super-block of Q6_K `bytes` (block_q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16];
+ * f16 d }), in order, with its 256 integers q − 32 ∈ [−32, 31] and the scales d·sc of its 16 sub-blocks
+ * of 16 (each product rounded to float32 as ggml does): value i = scales[i >> 4]·q[i]. Both arrays are
+ * reused between calls.
+ */
+export function forEachQ6Superblock(bytes: Uint8Array, visit: (superblock: number, scales: Float32Array, q: Int32Array) => void): void {
+  const size = GGML_BLOCKS.Q6_K.bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const scales = new Float32Array(16);
+  const q = new Int32Array(256);
+  for (let b = 0; b < bytes.byteLength / size; b++) {
+    const at = b * size;
+    const d = half(view, at + 208);
+    for (let j = 0; j < 16; j++) scales[j] = f32(d * view.getInt8(at + 192 + j));
+    // Each half of 128 values: low nibbles in ql (values l and l + 32 low, l + 64 and l + 96 high),
+    // their two high bits in qh, four values per byte.
+    for (let n = 0; n < 2; n++) {
+      const ql = at + 64 * n;
+      const qh = at + 128 + 32 * n;
+      for (let l = 0; l < 32; l++) {
+        const h = bytes[qh + l];
+        const o = 128 * n + l;
+        q[o] = ((bytes[ql + l] & 0x0f) | ((h & 3) << 4)) - 32;
+        q[o + 32] = ((bytes[ql + l + 32] & 0x0f) | (((h >> 2) & 3) << 4)) - 32;
+        q[o + 64] = ((bytes[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
+        q[o + 96] = ((bytes[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
+      }
     }
+    visit(b, scales, q);
   }
 }

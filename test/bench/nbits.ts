@@ -1,7 +1,7 @@
 // `npm run -s bench:nbits [N K]`: the cost of one quantized linear layer on one token (x [1, K],
 // W [N, K], default 4864 × 896, Qwen2.5-0.5B's MLP), per way a GGUF block type is served: Q4_0
 // mapped, Q4_1 mapped with its offsets (kernels/ops.ts matMulNBits), Q4_1 requantized to 8 bits,
-// and our own asymmetric q4. One thread, the weights as memory-mapped initializers (so that
+// our own asymmetric q4, and Q6_K mapped (8-bit blocks of 16) or requantized (8-bit blocks of 32). One thread, the weights as memory-mapped initializers (so that
 // onnxruntime prepacks them, as in the engine), rounds alternated; prints one JSON line per way.
 
 import * as fs from 'fs';
@@ -15,6 +15,7 @@ import { QuantizedMatrix, quantizeMatrix } from '../../src/engine/quantize';
 import { dequantize } from '../../src/model/ggml';
 import { Rng } from '../../src/util/random';
 import { quantizeQ4_0, quantizeQ4_1 } from '../model/gguf_writer';
+import { K_BLOCKS } from '../model/kquants';
 import { tempDir } from '../model/paths';
 import { median } from './stats';
 
@@ -66,11 +67,16 @@ async function main(): Promise<void> {
   const rng = new Rng(1);
   const w = Float32Array.from({ length: N * K }, () => rng.normal() * 0.05);
   const q41 = quantizeQ4_1(w);
+  // Q6_K super-blocks of random parameters (test/model/kquants.ts): the product's cost does not depend on the values.
+  const q6k = new Uint8Array((N * K * 210) / 256);
+  for (let b = 0; b < (N * K) / 256; b++) q6k.set(K_BLOCKS.Q6_K(rng).bytes, b * 210);
   const ways: Record<string, QuantizedMatrix> = {
     'Q4_0 mapped': mapBlocks(quantizeQ4_0(w), 'Q4_0', N, K, 4),
     'Q4_1 mapped + offsets': mapBlocks(q41, 'Q4_1', N, K, 4),
     'Q4_1 requantized to 8 bits': quantizeMatrix(dequantize(q41, 'Q4_1'), N, K, 8),
     'q4 (asymmetric, zero points)': quantizeMatrix(w, N, K, 4),
+    'Q6_K mapped (8-bit blocks of 16)': mapBlocks(q6k, 'Q6_K', N, K, 8),
+    'Q6_K requantized to 8 bits (blocks of 32)': quantizeMatrix(dequantize(q6k, 'Q6_K'), N, K, 8),
   };
   const dir = tempDir();
   const runs: Record<string, () => Promise<void>> = {};

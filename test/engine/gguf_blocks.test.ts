@@ -1,6 +1,6 @@
-// GGUF block-quantized tensors served as MatMulNBits blocks: Q8_0/Q4_0/Q4_1/Q4_K/Q5_K
+// GGUF block-quantized tensors served as MatMulNBits blocks: Q8_0/Q4_0/Q4_1/Q4_K/Q5_K/Q6_K
 // blocks mapped value for value (ggml's reference decoding, Q4_1/K-quant offsets up to
-// float rounding), Q6_K requantized, and the weights file holding the mapped bytes that
+// float rounding), and the weights file holding the mapped bytes that
 // the engine's MatMulNBits nodes read (their NLL: test/engine/gguf.test.ts).
 
 import * as assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import * as path from 'path';
 import { test } from 'node:test';
 import { nbitsEntries } from '../../kernels/llama';
 import { stepGraph } from '../../kernels/graphs';
+import { Engine } from '../../src/engine/engine';
 import { mapBlocks } from '../../src/engine/ggml_blocks';
 import { dequantize, parseQuantization, tensorStorage, type Quantization } from '../../src/engine/quantize';
 import { storagePlan, weightsFile, WEIGHTS_FILE } from '../../src/engine/weights';
@@ -39,7 +40,7 @@ function rowError(a: Float32Array, b: Float32Array, cols: number): number {
   return worst;
 }
 
-test('Q8_0, Q4_0, Q4_1, Q4_K and Q5_K blocks map onto MatMulNBits blocks with the values of ggml’s decoding', () => {
+test('Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K blocks map onto MatMulNBits blocks with the values of ggml’s decoding', () => {
   const rng = new Rng(5);
   const [rows, cols] = [6, 96];
   const x = Float32Array.from({ length: rows * cols }, () => rng.normal() * 0.1);
@@ -59,7 +60,7 @@ test('Q8_0, Q4_0, Q4_1, Q4_K and Q5_K blocks map onto MatMulNBits blocks with th
   // The offset types: the same integers (centred) and scales, their offsets (plus the centre) as mins,
   // so only the offset's sum is rounded anew. K-quant rows are super-blocks of 256 with 6-bit
   // sub-block scales and mins, built from known integers (test/model/kquants.ts).
-  const kRows = (type: 'Q4_K' | 'Q5_K', n: number) => {
+  const kRows = (type: keyof typeof K_BLOCKS, n: number) => {
     const blocks = Array.from({ length: n * 2 }, () => K_BLOCKS[type](rng));
     const bytes = new Uint8Array(blocks.reduce((a, b) => a + b.bytes.length, 0));
     blocks.reduce((at, b) => (bytes.set(b.bytes, at), at + b.bytes.length), 0);
@@ -82,11 +83,18 @@ test('Q8_0, Q4_0, Q4_1, Q4_K and Q5_K blocks map onto MatMulNBits blocks with th
     const err = rowError(dequantize(q), reference, k);
     assert.ok(err <= 2 ** -22, `${type} as ${bits}-bit blocks: ${err} from ggml's decoding`);
   }
+  // Q6_K: each sub-block of 16 is an 8-bit block of 16 with scale d·sc, no offsets: ggml's values exactly.
+  const q6k = kRows('Q6_K', 3);
+  const q6 = mapBlocks(q6k.bytes, 'Q6_K', 3, 512, 8);
+  assert.deepEqual([q6.blockSize, q6.zeroPoints, q6.mins], [16, undefined, undefined]);
+  assert.deepEqual(dequantize(q6), decodeGgml(q6k.bytes, 'Q6_K'), 'Q6_K as 8-bit blocks of 16');
   // The K-quant decoding itself against the values the blocks were built from.
   assert.deepEqual(decodeGgml(q4k.bytes, 'Q4_K'), q4k.values);
   assert.deepEqual(decodeGgml(q5k.bytes, 'Q5_K'), q5k.values);
+  assert.deepEqual(decodeGgml(q6k.bytes, 'Q6_K'), q6k.values);
   assert.throws(() => mapBlocks(q41.subarray(1), 'Q4_1', rows, cols, 4), /Q4_1: expected 360 bytes for \[6, 96\], got 359/);
   assert.throws(() => mapBlocks(q5k.bytes, 'Q5_K', 3, 512, 4), /Q5_K blocks do not map onto 4-bit MatMulNBits blocks/);
+  assert.throws(() => mapBlocks(q6k.bytes, 'Q6_K', 3, 512, 4), /Q6_K blocks do not map onto 4-bit MatMulNBits blocks/);
 });
 
 test('which stored types map directly and which are requantized, at each quantization', () => {
@@ -101,7 +109,9 @@ test('which stored types map directly and which are requantized, at each quantiz
     ['Q4_K', 'q8', q, { bits: 8, mapped: true }],
     ['Q5_K', 'stored', q, { bits: 8, mapped: true }],
     ['Q5_K', 'q4', q, { bits: 4, mapped: false }],
-    ['Q6_K', 'stored', q, { bits: 8, mapped: false }],
+    ['Q6_K', 'stored', q, { bits: 8, mapped: true }],
+    ['Q6_K', 'q8', q, { bits: 8, mapped: true }],
+    ['Q6_K', 'q4', q, { bits: 4, mapped: false }],
     ['F16', 'stored', q, { mapped: false }],
     ['Q4_0', 'q8', q, { bits: 8, mapped: true }],
     ['Q8_0', 'q4', q, { bits: 4, mapped: false }],
@@ -162,7 +172,7 @@ test('stories260K as Q8_0, Q4_0 and Q4_1 GGUF: the weights file holds its blocks
   }
 });
 
-test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their offsets, Q6_K requantized once', async () => {
+test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their offsets, Q6_K in blocks of 16', async () => {
   const file = path.join(dir, 'kquant.gguf');
   kQuantModel(file);
   const model = await importGguf(file);
@@ -172,7 +182,7 @@ test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their o
   const served = (type: string) => [
     ...new Set(plan.filter((p) => p.dtype === type && p.bits !== undefined).map((p) => `${p.bits} ${p.mapped}`)),
   ];
-  assert.deepEqual([served('Q4_K'), served('Q5_K'), served('Q6_K')], [['4 true'], ['8 true'], ['8 false']]);
+  assert.deepEqual([served('Q4_K'), served('Q5_K'), served('Q6_K')], [['4 true'], ['8 true'], ['8 true']]);
   const cacheDir = path.join(dir, 'cache');
   const { dir: weightsDir, index } = weightsFile(model, cacheDir, { quantization });
   const bytes = fs.readFileSync(path.join(weightsDir, WEIGHTS_FILE));
@@ -191,13 +201,14 @@ test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their o
     const read = (data: string, scales: string, zeros: string, n: number, k: number, mins?: string) => {
       const slice = (entry: string, length: number) =>
         new Uint8Array(bytes.subarray(index.get(entry).offset, index.get(entry).offset + length));
-      const blocks = (n * k) / 32;
+      const blockSize = index.get(data).blockSize!;
+      const blocks = (n * k) / blockSize;
       return dequantize({
         bits: bits!,
-        blockSize: 32,
+        blockSize,
         rows: n,
         cols: k,
-        data: slice(data, (blocks * 32 * bits!) / 8),
+        data: slice(data, (blocks * blockSize * bits!) / 8),
         scales: new Float32Array(slice(scales, 4 * blocks).buffer),
         zeroPoints: index.has(zeros) ? slice(zeros, n * Math.ceil(k / 64)) : undefined,
         mins: mins && index.has(mins) ? new Float32Array(slice(mins, 4 * blocks).buffer) : undefined,
@@ -211,6 +222,7 @@ test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their o
     // the GGUF blocks 32 rows at a time).
     const forward = read(e.data, e.scales, e.zeroPoints, rows, cols, e.mins);
     if (mapped) assert.ok(rowError(forward, exact, cols) <= 2 ** -22, `${name}: mapped blocks`);
+    if (model.weights.tensors.get(name)!.dtype === 'Q6_K') assert.deepEqual(forward, exact, `${name}: Q6_K blocks, no offsets`);
     const bound = bits === 8 ? 0.01 : 0.12;
     const backward = relError(read(e.transposedData, e.transposedScales, e.transposedZeroPoints, cols, rows), exactT);
     assert.ok(
@@ -218,6 +230,20 @@ test('K-quant tensors in the weights cache: Q4_K/Q5_K blocks mapped with their o
       `${name}: relative error ${relError(forward, exact)} (W), ${backward} (Wᵀ)`,
     );
   }
+  // The engine's graph multiplies Q6_K's blocks of 16 as such, and its logits are the decoded model's up to
+  // the int8 activations of the Q4_K/Q5_K products (accuracy_level 4: 2e-2, as in test/kernels/nbits.test.ts; 0.7e-2 seen).
+  const graph = stepGraph(model.config, index);
+  for (const { name } of plan.filter((p) => p.dtype === 'Q6_K' && p.bits !== undefined)) {
+    const node = graph.nodes.find((n) => n.opType === 'MatMulNBits' && n.input?.[1] === nbitsEntries(name).data);
+    assert.equal(Number(node?.attribute?.find((a) => a.name === 'block_size')?.i), 16, `${name}: MatMulNBits block_size`);
+  }
+  const ids = [[1, 40, 300, 7, 511, 2, 90]];
+  const logitsAt = async (q: Quantization) => {
+    const engine = await Engine.create(model, { cacheDir, quantization: q });
+    return (await engine.logits(ids, [null]).finally(() => engine.dispose()))[0];
+  };
+  const [stored, decoded] = [await logitsAt('stored'), await logitsAt('f32')];
+  assert.ok(relError(stored, decoded) < 2e-2, `logits on the blocks vs decoded: ${relError(stored, decoded)}`);
 });
 
 test('aligner inspect-model reports per stored type what is mapped and what is requantized', async () => {
@@ -228,7 +254,7 @@ test('aligner inspect-model reports per stored type what is mapped and what is r
   const report = JSON.parse(asStored.stdout);
   assert.equal(report.quantization, 'stored');
   assert.deepEqual(report.served, {
-    Q6_K: { 'requantized 8-bit': 3, f32: 1 },
+    Q6_K: { 'mapped 8-bit': 3, f32: 1 },
     F32: { f32: 3 },
     Q4_K: { 'mapped 4-bit': 3 },
     Q5_K: { 'mapped 8-bit': 2 },

@@ -1,4 +1,4 @@
-// The quantized linear layer (MatMulNBits, with GGUF blocks' offsets where mapped) and its
+// The quantized linear layer (MatMulNBits, with GGUF blocks' offsets where mapped; Q6_K's blocks of 16) and its
 // VJP: against finite differences where forward and backward hold the same matrix exactly,
 // against the dequantized reference in JS, and against the float32 VJP.
 
@@ -13,7 +13,7 @@ import { dequantize, QuantizedMatrix, quantizeMatrix, quantizeTransposed } from 
 import { dequantize as decodeGgml } from '../../src/model/ggml';
 import { Rng } from '../../src/util/random';
 import { f32ToF16 } from '../model/gguf_writer';
-import { K_BLOCKS, kQuantBytes } from '../model/kquants';
+import { K_BLOCKS, kQuantBytes, q6KBytes } from '../model/kquants';
 
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 const u8 = (data: Uint8Array) => new ort.Tensor('uint8', data, [data.length]);
@@ -237,6 +237,63 @@ for (const type of ['Q4_1', 'Q4_K'] as const) {
     }
   });
 }
+
+/**
+ * Q6_K blocks of W [rows, cols] holding only 0 and ±127·d per sub-block (q − 32 ∈ {−1, 0, 1}, sc = ±127),
+ * d a power of two per 32 rows and super-block column, ±127·d on the diagonal k ≡ n (mod 32): the 16
+ * sub-block scales of a row vary in sign and size, while every 32-block of Wᵀ holds 0 and ±its largest
+ * magnitude 127·d, so that its 8-bit quantisation is exact.
+ */
+function q6Blocks(rows: number, cols: number, rng: Rng) {
+  const w = new Float32Array(rows * cols);
+  const bytes = new Uint8Array((rows * cols * 210) / 256);
+  const ds = Array.from({ length: (rows / 32) * (cols / 256) }, () => 2 ** -(5 + rng.int(3)));
+  for (let n = 0; n < rows; n++) {
+    for (let c = 0; c < cols / 256; c++) {
+      const d = ds[(n >> 5) * (cols / 256) + c];
+      const sc = Array.from({ length: 16 }, () => (rng.int(2) ? 127 : -127));
+      const q = Array.from({ length: 256 }, (_, i) => 32 + ((c * 256 + i) % 32 === n % 32 ? 1 : rng.int(3) - 1));
+      q.forEach((qi, i) => (w[n * cols + c * 256 + i] = d * sc[i >> 4] * (qi - 32)));
+      bytes.set(q6KBytes(d, sc, q), ((n * cols) / 256 + c) * 210);
+    }
+  }
+  return { w, bytes };
+}
+
+test("Q6_K blocks mapped as 8-bit blocks of 16: the VJP is the finite-difference gradient, the forward ggml's matrix", async () => {
+  const rng = new Rng(44);
+  const [rows, cols, m] = [64, 512, 2];
+  const { w, bytes } = q6Blocks(rows, cols, rng);
+  assert.deepEqual(decodeGgml(bytes, 'Q6_K'), w, 'the blocks hold W');
+  const t = quantizeTransposed(w, rows, cols, 8);
+  // (−0 where sc < 0 and q = 32: its quantisation gives +0.)
+  assert.deepEqual(
+    dequantize(t),
+    transposed(w, rows, cols).map((v) => v + 0),
+    'Wᵀ is exact at 8 bits',
+  );
+  const q = mapBlocks(bytes, 'Q6_K', rows, cols, 8);
+  assert.equal(q.blockSize, 16);
+  assert.deepEqual(dequantize(q), w, 'the mapped blocks hold W');
+  for (const level of [0, 4]) {
+    const run = await quantizedLinear(q, t, m, level);
+    const x = randoms(rng, m * cols);
+    const r = randoms(rng, m * rows);
+    const { y, dx } = await run(x, r);
+    // Level 4 would round activations to int8 per block where onnxruntime has such a kernel.
+    const forward = relError(y, matmulT(x, w, m, cols, rows));
+    assert.ok(forward < (level === 0 ? 1e-6 : 1e-2), `level ${level}: forward ${forward}`);
+    const h = 0.05;
+    for (let j = 0; j < x.length; j++) {
+      const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
+      const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
+      assert.ok(
+        Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)),
+        `level ${level}, dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`,
+      );
+    }
+  }
+});
 
 test('Q4_K blocks mapped at 4 bits, accuracy level 4, with the Wᵀ the engine quantizes: forward and VJP against float32', async () => {
   const rng = new Rng(43);

@@ -66,25 +66,35 @@ function q4kBlock(rng: Rng, bits: 4 | 5): KBlock {
   return { bytes: kQuantBytes(d, dmin, sc, m, q, bits), values };
 }
 
-function q6kBlock(rng: Rng): KBlock {
-  const d = fr(0.001 + rng.next() * 0.01);
-  const dh = fr(new Float32Array(dequantize(half(d), 'F16'))[0]);
-  const sc = Array.from({ length: 16 }, () => rng.int(256) - 128);
-  const q = Array.from({ length: 256 }, () => rng.int(64));
+/**
+ * The bytes of one Q6_K super-block: d as f16, the int8 scales sc of its 16 sub-blocks of 16, and the
+ * 256 integers q ∈ [0, 63] (stored 6-bit; the value is (d·sc)·(q − 32)).
+ */
+export function q6KBytes(d: number, sc: number[], q: number[]): Uint8Array {
   const bytes = new Uint8Array(210);
-  const values: number[] = [];
   for (let i = 0; i < 256; i++) {
     const n = i >> 7;
     const quarter = (i & 127) >> 5;
     const l = i & 31;
     bytes[n * 64 + l + (quarter & 1 ? 32 : 0)] |= (q[i] & 0xf) << (quarter >= 2 ? 4 : 0);
     bytes[128 + n * 32 + l] |= (q[i] >> 4) << (2 * quarter);
-    const s = n * 8 + (l >> 4) + 2 * quarter;
-    values.push(fr(fr(dh * sc[s]) * (q[i] - 32)));
   }
   sc.forEach((s, i) => (bytes[192 + i] = s & 0xff));
   bytes.set(half(d), 208);
-  return { bytes, values };
+  return bytes;
+}
+
+function q6kBlock(rng: Rng): KBlock {
+  const d = fr(0.001 + rng.next() * 0.01);
+  const dh = fr(new Float32Array(dequantize(half(d), 'F16'))[0]);
+  const sc = Array.from({ length: 16 }, () => rng.int(256) - 128);
+  const q = Array.from({ length: 256 }, () => rng.int(64));
+  // ggml's dequantize_row_q6_K: in half n, value l + 32·quarter takes scales[8n + l/16 + 2·quarter].
+  const values = q.map((qi, i) => {
+    const [n, quarter, l] = [i >> 7, (i & 127) >> 5, i & 31];
+    return fr(fr(dh * sc[n * 8 + (l >> 4) + 2 * quarter]) * (qi - 32));
+  });
+  return { bytes: q6KBytes(d, sc, q), values };
 }
 
 export const K_BLOCKS = { Q4_K: (r: Rng) => q4kBlock(r, 4), Q5_K: (r: Rng) => q4kBlock(r, 5), Q6_K: q6kBlock };
