@@ -3,9 +3,11 @@
 // and each stories-style style: train through the CLI on the first 800 training
 // stories, then report the validation NLL (end token included) and the adherence
 // of samples at T 0.8, top-p 0.9 from "Once upon a time" (issue 11's protocol),
-// one JSON line each, with the reference numbers beside them.
+// one JSON line each, with the reference numbers beside them. --torch also trains
+// and scores the same row with test/bench/style_ref.py, an independent PyTorch twin
+// of the protocol (TRL-like batching and schedule), and prints its line after ours.
 //
-//   npm run stylebench -- [--styles zoe,moral,shout] [--rows defaults,n1,n10] [--samples 100] [--seeds 0] [--train 800]
+//   npm run stylebench -- [--styles zoe,moral,shout] [--rows defaults,n1,n10] [--samples 100] [--seeds 0] [--train 800] [--torch]
 
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -58,11 +60,13 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '0' },
       train: { type: 'string', default: '800' },
       flags: { type: 'string', default: '' },
+      torch: { type: 'boolean', default: false },
     },
   });
   const styles = v.styles.split(',') as Style[];
   const rows = v.rows.split(',');
   for (const r of rows) if (!ROWS[r]) throw new Error(`--rows: unknown row "${r}" (known: ${Object.keys(ROWS).join(', ')})`);
+  if (v.torch && rows.includes('defaults')) throw new Error('--torch: the PyTorch twin takes explicit flags; use --rows n1,n10');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stylebench-'));
   const engine = await Engine.create(await loadModel(STORIES));
   try {
@@ -121,6 +125,10 @@ async function main(): Promise<void> {
               load: os.loadavg().map((x) => round(x, 2)),
             }),
           );
+          if (v.torch) {
+            const twin = torchTwin(['--style', style, '--seed', String(seed), '--samples', v.samples, '--train', v.train, ...flags]);
+            console.log(JSON.stringify({ bench: 'stylebench-torch', row, ...twin, reference: { row: ROWS[row].reference, ...ref } }));
+          }
         }
       }
     }
@@ -128,6 +136,17 @@ async function main(): Promise<void> {
     await engine.dispose();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** test/bench/style_ref.py with the same style, seed and training flags: its one JSON line, without its name and loss curve. */
+function torchTwin(args: string[]): Record<string, unknown> {
+  const script = path.join(__dirname, '../../../test/bench/style_ref.py');
+  const out = execFileSync(process.env.BENCH_PYTHON || '/usr/bin/python3', [script, '--threads', '1', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { losses: _losses, bench: _bench, ...line } = JSON.parse(out) as Record<string, unknown>;
+  return line;
 }
 
 function round(x: number, digits = 3): number {
