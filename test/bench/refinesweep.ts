@@ -7,23 +7,17 @@
 // answers with the corrected tokens masked, `edit` the chosen answers' corrected tokens alone.
 //   npm run build && node out/test/bench/refinesweep.js '[{"lr":0.1,"alpha":30,"epochs":2,"self":30}]'
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { AdapterWeights } from '../../src/adapter/types';
 import { makeBatches, makePairBatches, splitValidation, chosenRows, type TokenBatch } from '../../src/data/batches';
 import { toExamples, toPreferencePairs, type PreferencePair } from '../../src/data/examples';
-import { readTrainingFile } from '../../src/data/source';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import { AdamW } from '../../src/train/adamw';
 import { clipGradNorm } from '../../src/train/clip';
 import { makeSchedule } from '../../src/train/schedule';
-import { train } from '../../src/train/trainer';
-import { adherence, sampleStories, shout } from './style';
-import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
-
-const PROMPT = 'Once upon a time';
-const LENGTH = 120;
+import { sampleStories } from './style';
+import { END_ID, LENGTH, PROMPT, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
+import { STORIES } from '../model/paths';
 
 interface Config {
   lr: number;
@@ -45,35 +39,19 @@ interface Config {
 
 async function main() {
   const configs = JSON.parse(process.argv[2]) as Config[];
-  const dir = tempDir();
   const engine = await Engine.create(await loadModel(STORIES));
   const tok = engine.model.tokenizer;
-  const stories = path.join(dir, 'shout.jsonl');
-  fs.writeFileSync(stories, fs.readFileSync(path.join(STYLE_DIR, 'shout.train.jsonl'), 'utf8').split('\n').slice(0, 48).join('\n'));
-  const brief = (await train(engine, readTrainingFile(stories), { steps: 3, valSplit: 0 })).adapter;
+  const protocol = await refineProtocol(engine);
+  const brief = protocol.start;
   const base: AdapterWeights = { ...brief, prefix: brief.prefix.slice(), gates: new Float32Array(brief.gates.length) };
-  const val = fs.readFileSync(path.join(STYLE_DIR, 'base.val.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 40);
   const valEx = toExamples(
-    val.map((l) => ({ text: (JSON.parse(l) as { text: string }).text })),
+    VALIDATION.map((text) => ({ text })),
     'text',
     tok,
-    { maxLen: 512, endId: 1 },
+    { maxLen: 512, endId: END_ID },
   ).items;
-  const valBatches = makeBatches(valEx, { batchSize: 20, seed: 0, shuffle: false, padId: 0 });
-  const nll = async (a: AdapterWeights) => {
-    let total = 0;
-    let count = 0;
-    for (const b of valBatches) {
-      total -= (await engine.sequenceLogps(b, a)).reduce((x, y) => x + y, 0);
-      count += b.mask.reduce((x, y) => x + y, 0);
-    }
-    return total / count;
-  };
-  const bang = async (a: AdapterWeights) =>
-    adherence(
-      'shout',
-      await sampleStories(engine, PROMPT, a, { count: 50, temperature: 0.8, topP: 0.9, seed: 900001, maxNewTokens: LENGTH }),
-    ).meanBang!;
+  const nll = protocol.nll;
+  const bang = async (a: AdapterWeights) => (await protocol.shares(a, [SAMPLING_SEEDS[0]]))[0];
 
   const V = engine.model.config.vocabSize;
   const DOT = tok.encode('Hi.').at(-1)!;
@@ -137,11 +115,7 @@ async function main() {
     ['brief', brief],
     ['base', base],
   ] as const) {
-    const answers = await sampleStories(engine, PROMPT, start, { count: 64, temperature: 1, topP: 1, seed: 1, maxNewTokens: LENGTH });
-    const recs = answers
-      .map((s) => s.slice(PROMPT.length))
-      .map((a) => ({ prompt: PROMPT, chosen: shout(a), rejected: a }))
-      .filter((p) => p.chosen !== p.rejected);
+    const recs = await protocol.corrections(start, 1);
     const pairs = toPreferencePairs(recs, tok, { maxLen: 512, endId: 1 }).items;
     const same = pairs.filter((p) => p.chosen.ids.length === p.rejected.ids.length).length;
     const { train: tr, validation } = splitValidation(pairs, 0.25, 0);
