@@ -43,7 +43,8 @@ async function main() {
     const opts: TrainOptions = { batchSize: 8, valSplit: 0.25, seed: run.seed, ...run.options };
     const started = Date.now();
     const anchor = anchorSampling(start, data, opts);
-    if (anchor) opts.anchor = await referenceAnswers(engine, anchor.pairs, start, { ...anchor, perPair: run.anchorAnswers ?? anchor.perPair });
+    if (anchor)
+      opts.anchor = await referenceAnswers(engine, anchor.pairs, start, { ...anchor, perPair: run.anchorAnswers ?? anchor.perPair });
     const { adapter, summary } = await refine(engine, data, start, opts);
     const seconds = (Date.now() - started) / 1000;
     const after = await protocol.shares(adapter);
