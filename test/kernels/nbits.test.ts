@@ -56,6 +56,21 @@ async function quantizedLinear(w: QuantizedMatrix, t: QuantizedMatrix, m: number
   };
 }
 
+type Linear = Awaited<ReturnType<typeof quantizedLinear>>;
+
+/**
+ * Each dx[j] against the central difference of the loss. The loss is linear in x, so a large
+ * step loses nothing but rounding.
+ */
+async function assertVjpIsFiniteDifference(run: Linear, x: Float32Array, r: Float32Array, dx: Float32Array, label: string) {
+  const h = 0.05;
+  for (let j = 0; j < x.length; j++) {
+    const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
+    const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
+    assert.ok(Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)), `${label}dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`);
+  }
+}
+
 /** a [m, k] · bᵀ for b [n, k], in float64. */
 function matmulT(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
   const out = new Float64Array(m * n);
@@ -112,13 +127,7 @@ for (const bits of [8, 4] as const) {
     const x = randoms(rng, 3 * n);
     const r = randoms(rng, 3 * n);
     const { dx } = await run(x, r);
-    // The loss is linear in x, so a large step loses nothing but rounding.
-    const h = 0.05;
-    for (let j = 0; j < x.length; j++) {
-      const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
-      const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
-      assert.ok(Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)), `dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`);
-    }
+    await assertVjpIsFiniteDifference(run, x, r, dx, '');
   });
 
   test(`q${bits} linear with a partial last block: forward and VJP match the dequantized matrices and the f32 VJP`, async () => {
@@ -225,15 +234,7 @@ for (const type of ['Q4_1', 'Q4_K'] as const) {
       const r = randoms(rng, m * rows);
       const { y, dx } = await run(x, r);
       assert.ok(relError(y, matmulT(x, w, m, cols, rows)) < 1e-6, `${bits} bits: forward`);
-      const h = 0.05;
-      for (let j = 0; j < x.length; j++) {
-        const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
-        const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
-        assert.ok(
-          Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)),
-          `${bits} bits, dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`,
-        );
-      }
+      await assertVjpIsFiniteDifference(run, x, r, dx, `${bits} bits, `);
     }
   });
 }
@@ -283,15 +284,7 @@ test("Q6_K blocks mapped as 8-bit blocks of 16: the VJP is the finite-difference
     // Level 4 would round activations to int8 per block where onnxruntime has such a kernel.
     const forward = relError(y, matmulT(x, w, m, cols, rows));
     assert.ok(forward < (level === 0 ? 1e-6 : 1e-2), `level ${level}: forward ${forward}`);
-    const h = 0.05;
-    for (let j = 0; j < x.length; j++) {
-      const at = (d: number) => x.map((v, k) => (k === j ? v + d : v));
-      const numeric = ((await run(at(h), r)).loss - (await run(at(-h), r)).loss) / (2 * h);
-      assert.ok(
-        Math.abs(numeric - dx[j]) <= 2e-3 * (1 + Math.abs(numeric)),
-        `level ${level}, dx[${j}]: analytic ${dx[j]} vs numeric ${numeric}`,
-      );
-    }
+    await assertVjpIsFiniteDifference(run, x, r, dx, `level ${level}, `);
   }
 });
 
