@@ -29,7 +29,11 @@ interface Reference {
   meanBang?: number;
 }
 
-/** PyTorch reference numbers from issue 11 (same protocol, 100 samples). */
+/**
+ * PyTorch reference numbers from issue 11 (same protocol, 100 samples), one run each. Shout
+ * adherence scatters with the seed: the PyTorch twin (--torch) gives 0.37-0.56 at n10 over 8
+ * seeds (README, "Style training against PyTorch"), so compare means over several --seeds.
+ */
 const REFERENCE: Record<string, Partial<Record<Style, Reference>>> = {
   n1: {
     zoe: { valNll: 1.058, adherence: 0 },
