@@ -43,7 +43,7 @@ const USAGE = `usage:
   aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [--anchor W] [training flags]
                 DPO from {prompt, chosen, rejected} pairs (e.g. corrections of the adapter's answers) with the adapter
                 as starting point and reference; prints the preference accuracy on held-out pairs before and after.
-                Defaults: --lr 0.1 --rpo-alpha 30 --anchor 30 (W × the NLL of the adapter's own answers, 0 = off)
+                Defaults: --lr ${TRAIN_DEFAULTS.refine.lr} --epochs ${TRAIN_DEFAULTS.refine.epochs} --rpo-alpha ${TRAIN_DEFAULTS.refine.rpoAlpha} --anchor ${TRAIN_DEFAULTS.refine.anchorWeight} (W × the NLL of the adapter's own answers, 0 = off)
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]

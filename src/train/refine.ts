@@ -30,6 +30,7 @@ export function refineOptions(adapter: AdapterWeights, pairs: number, opts: Trai
   return {
     ...opts,
     lr: opts.lr ?? d.lr,
+    epochs: opts.epochs ?? d.epochs,
     rpoAlpha: opts.rpoAlpha ?? d.rpoAlpha,
     anchorWeight: opts.anchorWeight ?? d.anchorWeight,
     method: 'dpo',
