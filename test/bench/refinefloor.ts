@@ -5,7 +5,8 @@
 // renormalises (the least change, in KL, that makes "!" k times as likely); "swap" multiplies the
 // odds of "!" against "." by k, their sum kept. For each k: the "!" share of 50 samples per
 // sampling seed (the test's prompt, length and sampling) and the validation NLL.
-//   npm run build && node out/test/bench/refinefloor.js '[1, 4, 6, 8, 10]'
+//   npm run build && node out/test/bench/refinefloor.js '[1, 4, 6, 8, 10]' [base]
+// With `base`, the change is made to the base model's distributions instead (the issue's other start).
 
 import { Engine } from '../../src/engine/engine';
 import { Sampler } from '../../src/generate/sampler';
@@ -32,7 +33,7 @@ async function main() {
   const V = engine.model.config.vocabSize;
   const DOT = tok.encode('Hi.').at(-1)!;
   const BANG = tok.encode('Yes!').at(-1)!;
-  const { start } = await refineProtocol(engine);
+  const start = process.argv[3] === 'base' ? null : (await refineProtocol(engine)).start;
   const changes: Record<string, Change> = {
     tilt: (p, k) => {
       const z = 1 + p[BANG] * (k - 1);
