@@ -13,7 +13,7 @@ import { Sampler } from '../../src/generate/sampler';
 import { stopTokenIds } from '../../src/model/generation';
 import { loadModel } from '../../src/model/load';
 import { adherence } from './style';
-import { END_ID, LENGTH, PROMPT, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
+import { END_ID, LENGTH, PROMPT, punctuationIds, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
 import { STORIES } from '../model/paths';
 
 /** Changes a next-token distribution in place by factor k. */
@@ -31,8 +31,7 @@ async function main() {
   const engine = await Engine.create(await loadModel(STORIES));
   const tok = engine.model.tokenizer;
   const V = engine.model.config.vocabSize;
-  const DOT = tok.encode('Hi.').at(-1)!;
-  const BANG = tok.encode('Yes!').at(-1)!;
+  const { dot: DOT, bang: BANG } = punctuationIds(tok);
   const start = process.argv[3] === 'base' ? null : (await refineProtocol(engine)).start;
   const changes: Record<string, Change> = {
     tilt: (p, k) => {

@@ -11,6 +11,7 @@ import { toExamples } from '../../src/data/examples';
 import type { PreferenceRecord } from '../../src/data/records';
 import { readTrainingFile } from '../../src/data/source';
 import type { Engine } from '../../src/engine/engine';
+import type { TextTokenizer } from '../../src/model/types';
 import { train } from '../../src/train/trainer';
 import { adherence, sampleStories, shout } from './style';
 import { STYLE_DIR, tempDir } from '../model/paths';
@@ -30,19 +31,26 @@ export const VALIDATION = fs
   .map((l) => (JSON.parse(l) as { text: string }).text);
 export const END_ID = 1;
 
+/** The validation stories as training tokenises them (end token appended). */
+export function validationExamples(tokenizer: TextTokenizer) {
+  return toExamples(
+    VALIDATION.map((text) => ({ text })),
+    'text',
+    tokenizer,
+    { maxLen: 512, endId: END_ID },
+  ).items;
+}
+
+/** The token ids of the sentence-final "." and "!" that the shout style swaps. */
+export function punctuationIds(tokenizer: TextTokenizer): { dot: number; bang: number } {
+  return { dot: tokenizer.encode('Hi.').at(-1)!, bang: tokenizer.encode('Yes!').at(-1)! };
+}
+
 export async function refineProtocol(engine: Engine) {
   const stories = path.join(tempDir(), 'shout.jsonl');
   fs.writeFileSync(stories, fs.readFileSync(path.join(STYLE_DIR, 'shout.train.jsonl'), 'utf8').split('\n').slice(0, 48).join('\n'));
   const start = (await train(engine, readTrainingFile(stories), { steps: 3, valSplit: 0 })).adapter;
-  const val = makeBatches(
-    toExamples(
-      VALIDATION.map((text) => ({ text })),
-      'text',
-      engine.model.tokenizer,
-      { maxLen: 512, endId: END_ID },
-    ).items,
-    { batchSize: 20, seed: 0, shuffle: false, padId: 0 },
-  );
+  const val = makeBatches(validationExamples(engine.model.tokenizer), { batchSize: 20, seed: 0, shuffle: false, padId: 0 });
   return {
     start,
     /** Token-mean NLL of the validation stories. */

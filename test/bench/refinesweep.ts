@@ -17,7 +17,7 @@ import { AdamW } from '../../src/train/adamw';
 import { clipGradNorm } from '../../src/train/clip';
 import { makeSchedule } from '../../src/train/schedule';
 import { sampleStories } from './style';
-import { END_ID, LENGTH, PROMPT, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
+import { LENGTH, PROMPT, punctuationIds, refineProtocol, SAMPLING_SEEDS, validationExamples } from './refineprotocol';
 import { STORIES } from '../model/paths';
 
 interface Config {
@@ -45,19 +45,13 @@ async function main() {
   const protocol = await refineProtocol(engine);
   const brief = protocol.start;
   const base: AdapterWeights = { ...brief, prefix: brief.prefix.slice(), gates: new Float32Array(brief.gates.length) };
-  const valEx = toExamples(
-    VALIDATION.map((text) => ({ text })),
-    'text',
-    tok,
-    { maxLen: 512, endId: END_ID },
-  ).items;
+  const valEx = validationExamples(tok);
   const nll = protocol.nll;
   /** The mean "!" share over the sampling seeds (50 samples each). */
   const bang = async (a: AdapterWeights) => (await protocol.shares(a)).reduce((x, y) => x + y, 0) / SAMPLING_SEEDS.length;
 
   const V = engine.model.config.vocabSize;
-  const DOT = tok.encode('Hi.').at(-1)!;
-  const BANG = tok.encode('Yes!').at(-1)!;
+  const { dot: DOT, bang: BANG } = punctuationIds(tok);
   const logSoftmax = (l: Float32Array, off: number) => {
     let m = -Infinity;
     for (let i = 0; i < V; i++) m = Math.max(m, l[off + i]);
