@@ -301,7 +301,8 @@ def val_nll(m, tok, ad, args):
 
 @torch.no_grad()
 def sample(m, tok, ad, args):
-    """Rows decode together through the KV cache; a row stops at id 1 or 2 or at the context end."""
+    """Rows decode together through the KV cache; a row stops at id 1 or 2, at the context end or after
+    args.max_new_tokens (None: no limit)."""
     cfg = m.cfg
     prompt = tok.encode("Once upon a time")
     gen = torch.Generator().manual_seed(args.sample_seed)
@@ -313,7 +314,7 @@ def sample(m, tok, ad, args):
         logits = m.forward(torch.tensor([prompt] * B), ad, cache=cache, pkv=pkv, last_only=True)[:, -1]
         out = [[] for _ in range(B)]
         done = [False] * B
-        for _ in range(cfg.max_pos - len(prompt)):
+        for _ in range(min(cfg.max_pos - len(prompt), args.max_new_tokens or cfg.max_pos)):
             z = logits / args.temperature
             srt, idx = torch.sort(z, descending=False)  # TopPLogitsWarper
             cum = srt.softmax(-1).cumsum(-1)
@@ -361,6 +362,7 @@ def main():
     ap.add_argument("--sample-seed", type=int, default=None, help="default: 900001 + 1000*seed")
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--top-p", type=float, default=0.9)
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: up to the context")
     ap.add_argument("--samples-out", help="write the samples here (JSON list)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
