@@ -23,7 +23,9 @@ included), the held-out pairs' DPO loss and accuracy. The adapter is written as 
   node out/test/bench/refinetwin.js export .test-tmp/twin
   /usr/bin/python3 test/bench/dpo_ref.py --dir .test-tmp/twin --lr 0.01,0.03 --epochs 1,2 --rpo-alpha 0,30
   /usr/bin/python3 test/bench/dpo_ref.py --dir .test-tmp/twin --score .test-tmp/twin/ours-0.json
-Every combination of the comma-separated --lr, --epochs and --rpo-alpha values is one run.
+Every combination of the comma-separated --lr, --epochs and --rpo-alpha values is one run. --anchor W
+adds what TRL does not have and `aligner refine` does (its --anchor): W x the token-mean NLL of answers that
+the start adapter samples itself, 4 per pair (here with PyTorch's sampler), one batch of them per step.
 --batching bucket --warmup-start ours make the run follow our trainer's batch order and warm-up
 (style_ref.py), for a step-by-step comparison with `refinetwin.js ours`: --against F prints how far
 each run's adapter is from the adapter JSON F (largest absolute difference, prefix and gates).
@@ -46,6 +48,7 @@ from style_ref import MODEL, STYLES, Tok512, adherence, batch_order, lr_at, pack
 from torch_ref import Llama  # noqa: E402
 
 END = 1  # llama2.c stories end with BOS
+PROMPT = "Once upon a time"  # the test's, and style_ref.sample()'s
 SAMPLING_SEEDS = [900001, 900101, 900201, 900301]  # refineprotocol.ts: the test's first
 
 
@@ -117,12 +120,29 @@ def shares(m, tok, ad, seeds):
     return out
 
 
+def anchor_answers(m, tok, start, count, longest, seed):
+    """What `aligner refine --anchor` adds, sampled here: `count` answers of the start adapter to the test's
+    prompt (sample()'s) at temperature 1 without truncation, at most `longest` tokens; as (ids, first target)."""
+    s = SimpleNamespace(samples=count, sample_seed=seed, temperature=1.0, top_p=1.0, max_new_tokens=longest)
+    head = len(tok.encode(PROMPT))
+    return [(tok.encode(text), head) for text in sample(m, tok, start, s)]
+
+
+def anchor_nll(m, ad, rows):
+    """Token-mean NLL of the anchor answers' tokens (no end token: the answers stop where sampling did)."""
+    ids, labels = pack([r[0] for r in rows])
+    for b, (_, s) in enumerate(rows):
+        labels[b, :s - 1] = -100
+    logps, counts = seq_logps(m, ad, ids, labels)
+    return -logps.sum() / counts.sum()
+
+
 def scores(m, tok, ad, seeds):
     sh = shares(m, tok, ad, seeds)
     return {"shares": sh, "meanShare": round(sum(sh) / len(sh), 3), "nll": round(val_nll(m, tok, ad), 4)}
 
 
-def refine(m, start, train, held, run, args):
+def refine(m, start, train, held, run, args, anchors):
     prefix = start["prefix"].clone().requires_grad_(True)
     gates = start["gates"].clone().requires_grad_(True)
     ad = {"prefix": prefix, "gates": gates, "start_layer": start["start_layer"]}
@@ -140,12 +160,19 @@ def refine(m, start, train, held, run, args):
     sched = SimpleNamespace(lr=run.lr, warmup=math.ceil(total * 0.1), warmup_start=args.warmup_start)
     step = 0
     for e in range(run.epochs):
-        for group in batch_order(lengths, args.batch, args.seed + e, args.batching, gen):
+        groups = batch_order(lengths, args.batch, args.seed + e, args.batching, gen)
+        if args.anchor:  # one batch of anchor answers per training batch, a new order every epoch
+            order = torch.randperm(len(anchors), generator=gen).tolist()
+            size = math.ceil(len(anchors) / len(groups))
+            anchor_batches = [order[i:i + size] for i in range(0, len(order), size)]
+        for b, group in enumerate(groups):
             pairs = [train[i] for i in group]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, sched, total)
             opt.zero_grad(set_to_none=True)
             loss, _ = step_loss(pairs, run.rpo_alpha)
+            if args.anchor:
+                loss = loss + args.anchor * anchor_nll(m, ad, [anchors[i] for i in anchor_batches[b]])
             loss.backward()
             torch.nn.utils.clip_grad_norm_([prefix, gates], 1.0)
             opt.step()
@@ -170,6 +197,8 @@ def main():
     ap.add_argument("--warmup-start", default="hf", choices=["hf", "ours"])
     ap.add_argument("--seeds", default="all", help="sampling seeds: all (refineprotocol's four) or test (900001)")
     ap.add_argument("--score", nargs="*", help="only score these adapter JSON files")
+    ap.add_argument("--anchor", type=float, default=0,
+                    help="not TRL: + this x the NLL of 4 answers per pair that the start adapter samples (our --anchor)")
     ap.add_argument("--against", help="an adapter JSON to compare each run's adapter with")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -193,6 +222,13 @@ def main():
     if args.score is not None:
         return
     train, held, differ = load_pairs(os.path.join(args.dir, "pairs.jsonl"), tok)
+    anchors = []
+    if args.anchor:  # 4 answers per pair, as long as the longest rejected answer at most (our referenceAnswers)
+        with open(os.path.join(args.dir, "pairs.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        assert all(r["prompt"] == PROMPT for r in records), "the anchor samples from the test's prompt only"
+        longest = max(len(tok.encode(r["rejected"])) for r in records)
+        anchors = anchor_answers(m, tok, start, 4 * len(records), longest, args.seed + 10007)
     before = scores(m, tok, start, seeds)
     print(json.dumps({"bench": "dpo_ref", "start": True, "train": len(train), "held": len(held),
                       "idsDifferFromOurs": differ, **before, "load": load()}), flush=True)
@@ -201,9 +237,9 @@ def main():
     for lr, epochs, alpha in grid:
         run = SimpleNamespace(lr=lr, epochs=epochs, rpo_alpha=alpha)
         t0 = time.time()
-        ad, info = refine(m, start, train, held, run, args)
+        ad, info = refine(m, start, train, held, run, args, anchors)
         seconds = round(time.time() - t0, 1)
-        name = f"torch-lr{lr:g}-e{epochs}-a{alpha:g}-{args.batching}-{args.warmup_start}-s{args.seed}.json"
+        name = f"torch-lr{lr:g}-e{epochs}-a{alpha:g}-w{args.anchor:g}-{args.batching}-{args.warmup_start}-s{args.seed}.json"
         with open(os.path.join(args.dir, name), "w") as f:
             json.dump({"prefix": ad["prefix"].flatten().tolist(), "gates": ad["gates"].flatten().tolist(),
                        "tokens": ad["prefix"].shape[0], "startLayer": ad["start_layer"]}, f)
@@ -212,7 +248,7 @@ def main():
             info["against"] = {k: float((ad[k] - other[k]).abs().max()) for k in ("prefix", "gates")}
             info["moved"] = {k: round(float((ad[k] - start[k]).abs().max()), 3) for k in ("prefix", "gates")}
         after = scores(m, tok, ad, seeds)
-        print(json.dumps({"bench": "dpo_ref", "lr": lr, "epochs": epochs, "rpoAlpha": alpha, "beta": args.beta,
+        print(json.dumps({"bench": "dpo_ref", "lr": lr, "epochs": epochs, "rpoAlpha": alpha, "anchor": args.anchor, "beta": args.beta,
                           "batching": args.batching, "warmupStart": args.warmup_start, "seed": args.seed, **info,
                           **after, "dShare": round(after["meanShare"] - before["meanShare"], 3),
                           "dShareTestSeed": round(after["shares"][0] - before["shares"][0], 3),
