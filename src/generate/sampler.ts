@@ -43,14 +43,28 @@ export class Sampler {
   }
 
   pick(logits: Float32Array, previousIds: number[]): number {
+    return draw(this.candidates(logits, previousIds), this.rng.next());
+  }
+
+  /** The probability `pick` gives each token id (without drawing, so the seeded sequence is unchanged). */
+  distribution(logits: Float32Array, previousIds: number[] = []): Float64Array {
+    const c = this.candidates(logits, previousIds);
+    const total = c.probs.reduce((a, b) => a + b, 0);
+    const p = new Float64Array(logits.length);
+    c.ids.forEach((id, i) => (p[id] = c.probs[i] / total));
+    return p;
+  }
+
+  /** What a draw chooses among: penalty, temperature, top-k, top-p; greedy is the one argmax. */
+  private candidates(logits: Float32Array, previousIds: number[]): Candidates {
     if (logits.length === 0) throw new RangeError('Sampler.pick: empty logits');
     const z = Float64Array.from(logits);
     if (this.penalty !== 1) applyRepetitionPenalty(z, previousIds, this.penalty);
-    if (this.temperature === 0) return argmax(z);
+    if (this.temperature === 0) return { ids: Int32Array.of(argmax(z)), probs: Float64Array.of(1), sorted: true };
     for (let i = 0; i < z.length; i++) z[i] /= this.temperature;
-    let candidates = this.topK > 0 && this.topK < z.length ? softmax(z, topKIds(z, this.topK), true) : softmax(z, allIds(z.length), false);
-    if (this.topP < 1) candidates = nucleus(candidates, this.topP);
-    return draw(candidates, this.rng.next());
+    const candidates =
+      this.topK > 0 && this.topK < z.length ? softmax(z, topKIds(z, this.topK), true) : softmax(z, allIds(z.length), false);
+    return this.topP < 1 ? nucleus(candidates, this.topP) : candidates;
   }
 }
 

@@ -7,7 +7,9 @@
 // and scores the same row with test/bench/style_ref.py, an independent PyTorch twin
 // of the protocol (TRL-like batching and schedule), and prints its line after ours.
 //
-//   npm run stylebench -- [--styles zoe,moral,shout] [--rows defaults,n1,n10] [--samples 100] [--seeds 0] [--train 800] [--torch]
+//   npm run stylebench -- [--styles zoe,moral,shout] [--rows defaults,n1,n10] [--samples 100] [--seeds 0] [--train 800]
+//                          [--flags="--tokens 48 ..."] [--keep DIR] [--torch]
+// --keep copies each trained adapter to DIR/{style}-{row}-{seed}.safetensors for a closer look.
 
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       seeds: { type: 'string', default: '0' },
       train: { type: 'string', default: '800' },
       flags: { type: 'string', default: '' },
+      keep: { type: 'string' },
       torch: { type: 'boolean', default: false },
     },
   });
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
           ];
           execFileSync(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
           const trainSeconds = (Date.now() - started) / 1000;
+          if (v.keep) fs.copyFileSync(out, path.join(v.keep, path.basename(out)));
           const adapter = readAdapter(out);
           const samples = await sampleStories(engine, 'Once upon a time', adapter, {
             count: Number(v.samples),
