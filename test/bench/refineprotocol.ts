@@ -21,6 +21,8 @@ export const PROMPT = 'Once upon a time';
 export const LENGTH = 120;
 /** The test's sampling seed first, then others: 50 samples each. */
 export const SAMPLING_SEEDS = [900001, 900101, 900201, 900301];
+/** The test's sampling of the samples whose "!" share it measures. */
+export const SAMPLING = { temperature: 0.8, topP: 0.9 };
 
 /** The 40 unstyled validation stories, scored with stories260K's end token (BOS, id 1) as training scores them. */
 export const VALIDATION = fs
@@ -67,7 +69,7 @@ export async function refineProtocol(engine: Engine) {
     async shares(a: AdapterWeights, seeds = SAMPLING_SEEDS): Promise<number[]> {
       const out = [];
       for (const seed of seeds) {
-        const samples = await sampleStories(engine, PROMPT, a, { count: 50, temperature: 0.8, topP: 0.9, seed, maxNewTokens: LENGTH });
+        const samples = await sampleStories(engine, PROMPT, a, { count: 50, ...SAMPLING, seed, maxNewTokens: LENGTH });
         out.push(adherence('shout', samples).meanBang!);
       }
       return out;
