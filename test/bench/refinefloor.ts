@@ -43,17 +43,10 @@ function swap(p: Float64Array, m: number, { dot, bang }: Ids): void {
   p[dot] = sum * (1 - share);
 }
 
-/** Whether token `id` is in the sampler's nucleus of p: likelier tokens hold less than top-p of the tempered mass. */
-function inNucleus(p: Float64Array, id: number): boolean {
-  const q = p.map((x) => x ** (1 / SAMPLING.temperature));
-  let total = 0;
-  let above = 0;
-  for (const x of q) {
-    total += x;
-    if (x > q[id]) above += x;
-  }
-  return above < SAMPLING.topP * total;
-}
+/** The test's sampler, for the tokens it keeps (its seed plays no part in `distribution`). */
+const SAMPLER = new Sampler({ ...SAMPLING, seed: 0 });
+/** Whether the test's sampling can draw token `id` from p (top-p keeps it). */
+const inNucleus = (p: Float64Array, id: number) => SAMPLER.distribution(Float32Array.from(p, Math.log))[id] > 0;
 
 /** The share of "!" among "." and "!" in samples where their ratio is rho (temperature only, top-p aside). */
 const sampled = (rho: number) => 1 / (1 + ((1 - rho) / rho) ** (1 / SAMPLING.temperature));
