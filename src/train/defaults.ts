@@ -48,9 +48,10 @@ export const TRAIN_DEFAULTS = {
    * trained shout adapter (test/cli/refine.test.ts, 2 epochs of 6 steps): "!" share of samples
    * +0.30 for +0.031 validation NLL on unstyled stories; without the anchor +0.62 for +0.081,
    * plain DPO (alpha 0) at lr 0.01 +0.21 for +0.074. Smaller rates or fewer steps move the style
-   * less at about the same cost per unit of style (0.1-0.13 nats with the anchor). That cost is
-   * mostly the style's own: making p("!") alone as much larger by hand costs about as much
-   * (test/bench/refinefloor.ts; README, "Refining from corrections").
+   * less at about the same cost per unit of style (0.1-0.13 nats with the anchor). That is what
+   * a uniform rise of p("!") costs, made by hand (0.017-0.019 for +0.2); a change made only where
+   * the model is sure of "." costs half as much (0.009-0.011; test/bench/refinefloor.ts, README
+   * "Refining from corrections"), which DPO on whole answers does not find.
    */
   refine: { lr: 0.1, epochs: 2, rpoAlpha: 30, anchorWeight: 30, anchorAnswers: 4 },
   schedule: 'cosine' as 'cosine' | 'constant',
