@@ -816,15 +816,16 @@ describe('Aligner in code-server (e2e)', { skip, timeout: 600_000 }, () => {
       // VS Code's file dialog in the browser is a quick input that takes a path.
       const input = page.locator('.quick-input-widget input');
       await waitFor('the file dialog', async () => (await input.inputValue()).startsWith('/'), 15_000);
-      // The dialog lists its start folder asynchronously and, on a slow machine, may replace a path
-      // typed before that listing lands: type it again until the file shows.
+      // The dialog lists its start folder asynchronously and may replace a path typed before that
+      // listing lands: type it again until the file shows with the path still typed (a start folder
+      // that holds the library's own e2e-style.safetensors lists a row of the same name).
       const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'e2e-style.safetensors' }).first();
       await waitFor(
         'the file dialog to list the adapter',
         async () => {
           await input.fill(theirs);
           await row.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
-          return row.isVisible();
+          return (await row.isVisible()) && (await input.inputValue()) === theirs;
         },
         60_000,
       );
