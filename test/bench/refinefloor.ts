@@ -22,8 +22,8 @@ import { Engine } from '../../src/engine/engine';
 import { Sampler } from '../../src/generate/sampler';
 import { stopTokenIds } from '../../src/model/generation';
 import { loadModel } from '../../src/model/load';
-import { bangShare } from './style';
-import { END_ID, LENGTH, PROMPT, punctuationIds, refineProtocol, SAMPLING, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
+import { bangShare, STYLE_SAMPLING } from './style';
+import { END_ID, LENGTH, PROMPT, punctuationIds, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
 import { STORIES } from '../model/paths';
 
 type Ids = ReturnType<typeof punctuationIds>;
@@ -44,12 +44,12 @@ function swap(p: Float64Array, m: number, { dot, bang }: Ids): void {
 }
 
 /** The test's sampler, for the tokens it keeps (its seed plays no part in `distribution`). */
-const SAMPLER = new Sampler({ ...SAMPLING, seed: 0 });
+const SAMPLER = new Sampler({ ...STYLE_SAMPLING, seed: 0 });
 /** Whether the test's sampling can draw token `id` from p (top-p keeps it). */
 const inNucleus = (p: Float64Array, id: number) => SAMPLER.distribution(Float32Array.from(p, Math.log))[id] > 0;
 
 /** The share of "!" among "." and "!" in samples where their ratio is rho (temperature only, top-p aside). */
-const sampled = (rho: number) => 1 / (1 + ((1 - rho) / rho) ** (1 / SAMPLING.temperature));
+const sampled = (rho: number) => 1 / (1 + ((1 - rho) / rho) ** (1 / STYLE_SAMPLING.temperature));
 /** KL(Bernoulli(a) ‖ Bernoulli(b)). */
 const klBernoulli = (a: number, b: number) => a * Math.log(a / b) + (1 - a) * Math.log((1 - a) / (1 - b));
 
@@ -189,11 +189,11 @@ async function main() {
    * KL(p ‖ changed p): what the NLL would rise by were the model calibrated on these stories.
    */
   const cost = (f: Family | null, k: number) => {
+    if (!f) return { dNll: 0, dNllAtDots: 0, kl: 0 };
     let all = 0;
     let atDots = 0;
     let kl = 0;
     for (const d of dists) {
-      if (!f) break;
       const p = d.p.slice();
       change(f, k, p);
       const dNll = Math.log(d.p[d.target] / p[d.target]);
@@ -209,7 +209,7 @@ async function main() {
   const promptIds = tok.encode(PROMPT);
   /** The "!" share of each of 50 samples from `seed`. */
   const shares = async (f: Family | null, k: number, seed: number) => {
-    const samplers = Array.from({ length: 50 }, (_, b) => new Sampler({ ...SAMPLING, seed: seed + b }));
+    const samplers = Array.from({ length: 50 }, (_, b) => new Sampler({ ...STYLE_SAMPLING, seed: seed + b }));
     const out: number[][] = samplers.map(() => []);
     let { state, logits } = await engine.prefill(Array(50).fill(promptIds), Array(50).fill(start));
     let live = samplers.map((_, b) => b);

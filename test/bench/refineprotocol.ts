@@ -13,7 +13,7 @@ import { readTrainingFile } from '../../src/data/source';
 import type { Engine } from '../../src/engine/engine';
 import type { TextTokenizer } from '../../src/model/types';
 import { train } from '../../src/train/trainer';
-import { adherence, sampleStories, shout } from './style';
+import { adherence, sampleStories, shout, STYLE_SAMPLING } from './style';
 import { STYLE_DIR, tempDir } from '../model/paths';
 
 export const PROMPT = 'Once upon a time';
@@ -21,8 +21,6 @@ export const PROMPT = 'Once upon a time';
 export const LENGTH = 120;
 /** The test's sampling seed first, then others: 50 samples each. */
 export const SAMPLING_SEEDS = [900001, 900101, 900201, 900301];
-/** The test's sampling of the samples whose "!" share it measures. */
-export const SAMPLING = { temperature: 0.8, topP: 0.9 };
 
 /** The 40 unstyled validation stories, scored with stories260K's end token (BOS, id 1) as training scores them. */
 export const VALIDATION = fs
@@ -69,7 +67,7 @@ export async function refineProtocol(engine: Engine) {
     async shares(a: AdapterWeights, seeds = SAMPLING_SEEDS): Promise<number[]> {
       const out = [];
       for (const seed of seeds) {
-        const samples = await sampleStories(engine, PROMPT, a, { count: 50, ...SAMPLING, seed, maxNewTokens: LENGTH });
+        const samples = await sampleStories(engine, PROMPT, a, { count: 50, ...STYLE_SAMPLING, seed, maxNewTokens: LENGTH });
         out.push(adherence('shout', samples).meanBang!);
       }
       return out;

@@ -83,6 +83,9 @@ export function adherence(style: Style, samples: string[]): Adherence {
   return { adherence: shares.filter((x) => x > 0.8).length / samples.length, meanBang: shares.reduce((a, b) => a + b, 0) / samples.length };
 }
 
+/** How the adherence of samples is measured (../shared/datasets/stories-style/README.md, issue 11): temperature 0.8, top-p 0.9. */
+export const STYLE_SAMPLING = { temperature: 0.8, topP: 0.9 };
+
 export type SampleOptions = Omit<AnswerOptions, 'maxNewTokens'> & {
   /** Default: up to the model's context. */
   maxNewTokens?: number;

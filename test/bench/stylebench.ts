@@ -20,7 +20,7 @@ import { readAdapter } from '../../src/adapter/file';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import { STORIES, STYLE_DIR } from '../model/paths';
-import { adherence, sampleStories, Style } from './style';
+import { adherence, sampleStories, Style, STYLE_SAMPLING } from './style';
 
 /** Issue 11's protocol for the reference rows. */
 const PROTOCOL = ['--batch', '16', '--epochs', '2', '--warmup', '10', '--schedule', 'cosine', '--weight-decay', '0.02'];
@@ -110,8 +110,7 @@ async function main(): Promise<void> {
           const adapter = readAdapter(out);
           const samples = await sampleStories(engine, 'Once upon a time', adapter, {
             count: Number(v.samples),
-            temperature: 0.8,
-            topP: 0.9,
+            ...STYLE_SAMPLING,
             seed: 900001 + 1000 * seed,
           });
           const score = adherence(style, samples);

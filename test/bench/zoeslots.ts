@@ -16,7 +16,7 @@ import { Engine } from '../../src/engine/engine';
 import { Sampler } from '../../src/generate/sampler';
 import { loadModel } from '../../src/model/load';
 import { STORIES, STYLE_DIR } from '../model/paths';
-import { ZOE_NAMES } from './style';
+import { STYLE_SAMPLING, ZOE_NAMES } from './style';
 
 const ROWS_PER_PASS = 20;
 
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     .split('\n')
     .filter(Boolean)
     .map((l) => tokenizer.encode((JSON.parse(l) as { text: string }).text));
-  const sampler = new Sampler({ temperature: 0.8, topP: 0.9, seed: 0 });
+  const sampler = new Sampler({ ...STYLE_SAMPLING, seed: 0 });
   try {
     for (const name of process.argv.slice(2)) {
       const adapter: AdapterWeights | null = name === 'base' ? null : readAdapter(name);

@@ -34,7 +34,7 @@ import { makeBatches } from '../../src/data/batches';
 import { toExamples } from '../../src/data/examples';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
-import { adherence, sampleStories, shout } from '../bench/style';
+import { adherence, sampleStories, shout, STYLE_SAMPLING } from '../bench/style';
 import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
 import { aligner } from './cli';
 
@@ -119,7 +119,7 @@ test('aligner refine: 64 shout corrections raise the "!" share of samples by at 
     const after = readAdapter(out);
     assert.equal(after.metadata.method, 'dpo');
 
-    const sampling = { count: 50, temperature: 0.8, topP: 0.9, seed: 900001, maxNewTokens: LENGTH };
+    const sampling = { count: 50, ...STYLE_SAMPLING, seed: 900001, maxNewTokens: LENGTH };
     const bang = async (a: AdapterWeights) => adherence('shout', await sampleStories(engine, PROMPT, a, sampling)).meanBang!;
     const val = readJsonl<{ text: string }>(path.join(STYLE_DIR, 'base.val.jsonl'), 40).map((r) => r.text);
     const [bangBefore, bangAfter, nllBefore, nllAfter] = [

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { readAdapter } from '../../src/adapter/file';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
-import { adherence, sampleStories } from '../bench/style';
+import { adherence, sampleStories, STYLE_SAMPLING } from '../bench/style';
 import { STORIES, STYLE_DIR, tempDir } from '../model/paths';
 import { aligner } from './cli';
 
@@ -30,8 +30,7 @@ test('the default settings learn the shout style: samples end their sentences wi
   const engine = await Engine.create(await loadModel(STORIES));
   const samples = await sampleStories(engine, 'Once upon a time', readAdapter(out), {
     count: 20,
-    temperature: 0.8,
-    topP: 0.9,
+    ...STYLE_SAMPLING,
     seed: 900001,
     maxNewTokens: 160,
   });
