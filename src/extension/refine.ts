@@ -160,6 +160,9 @@ export async function adapterHistory(ctx: vscode.ExtensionContext, worker: Worke
   const compare = 'Compare with the current version in the chat';
   const action = await vscode.window.showQuickPick([`$(discard) Revert to this version`, `$(split-horizontal) ${compare}`], {
     title: `Aligner: "${name}" as of ${when(picked.version.kept)}`,
+    // A sub-step, like Train My Style's name box (train.ts): the focus that VS Code hands back
+    // when the version pick closes must not close this one.
+    ignoreFocusOut: true,
   });
   if (action?.endsWith(compare)) ChatPanel.compareWith(ctx, worker, library, picked.version.path, versionLabel(picked.version.path));
   else if (action) await revert(worker, library, file, picked.version);
