@@ -71,7 +71,7 @@ export type TrainMethod = 'sft' | 'dpo';
 
 /**
  * The loss of a training step from the scored targets' log-probabilities [K].
- * SFT: loss = −mean log p(target). DPO: rows 0..P−1 chosen, P..2P−1 rejected;
+ * SFT: loss = −Σ weight·log p(target) (the mean when each weight is 1/count). DPO: rows 0..P−1 chosen, P..2P−1 rejected;
  * `pairs` [P, 2P] holds +1/−1 so that pairs·(π − π_ref) is the per-pair margin,
  * loss = mean softplus(−β·margin). Also the per-row sequence log-probabilities.
  */
@@ -80,8 +80,9 @@ function stepLoss(g: Graph, tokenLogps: Value, method: TrainMethod): { loss: Val
   const rows = g.input('target_rows', g.float, ['batch', 'targets']);
   const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
   if (method === 'sft') {
-    const invCount = g.input('inv_count', g.float, []);
-    return { loss: mul(scale(sum(tokenLogps), -1), invCount), seqLogps };
+    // SFT: weights 1/count, the token mean; other weightings serve a refinement (src/train/refine.ts).
+    const weights = g.input('target_weights', g.float, ['targets']);
+    return { loss: scale(sum(mul(tokenLogps, weights)), -1), seqLogps };
   }
   const refLogps = g.input('ref_logps', g.float, ['batch']);
   const pairs = g.input('pairs', g.float, ['pairs', 'batch']);

@@ -313,7 +313,8 @@ export function transpose(x: Value, perm: number[]): Value {
 export function gatherRows(x: Value, index: Value): Value {
   const g = x.graph;
   const out = g.node('Gather', [x, index], { axis: 0 }, [index.shape[0], ...x.shape.slice(1)], x.type);
-  return g.record([x], out, (gy) => [g.node('ScatterND', [zerosLike(x), unsqueeze(index, -1), gy], {}, x.shape, x.type)]);
+  // reduction 'add': a row gathered twice gets both gradients (a refinement scores several tokens at one position).
+  return g.record([x], out, (gy) => [g.node('ScatterND', [zerosLike(x), unsqueeze(index, -1), gy], { reduction: 'add' }, x.shape, x.type)]);
 }
 
 /** Row i of x [R, C] as [C]. */

@@ -20,11 +20,25 @@ import type { WeightIndex } from '../../kernels/llama';
 import { Runtime, RuntimeOptions, SessionMemory } from './runtime';
 import { PassOutputs, recomputedPass, RecomputeSessions } from './recompute';
 import type { BaseModel, ModelConfig } from '../model/types';
-import { adapterFeeds, cachedBias, causalBias, checkAdapter, f32, Feeds, i64, PrefixKV, ropeFeeds, scalar, targetFeeds } from './feeds';
+import {
+  adapterFeeds,
+  cachedBias,
+  causalBias,
+  checkAdapter,
+  f32,
+  Feeds,
+  i64,
+  maskTargets,
+  PrefixKV,
+  ropeFeeds,
+  scalar,
+  targetFeeds,
+  type Targets,
+} from './feeds';
 import { inverseFrequencies } from './rope';
 import type { AdapterWeights } from '../adapter/types';
 import type { TokenBatch } from '../data/batches';
-import type { DpoStepResult, SftStepResult } from './types';
+import type { DpoStepResult, SftStepResult, StepResult } from './types';
 import type { Quantization } from './quantize';
 import { StorageOptions, weightsFile, WEIGHTS_FILE } from './weights';
 import { KVCache } from './kvcache';
@@ -176,19 +190,31 @@ export class Engine {
   // ---- training ----
 
   async sftStep(batch: TokenBatch, adapter: AdapterWeights): Promise<SftStepResult> {
-    const { count } = targetFeeds(batch);
+    const targets = maskTargets(batch);
+    const count = targets.ids.length;
     if (count === 0) throw new Error('training batch has no target tokens');
+    const step = await this.nllStep(batch, { ...targets, weights: targets.ids.map(() => 1 / count) }, adapter);
+    return { ...step, targets: count };
+  }
+
+  /**
+   * A step on −Σ_k weight_k · log p(target_k): SFT's loss when every weight is 1/count; any other
+   * weighting of any tokens at any positions (a refinement's edit and distillation terms).
+   */
+  async nllStep(batch: TokenBatch, targets: Required<Targets>, adapter: AdapterWeights): Promise<StepResult> {
     const { rows, recompute } = this.passPlan(batch.length);
     const passes = [];
     for (let start = 0; start < batch.rows; start += rows) {
       const picked = range(start, Math.min(batch.rows, start + rows));
-      const part = pickRows(batch, picked);
-      const { feeds, count: partCount } = targetFeeds(part);
-      if (partCount === 0) continue; // rows without targets add nothing (their log-probabilities are 0)
-      const out = await this.runTrain('sft', part, adapter, { ...feeds, inv_count: scalar(1 / count) }, recompute);
-      passes.push({ out, picked });
+      const part = rowTargets(targets, batch.length, start, picked.length);
+      if (part.ids.length === 0) continue; // rows without targets add nothing (their log-probabilities are 0)
+      const feeds = {
+        ...targetFeeds(picked.length, batch.length, part),
+        target_weights: f32(Float32Array.from(part.weights), [part.ids.length]),
+      };
+      passes.push({ out: await this.runTrain('sft', pickRows(batch, picked), adapter, feeds, recompute), picked });
     }
-    return { ...sumPasses(passes, batch.rows, adapter), targets: count };
+    return sumPasses(passes, batch.rows, adapter);
   }
 
   /** DPO step (SPEC §2); `refLogps` are the reference model's log-probabilities of the same rows. */
@@ -210,7 +236,7 @@ export class Engine {
       }
       const part = pickRows(batch, picked);
       const extra = {
-        ...targetFeeds(part).feeds,
+        ...targetFeeds(part.rows, part.length, maskTargets(part)),
         ref_logps: f32(
           Float32Array.from(picked, (r) => refLogps[r]),
           [2 * p],
@@ -295,11 +321,16 @@ export class Engine {
 
   /** Log-probability of each scored target, in flat batch order, without gradients. */
   async tokenLogps(batch: TokenBatch, adapter: AdapterWeights | null): Promise<Float32Array> {
-    const { feeds: targets, count } = targetFeeds(batch);
-    if (count === 0) return new Float32Array(0);
+    return this.targetLogps(batch, maskTargets(batch), adapter);
+  }
+
+  /** Log-probability of each of `targets` in a batch, in their order, without gradients. */
+  async targetLogps(batch: TokenBatch, targets: Targets, adapter: AdapterWeights | null): Promise<Float32Array> {
+    if (targets.ids.length === 0) return new Float32Array(0);
     const adapters = Array<AdapterWeights | null>(batch.rows).fill(adapter);
     const kv = adapter ? await this.prefixKV(adapter) : null;
     const session = await this.lazySession('score', () => scoreGraph(this.model.config, this.index, this.logitChunk));
+    const { target_pos, target_ids } = targetFeeds(batch.rows, batch.length, targets);
     const out = await session.run({
       ...this.batchInputs(batch),
       ...adapterFeeds(
@@ -307,8 +338,8 @@ export class Engine {
         adapters,
         adapters.map(() => kv),
       ),
-      target_pos: targets.target_pos,
-      target_ids: targets.target_ids,
+      target_pos,
+      target_ids,
     });
     return out.token_logps.data as Float32Array;
   }
@@ -491,6 +522,19 @@ export class Engine {
 
 function range(start: number, end: number): number[] {
   return Array.from({ length: end - start }, (_, i) => start + i);
+}
+
+/** The targets of rows start..start+rows−1, their positions counted from row `start`. */
+function rowTargets(targets: Required<Targets>, length: number, start: number, rows: number): Required<Targets> {
+  const out: Required<Targets> = { positions: [], ids: [], weights: [] };
+  targets.positions.forEach((p, k) => {
+    const at = p - start * length;
+    if (at < 0 || at >= rows * length) return;
+    out.positions.push(at);
+    out.ids.push(targets.ids[k]);
+    out.weights.push(targets.weights[k]);
+  });
+  return out;
 }
 
 /** The rows `picked` of a batch, same length. */

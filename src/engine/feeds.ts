@@ -50,22 +50,33 @@ export function cachedBias(group: number, rows: number, past: number, length: nu
   return f32(bias, [rows, 1, group * length, S]);
 }
 
-/** The scored positions of a batch: flat indices, target ids and the row one-hot [B, K]. */
-export function targetFeeds(batch: TokenBatch): { feeds: Feeds; count: number } {
+/**
+ * Targets scored in a batch: `positions` are flat indices r·T + t (the prediction made after token
+ * t of row r), `ids` the token each is scored on. A position may appear more than once (several
+ * tokens scored where one was predicted); `weights`, where given, weigh each target in the loss.
+ */
+export interface Targets {
+  positions: number[];
+  ids: number[];
+  weights?: number[];
+}
+
+/** A batch's own targets: every masked position with its target token. */
+export function maskTargets(batch: TokenBatch): Targets {
   const positions: number[] = [];
   for (let i = 0; i < batch.mask.length; i++) if (batch.mask[i]) positions.push(i);
-  const rows = new Float32Array(batch.rows * positions.length);
-  positions.forEach((p, k) => (rows[Math.floor(p / batch.length) * positions.length + k] = 1));
+  return { positions, ids: positions.map((p) => batch.targets[p]) };
+}
+
+/** Target indices, ids and the row one-hot [B, K] of `targets` in a batch of `rows` rows of `length`. */
+export function targetFeeds(rows: number, length: number, targets: Targets): Feeds {
+  const K = targets.positions.length;
+  const oneHot = new Float32Array(rows * K);
+  targets.positions.forEach((p, k) => (oneHot[Math.floor(p / length) * K + k] = 1));
   return {
-    count: positions.length,
-    feeds: {
-      target_pos: i64(positions, [positions.length]),
-      target_ids: i64(
-        positions.map((p) => batch.targets[p]),
-        [positions.length],
-      ),
-      target_rows: f32(rows, [batch.rows, positions.length]),
-    },
+    target_pos: i64(targets.positions, [K]),
+    target_ids: i64(targets.ids, [K]),
+    target_rows: f32(oneHot, [rows, K]),
   };
 }
 

@@ -75,7 +75,7 @@ export async function recomputedPass(
   let gradHidden: Float32Array = new Float32Array(B * T * d);
   for (let k = 0; k < K; k++) {
     const at = Number(positions[k]) * d;
-    for (let i = 0; i < d; i++) gradHidden[at + i] = perTarget[k] * jacobian[k * d + i];
+    for (let i = 0; i < d; i++) gradHidden[at + i] += perTarget[k] * jacobian[k * d + i]; // a position may hold several targets
   }
 
   // 4. Backward from the last layer to the start layer, each layer recomputed from its checkpoint.

@@ -11,21 +11,18 @@ export function isDevice(value: unknown): value is Device {
   return (DEVICES as readonly unknown[]).includes(value);
 }
 
-export interface SftStepResult {
-  /** Mean cross-entropy over all scored positions of the batch. */
+/** One training step's loss, its gradients and the per-row sums of the scored targets' log-probabilities. */
+export interface StepResult {
   loss: number;
-  targets: number;
   gradPrefix: Float32Array;
   gradGates: Float32Array;
-  /** Per row: sum of the log-probabilities of its scored targets. */
   logps: Float32Array;
 }
 
-/** Rows 0..P-1 of `batch` are the chosen answers, rows P..2P-1 the rejected ones (same order). */
-export interface DpoStepResult {
-  loss: number;
-  gradPrefix: Float32Array;
-  gradGates: Float32Array;
-  /** [2P] policy log-probabilities, chosen then rejected. */
-  logps: Float32Array;
+/** loss: the mean cross-entropy over all scored positions of the batch. */
+export interface SftStepResult extends StepResult {
+  targets: number;
 }
+
+/** Rows 0..P-1 of the batch are the chosen answers, rows P..2P-1 the rejected ones (same order); logps [2P]. */
+export type DpoStepResult = StepResult;

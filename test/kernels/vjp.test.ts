@@ -108,6 +108,8 @@ test('shape ops: reshape, transpose, gatherRows, row', async () => {
   await checkVjp('reshape', [{ shape: [2, 6] }], (x) => op.reshape(x, [0, 3, -1], [2, 3, 2]));
   await checkVjp('transpose', [{ shape: [2, 3, 4] }], (x) => op.transpose(x, [2, 0, 1]));
   await checkVjp('gatherRows', [{ shape: [5, 3] }, { shape: [3], ints: [4, 0, 2] }], op.gatherRows);
+  // A row gathered twice gets the sum of both gradients.
+  await checkVjp('gatherRows, a row twice', [{ shape: [5, 3] }, { shape: [4], ints: [4, 0, 4, 2] }], op.gatherRows);
   await checkVjp('row', [{ shape: [3, 4] }], (x) => op.row(x, 1));
 });
 
