@@ -40,10 +40,13 @@ const USAGE = `usage:
                 [--init FILE] [--warmup N] [--schedule cosine|constant] [--clip X] [--no-shuffle] [--weight-decay X]
                 [--beta B] [--reference FILE] [--rpo-alpha A] [--micro-batch ROWS] [--recompute on|off|auto]
                 [--device D] [--quant Q]
-  aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [--anchor W] [training flags]
+  aligner refine --model DIR --adapter FILE --data PAIRS.jsonl --out FILE.safetensors [--edit-weight E] [--anchor W]
+                [training flags]
                 DPO from {prompt, chosen, rejected} pairs (e.g. corrections of the adapter's answers) with the adapter
                 as starting point and reference; prints the preference accuracy on held-out pairs before and after.
-                Defaults: --lr ${TRAIN_DEFAULTS.refine.lr} --epochs ${TRAIN_DEFAULTS.refine.epochs} --rpo-alpha ${TRAIN_DEFAULTS.refine.rpoAlpha} --anchor ${TRAIN_DEFAULTS.refine.anchorWeight} (W × the NLL of the adapter's own answers, 0 = off)
+                Defaults: --lr ${TRAIN_DEFAULTS.refine.lr} --epochs ${TRAIN_DEFAULTS.refine.epochs} --rpo-alpha ${TRAIN_DEFAULTS.refine.rpoAlpha} --edit-weight ${TRAIN_DEFAULTS.refine.editWeight} (E × the NLL of the
+                tokens the corrections changed) --anchor ${TRAIN_DEFAULTS.refine.anchorWeight} (W × the KL divergence from the adapter's next tokens
+                at every other answer token and in answers it writes itself; 0 = off)
   aligner score --model DIR [--adapter FILE] --text TEXT
   aligner inspect FILE.safetensors
   aligner serve --model DIR [--adapter FILE]... [--adapters DIR]... [--port N] [--token T] [--max-batch N] [--max-queue N]
@@ -246,6 +249,7 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
       reference: { type: 'string' },
       'rpo-alpha': { type: 'string' },
       anchor: { type: 'string' },
+      'edit-weight': { type: 'string' },
       'micro-batch': { type: 'string' },
       recompute: { type: 'string' },
     },
@@ -290,9 +294,11 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
     reference,
     rpoAlpha: num(v['rpo-alpha'], 'rpo-alpha'),
     anchorWeight: num(v.anchor, 'anchor'),
+    editWeight: num(v['edit-weight'], 'edit-weight'),
   };
   if (refine) await sampleAnchor(engine, data, init!, opts);
-  else if (v.anchor !== undefined) throw new UsageError('--anchor is a flag of aligner refine');
+  else if (v.anchor !== undefined || v['edit-weight'] !== undefined)
+    throw new UsageError(`--${v.anchor !== undefined ? 'anchor' : 'edit-weight'} is a flag of aligner refine`);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const tty = process.stderr.isTTY;

@@ -42,18 +42,17 @@ export const TRAIN_DEFAULTS = {
   rpoAlpha: 0,
   /**
    * `aligner refine` (DPO from corrections, the adapter as start and reference): what the flags
-   * left out take. DPO (β above) plus rpoAlpha × the chosen answers' NLL plus anchorWeight × the
-   * NLL of anchorAnswers answers per pair that the adapter writes itself (TrainOptions.anchor).
-   * Measured on 64 simulated shout corrections of stories260K's own answers, from a briefly
-   * trained shout adapter (test/cli/refine.test.ts, 2 epochs of 6 steps): "!" share of samples
-   * +0.30 for +0.031 validation NLL on unstyled stories; without the anchor +0.62 for +0.081,
-   * plain DPO (alpha 0) at lr 0.01 +0.21 for +0.074. Smaller rates or fewer steps move the style
-   * less at about the same cost per unit of style (0.1-0.13 nats with the anchor). That is what
-   * a uniform rise of p("!") costs, made by hand (0.017-0.019 for +0.2); a change made only where
-   * the model is sure of "." costs half as much (0.009-0.011; test/bench/refinefloor.ts, README
-   * "Refining from corrections"), which DPO on whole answers does not find.
+   * leave out takes these. DPO (β above) plus editWeight × the (1 − p)-weighted NLL of the tokens
+   * the corrections changed, plus anchorWeight × the KL divergence from the reference's
+   * anchorTop likeliest next tokens over every other answer token: the corrections' unedited
+   * ones and anchorAnswers answers per pair that the adapter writes itself (src/train/corrections.ts).
+   * Measured on test/cli/refine.test.ts's protocol (64 simulated shout corrections of
+   * stories260K's answers, from a briefly trained shout adapter; mean "!" share of 4 × 50 samples,
+   * validation NLL on unstyled stories; README, "Refining from corrections"): +0.30 for +0.015.
+   * The previous default, DPO + 30 × the chosen answers' NLL (RPO) + 30 × the NLL of the anchor
+   * answers, paid +0.031 for as much, 0.013 of it away from the stories' "." (refinesweep.js).
    */
-  refine: { lr: 0.1, epochs: 2, rpoAlpha: 30, anchorWeight: 30, anchorAnswers: 4 },
+  refine: { lr: 0.1, epochs: 2, rpoAlpha: 0, anchorWeight: 100, editWeight: 3, anchorAnswers: 4, anchorTop: 8 },
   schedule: 'cosine' as 'cosine' | 'constant',
   seed: 0,
 };

@@ -33,6 +33,7 @@ export function refineOptions(adapter: AdapterWeights, pairs: number, opts: Trai
     epochs: opts.epochs ?? d.epochs,
     rpoAlpha: opts.rpoAlpha ?? d.rpoAlpha,
     anchorWeight: opts.anchorWeight ?? d.anchorWeight,
+    editWeight: opts.editWeight ?? d.editWeight,
     method: 'dpo',
     init: adapter,
     reference: adapter,

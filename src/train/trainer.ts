@@ -13,6 +13,7 @@ import type { AdapterWeights } from '../adapter/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
+import { correctionStep, type CorrectionTerms } from './corrections';
 import { TRAIN_DEFAULTS } from './defaults';
 import { makeSchedule } from './schedule';
 
@@ -51,13 +52,18 @@ export interface TrainOptions {
    */
   rpoAlpha?: number;
   /**
-   * DPO only: answers the reference wrote itself to the pairs' prompts. `anchorWeight` × their
-   * token-mean NLL is added to the loss, a sampled estimate of KL(π_ref ‖ π) (up to a constant)
-   * that holds what the corrections do not touch; each epoch passes over them once.
+   * DPO only: answers the reference wrote itself to the pairs' prompts, which the anchor term
+   * (anchorWeight) holds at the reference's distribution with the chosen answers' unedited
+   * tokens; each epoch passes over them once.
    */
   anchor?: PromptCompletionRecord[];
-  /** Weight of the anchor's NLL; 0 (the default) leaves it out. */
+  /**
+   * DPO only: × the KL divergence from the reference's likeliest next tokens, over the answer
+   * tokens that no correction changed (src/train/corrections.ts); 0 (the default) leaves it out.
+   */
   anchorWeight?: number;
+  /** DPO only: × the (1 − p)-weighted NLL of the tokens the corrections changed (src/train/corrections.ts); 0 (the default) leaves it out. */
+  editWeight?: number;
 }
 
 export interface TrainProgress {
@@ -146,8 +152,9 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const reference = opts.reference ?? null;
   const rpoAlpha = opts.rpoAlpha ?? TRAIN_DEFAULTS.rpoAlpha;
   if (!(rpoAlpha >= 0)) throw new RangeError(`rpo alpha must be ≥ 0, got ${rpoAlpha}`);
-  const anchorWeight = opts.anchorWeight ?? 0;
-  if (!(anchorWeight >= 0)) throw new RangeError(`anchor weight must be ≥ 0, got ${anchorWeight}`);
+  const terms: CorrectionTerms = { edit: opts.editWeight ?? 0, keep: opts.anchorWeight ?? 0, top: TRAIN_DEFAULTS.refine.anchorTop };
+  if (!(terms.keep >= 0)) throw new RangeError(`anchor weight must be ≥ 0, got ${terms.keep}`);
+  if (!(terms.edit >= 0)) throw new RangeError(`edit weight must be ≥ 0, got ${terms.edit}`);
   let accuracy: number | null = null;
   const evaluate = async (signal?: AbortSignal) => {
     const v = await validate(engine, data.validation, adapter, method, reference, beta, signal);
@@ -168,14 +175,14 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   outer: for (; step < totalSteps; epoch++) {
     if (hooks.signal?.aborted) throw new TrainingCancelled();
     epochLosses = [];
-    const anchors = anchorWeight > 0 ? data.anchor(epoch) : [];
+    const anchors = terms.keep > 0 ? data.anchor(epoch) : [];
     for (const [i, batch] of data.train(epoch).entries()) {
       if (step >= totalSteps) break;
       if (hooks.signal?.aborted) throw new TrainingCancelled();
       const r =
         method === 'sft'
           ? await engine.sftStep(batch, adapter)
-          : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha, anchors[i], anchorWeight);
+          : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha, anchors[i], terms);
       if (!Number.isFinite(r.loss) || !allFinite([r.gradPrefix, r.gradGates])) {
         stoppedEarly = `non-finite loss or gradient at step ${step + 1}; kept the adapter from step ${step}`;
         break outer;
@@ -229,12 +236,9 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
 }
 
 /**
- * One DPO step against the reference's log-probabilities, plus two optional NLL terms (the
- * gradient of a sum is the sum of the gradients). alpha × the chosen rows' NLL: without it
- * nothing holds the tokens that chosen and rejected share, which cancel in the log-ratio, so DPO
- * may move them freely (measured on stories260K: most of the NLL a shout refinement costs).
- * anchorWeight × the NLL of the reference's own answers: the chosen rows are few and fitting
- * their every token moves the model elsewhere, while fresh answers of the reference hold it.
+ * One DPO step against the reference's log-probabilities, plus optional terms (the gradient of a
+ * sum is the sum of the gradients): alpha × the chosen rows' NLL (RPO), and the corrections'
+ * edit and anchor terms (src/train/corrections.ts says why DPO needs them).
  */
 async function preferenceStep(
   engine: Engine,
@@ -244,18 +248,18 @@ async function preferenceStep(
   beta: number,
   alpha: number,
   anchor: TokenBatch | undefined,
-  anchorWeight: number,
+  terms: CorrectionTerms,
 ) {
   const dpo = await engine.dpoStep(batch, adapter, await engine.sequenceLogps(batch, reference), beta);
   let loss = dpo.loss;
-  const add = async (rows: TokenBatch, weight: number) => {
-    const sft = await engine.sftStep(rows, adapter);
-    sft.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += weight * g));
-    sft.gradGates.forEach((g, i) => (dpo.gradGates[i] += weight * g));
-    loss += weight * sft.loss;
+  const add = (step: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array }, weight: number) => {
+    step.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += weight * g));
+    step.gradGates.forEach((g, i) => (dpo.gradGates[i] += weight * g));
+    loss += weight * step.loss;
   };
-  if (alpha > 0) await add(chosenRows(batch), alpha);
-  if (anchor && anchorWeight > 0) await add(anchor, anchorWeight);
+  if (alpha > 0) add(await engine.sftStep(chosenRows(batch), adapter), alpha);
+  const corrections = terms.edit > 0 || terms.keep > 0 ? await correctionStep(engine, batch, anchor, adapter, reference, terms) : null;
+  if (corrections) add(corrections, 1);
   return { ...dpo, loss };
 }
 

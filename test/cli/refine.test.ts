@@ -1,28 +1,18 @@
 // Learning from corrections (issue 11, item 4): the model's own answers, rewritten by the
 // shout rule (a sentence-final "." becomes "!"), are 64 {prompt, chosen, rejected} pairs;
-// `aligner refine` with its defaults (TRAIN_DEFAULTS.refine: DPO + 30 × the chosen answers' NLL
-// + 30 × the NLL of 4 answers per pair that the adapter writes itself, lr 0.1, 2 epochs) runs
-// from a briefly trained shout adapter, which is also the reference. The refined adapter must
-// shout more in its samples (the issue's +0.2), prefer the corrections on held-out pairs more
-// (their DPO loss falls), and keep the unstyled stories' validation NLL within a bound.
+// `aligner refine` with its defaults (TRAIN_DEFAULTS.refine: DPO + 3 × the (1 − p)-weighted NLL
+// of the tokens the corrections changed + 100 × the KL divergence from the start adapter's 8
+// likeliest next tokens at every other answer token and in 4 answers per pair that it writes
+// itself, lr 0.1, 2 epochs) runs from a briefly trained shout adapter, which is also the
+// reference. The refined adapter must shout more in its samples (the issue's +0.2), prefer the
+// corrections on held-out pairs more (their DPO loss falls), and keep the unstyled stories'
+// validation NLL within the issue's +0.02.
 //
-// Measured here (this test's seeds): "!" share 0.145 -> 0.440, unstyled validation NLL
-// 1.0510 -> 1.0821 (+0.031). The issue asks for +0.02 at most; this test bounds the cost at 0.04
-// (the measured cost with room for noise; a refinement that wrecks the model costs +1.3, plain
-// DPO at lr 0.1 from the base). +0.02 is not the style's own price: test/bench/refinefloor.ts
-// changes the start adapter's distributions by hand, nothing else, and a uniform p("!") x 6 pays
-// 0.0185 for +0.2 on this seed (0.017 on the mean of 4 sampling seeds of 50 samples), but odds 0.7
-// for "!" against "." only where the model is sure of "." (p(".") >= about 0.6), or the odds
-// lifted to at least about 0.45 everywhere, pay 0.009-0.011: at temperature 0.8 a small rise where
-// "!" is rare shows in few samples, and samples end sentences where "." is sure more often than
-// the stories do.
-// The refinement comes close to the uniform change, not to those: over three seeds of corrections
-// and training (test/bench/refineseeds.ts) +0.27 to +0.33 for +0.024 to +0.031, where the uniform
-// change costs 0.024-0.028 at the same shares; a lower rate or a smaller RPO weight moves less at
-// up to 0.012 more, 8-16 anchor answers per pair cost as much as 4 (README, "Refining from
-// corrections").
-//
-// ~140 s on 2 shared cores at load 13 (36 s of CPU).
+// Measured here (this test's seeds): "!" share 0.145 -> 0.394, unstyled validation NLL
+// 1.0510 -> 1.0657 (+0.0147). DPO alone, or with the chosen answers' NLL (RPO) and the NLL of
+// the adapter's own answers as the anchor (the previous default), paid +0.031 for +0.30
+// (src/train/corrections.ts says why).
+// ~36 s on 2 cores at load 2 (64 s of CPU).
 
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -134,7 +124,7 @@ test('aligner refine: 64 shout corrections raise the "!" share of samples by at 
     );
     assert.ok(bangAfter - bangBefore >= 0.2, `"!" share ${bangBefore.toFixed(3)} -> ${bangAfter.toFixed(3)}`);
     assert.ok(Number(heldLoss[2]) < Number(heldLoss[1]), `held-out DPO loss ${heldLoss[1]} -> ${heldLoss[2]}`);
-    assert.ok(nllAfter - nllBefore <= 0.04, `validation NLL ${nllBefore.toFixed(4)} -> ${nllAfter.toFixed(4)}`);
+    assert.ok(nllAfter - nllBefore <= 0.02, `validation NLL ${nllBefore.toFixed(4)} -> ${nllAfter.toFixed(4)}`);
   } finally {
     await engine.dispose();
   }

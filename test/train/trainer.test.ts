@@ -4,13 +4,14 @@
 import * as assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { newAdapter } from '../../src/adapter/new';
-import { chosenRows, makeBatches, makePairBatches } from '../../src/data/batches';
+import { chosenRows, makeBatches, makePairBatches, type TokenBatch } from '../../src/data/batches';
 import { toExamples, toPreferencePairs } from '../../src/data/examples';
 import type { AdapterWeights } from '../../src/adapter/types';
 import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import { endTokenId } from '../../src/train/endtoken';
+import { correctionStep, editedPositions } from '../../src/train/corrections';
 import { train, TrainProgress } from '../../src/train/trainer';
 import { STORIES } from '../model/paths';
 
@@ -149,27 +150,96 @@ test('--rpo-alpha adds alpha × the chosen answers’ SFT gradient to the DPO gr
   assert.ok(flipped > 0, 'alpha changed no gate’s direction: the test cannot tell RPO from DPO');
 });
 
-test('an anchor adds its weight × the NLL gradient of the reference’s own answers to the DPO gradient', async () => {
-  const anchor = Array.from({ length: 8 }, (_, i) => ({
-    prompt: 'Once upon a time',
-    completion: `, there was a cat. It sat on mat ${i}.`,
-  }));
+test('a correction’s edited tokens are the chosen answer’s tokens outside its common subsequence with the rejected one', () => {
+  const pairs = toPreferencePairs(
+    [
+      ...dogPairs.records.slice(0, 1),
+      { prompt: 'Once upon a time', chosen: ', there was a big dog. It ran!', rejected: ', there was a dog. It ran.' },
+    ],
+    engine.model.tokenizer,
+    { maxLen: 512, endId: 1 },
+  ).items;
+  const batch = makePairBatches(pairs, { batchSize: 2, seed: 0, shuffle: false, padId: 0 })[0];
+  const edited = editedPositions(batch).map((p) => [Math.floor(p / batch.length), engine.model.tokenizer.decode([batch.targets[p]])]);
+  assert.deepEqual(edited, [
+    [0, '!'],
+    [0, '!'],
+    [1, 'big'],
+    [1, '!'],
+  ]);
+});
+
+test('the correction terms’ gradient is the finite-difference gradient of their loss, computed here from log-probabilities', async () => {
+  const reference = newAdapter(engine.model.config, 2, 2, 0);
+  reference.gates.fill(0.5);
+  const adapter = {
+    ...reference,
+    prefix: reference.prefix.map((x, i) => x + 0.3 * Math.sin(i)),
+    gates: reference.gates.map((g, i) => g + 0.1 * Math.cos(i)),
+  };
+  const batch = dogBatch();
+  const anchor = makeBatches(
+    toExamples([{ prompt: 'Once upon a time', completion: ', there was a cat. It sat.' }], 'prompt-completion', engine.model.tokenizer, {
+      maxLen: 512,
+      endId: null,
+    }).items,
+    { batchSize: 1, seed: 0, shuffle: false, padId: 0 },
+  )[0];
+  const terms = { edit: 3, keep: 100, top: 8 };
+  const step = (await correctionStep(engine, batch, anchor, adapter, reference, terms))!;
+  // The loss by hand: the edit weights (1 − p) are taken at `adapter` and held, as the step holds them.
+  const edits = editedPositions(batch);
+  const chosen = chosenRows(batch);
+  const ids = edits.map((p) => chosen.targets[p]);
+  const held = (await engine.targetLogps(chosen, { positions: edits, ids }, adapter)).map((lp) => 1 - Math.exp(lp));
+  const kl = async (a: AdapterWeights, rows: TokenBatch, skip: Set<number>) => {
+    let total = 0;
+    let count = 0;
+    for (let r = 0; r < rows.rows; r++) {
+      const row = Array.from(rows.inputIds.subarray(r * rows.length, (r + 1) * rows.length));
+      const [p, q] = await Promise.all([engine.logits([row], [a]), engine.logits([row], [reference])]);
+      for (let t = 0; t < rows.length; t++) {
+        if (!rows.mask[r * rows.length + t] || skip.has(r * rows.length + t)) continue;
+        count++;
+        const V = engine.model.config.vocabSize;
+        const lq = logSoftmax(q[0].subarray(t * V, (t + 1) * V));
+        const lp = logSoftmax(p[0].subarray(t * V, (t + 1) * V));
+        const top = [...lq.keys()].sort((x, y) => lq[y] - lq[x]).slice(0, terms.top);
+        for (const v of top) total += Math.exp(lq[v]) * (lq[v] - lp[v]);
+      }
+    }
+    return { total, count };
+  };
+  const loss = async (a: AdapterWeights) => {
+    const lp = await engine.targetLogps(chosen, { positions: edits, ids }, a);
+    const edit = (terms.edit * held.reduce((sum, w, k) => sum - w * lp[k], 0)) / edits.length;
+    const [c, n] = [await kl(a, chosen, new Set(edits)), await kl(a, anchor, new Set())];
+    return edit + (terms.keep * (c.total + n.total)) / (c.count + n.count);
+  };
+  assert.ok(Math.abs((await loss(adapter)) - step.loss) < 1e-3 * Math.abs(step.loss), `loss ${step.loss} vs ${await loss(adapter)}`);
+  const h = 1e-2;
+  for (const i of [0, 3, 5]) {
+    const at = (d: number) => ({ ...adapter, gates: adapter.gates.map((g, j) => (j === i ? g + d : g)) });
+    const fd = ((await loss(at(h))) - (await loss(at(-h)))) / (2 * h);
+    assert.ok(Math.abs(fd - step.gradGates[i]) < 0.02 * Math.abs(fd) + 1e-3, `gate ${i}: ${step.gradGates[i]} vs finite differences ${fd}`);
+  }
+});
+
+test('--edit-weight and --anchor add the correction terms’ gradient to the DPO gradient', async () => {
   const init = newAdapter(engine.model.config, 2, 2, 0);
   init.gates.fill(0.5);
-  const weight = 50;
   const oneStep = oneDpoStep(init);
-  const { adapter } = await train(engine, dogPairs, { ...oneStep, anchor, anchorWeight: weight });
-  const { adapter: zero } = await train(engine, dogPairs, { ...oneStep, anchor, anchorWeight: 0 });
+  const { adapter } = await train(engine, dogPairs, { ...oneStep, editWeight: 3, anchorWeight: 100 });
+  const { adapter: zero } = await train(engine, dogPairs, { ...oneStep, editWeight: 0, anchorWeight: 0 });
   const { adapter: plain } = await train(engine, dogPairs, oneStep);
-  assert.deepEqual(zero.gates, plain.gates, 'weight 0 is plain DPO');
-  // By hand: one DPO batch of the 4 pairs, one anchor batch of all 8 answers (one step per epoch).
-  const anchorBatch = makeBatches(toExamples(anchor, 'prompt-completion', engine.model.tokenizer, { maxLen: 512, endId: null }).items, {
-    batchSize: 8,
-    seed: 0,
-    shuffle: false,
-    padId: 0,
-  })[0];
-  const sft = await engine.sftStep(anchorBatch, init);
-  const flipped = await gatesMovedAgainst(adapter, init, sft.gradGates, weight);
-  assert.ok(flipped > 0, 'the anchor changed no gate’s direction: the test cannot tell it from plain DPO');
+  assert.deepEqual(zero.gates, plain.gates, 'weights 0 are plain DPO');
+  const terms = (await correctionStep(engine, dogBatch(), undefined, init, init, { edit: 3, keep: 100, top: 8 }))!;
+  const flipped = await gatesMovedAgainst(adapter, init, terms.gradGates, 1);
+  assert.ok(flipped > 0, 'the correction terms changed no gate’s direction: the test cannot tell them from plain DPO');
 });
+
+function logSoftmax(z: Float32Array): Float64Array {
+  const max = Math.max(...z);
+  const lse = max + Math.log(z.reduce((s, v) => s + Math.exp(v - max), 0));
+  return Float64Array.from(z, (v) => v - lse);
+}

@@ -1,0 +1,160 @@
+// What a refinement adds to DPO (trainer.ts, preferenceStep), as weighted token NLLs that one
+// engine.nllStep per batch trains: raise the tokens the user's correction changed, and keep the
+// reference's next-token distribution at every other answer token.
+//
+// Why not DPO alone: DPO's gradient moves every token of a pair by the same weight, so the logit
+// it raises for a corrected token rises wherever the model writes that token, also where it was
+// already likely; and the tokens that chosen and rejected share cancel in its log-ratio, so
+// nothing holds them but a sampled NLL. On 64 shout corrections of stories260K's answers
+// (test/cli/refine.test.ts), DPO with RPO and that NLL paid +0.031 nats on unstyled stories for
+// +0.30 of "!" share, 0.013 of it away from their "." (test/bench/refinesweep.ts); these terms
+// pay +0.015 for as much.
+
+import { diffArrays } from 'diff';
+import { chosenRows, type TokenBatch } from '../data/batches';
+import type { Engine } from '../engine/engine';
+import type { Targets } from '../engine/feeds';
+import type { AdapterWeights } from '../adapter/types';
+
+export interface CorrectionTerms {
+  /**
+   * × the mean over the edited tokens of (1 − p)·(−log p) (p, their probability, taken as a
+   * constant): the push on a corrected token fades as it becomes likely.
+   */
+  edit: number;
+  /**
+   * × the mean over the unedited answer tokens of the chosen rows and the anchor's rows of the
+   * KL divergence from the reference's `top` likeliest next tokens (the rest of its mass left free).
+   */
+  keep: number;
+  top: number;
+}
+
+/** A step's loss and gradients from the correction terms; null when no term has a token to act on. */
+export async function correctionStep(
+  engine: Engine,
+  batch: TokenBatch,
+  anchor: TokenBatch | undefined,
+  adapter: AdapterWeights,
+  reference: AdapterWeights | null,
+  terms: CorrectionTerms,
+): Promise<{ loss: number; gradPrefix: Float32Array; gradGates: Float32Array } | null> {
+  const chosen = chosenRows(batch);
+  const all = editedPositions(batch);
+  const edits = terms.edit > 0 ? all : [];
+  const edited = new Set(all);
+  const kept = terms.keep > 0 ? maskPositions(chosen).filter((p) => !edited.has(p)) : [];
+  const anchored = terms.keep > 0 && anchor ? maskPositions(anchor) : [];
+  const keptCount = kept.length + anchored.length;
+
+  const onChosen: Required<Targets> = { positions: [], ids: [], weights: [] };
+  if (edits.length) {
+    const ids = edits.map((p) => chosen.targets[p]);
+    const logps = await engine.targetLogps(chosen, { positions: edits, ids }, adapter);
+    edits.forEach((p, k) => push(onChosen, p, ids[k], (terms.edit * (1 - Math.exp(logps[k]))) / edits.length));
+  }
+  // The reference's entropy over its top tokens: added to the loss so that the term reads as a KL (0 at the start).
+  let entropy = 0;
+  if (kept.length) entropy += await referenceTop(engine, chosen, kept, reference, terms, terms.keep / keptCount, onChosen);
+  const onAnchor: Required<Targets> = { positions: [], ids: [], weights: [] };
+  if (anchored.length) entropy += await referenceTop(engine, anchor!, anchored, reference, terms, terms.keep / keptCount, onAnchor);
+
+  const steps = [];
+  if (onChosen.ids.length) steps.push(await engine.nllStep(chosen, onChosen, adapter));
+  if (onAnchor.ids.length) steps.push(await engine.nllStep(anchor!, onAnchor, adapter));
+  if (!steps.length) return null;
+  const [first, ...rest] = steps;
+  for (const s of rest) {
+    s.gradPrefix.forEach((g, i) => (first.gradPrefix[i] += g));
+    s.gradGates.forEach((g, i) => (first.gradGates[i] += g));
+  }
+  return { loss: steps.reduce((a, s) => a + s.loss, 0) + entropy, gradPrefix: first.gradPrefix, gradGates: first.gradGates };
+}
+
+/**
+ * The flat positions (r·T + t) of a DPO batch's chosen targets that its correction changed: the
+ * chosen answer's tokens outside the longest common subsequence with the rejected answer. Rows
+ * 0..P−1 are chosen, P..2P−1 rejected (makePairBatches), so the positions index the chosen rows too.
+ */
+export function editedPositions(batch: TokenBatch): number[] {
+  const pairs = batch.rows / 2;
+  const edited: number[] = [];
+  for (let r = 0; r < pairs; r++) {
+    const chosen = maskPositions(batch, r);
+    const rejected = maskPositions(batch, pairs + r).map((p) => batch.targets[p]);
+    let at = 0;
+    for (const part of diffArrays(
+      rejected,
+      chosen.map((p) => batch.targets[p]),
+    )) {
+      if (part.removed) continue;
+      if (part.added) edited.push(...chosen.slice(at, at + part.count));
+      at += part.count;
+    }
+  }
+  return edited;
+}
+
+/** The flat positions of the targets of row `row`, or of every row. */
+function maskPositions(batch: TokenBatch, row?: number): number[] {
+  const [from, to] = row === undefined ? [0, batch.rows * batch.length] : [row * batch.length, (row + 1) * batch.length];
+  const out: number[] = [];
+  for (let p = from; p < to; p++) if (batch.mask[p]) out.push(p);
+  return out;
+}
+
+function push(t: Required<Targets>, position: number, id: number, weight: number): void {
+  t.positions.push(position);
+  t.ids.push(id);
+  t.weights.push(weight);
+}
+
+/**
+ * Adds, at each of `positions`, the reference's `terms.top` likeliest next tokens as targets
+ * weighted `scale` × their probability q; returns Σ scale·q·log q. One row at a time: a row's
+ * logits are [T × vocabulary].
+ */
+async function referenceTop(
+  engine: Engine,
+  batch: TokenBatch,
+  positions: number[],
+  reference: AdapterWeights | null,
+  terms: CorrectionTerms,
+  scale: number,
+  into: Required<Targets>,
+): Promise<number> {
+  const T = batch.length;
+  const V = engine.model.config.vocabSize;
+  let entropy = 0;
+  for (let r = 0; r < batch.rows; r++) {
+    const here = positions.filter((p) => Math.floor(p / T) === r);
+    if (!here.length) continue;
+    const last = here[here.length - 1] - r * T;
+    const ids = Array.from(batch.inputIds.subarray(r * T, r * T + last + 1));
+    const [logits] = await engine.logits([ids], [reference]);
+    for (const p of here) {
+      const t = p - r * T;
+      for (const [id, q] of topProbabilities(logits.subarray(t * V, (t + 1) * V), terms.top)) {
+        push(into, p, id, scale * q);
+        entropy += scale * q * Math.log(q);
+      }
+    }
+  }
+  return entropy;
+}
+
+/** The k likeliest tokens of a softmax over `z`, with their probabilities. */
+function topProbabilities(z: Float32Array, k: number): [number, number][] {
+  let max = -Infinity;
+  for (const v of z) max = Math.max(max, v);
+  let total = 0;
+  for (const v of z) total += Math.exp(v - max);
+  const top: number[] = []; // indices, likeliest first
+  for (let i = 0; i < z.length; i++) {
+    if (top.length === k && z[i] <= z[top[k - 1]]) continue;
+    const at = top.findIndex((j) => z[i] > z[j]);
+    top.splice(at < 0 ? top.length : at, 0, i);
+    if (top.length > k) top.pop();
+  }
+  return top.map((i) => [i, Math.exp(z[i] - max) / total]);
+}
