@@ -23,14 +23,18 @@ included), the held-out pairs' DPO loss and accuracy. The adapter is written as 
   node out/test/bench/refinetwin.js export .test-tmp/twin
   /usr/bin/python3 test/bench/dpo_ref.py --dir .test-tmp/twin --lr 0.01,0.03 --epochs 1,2 --rpo-alpha 0,30
   /usr/bin/python3 test/bench/dpo_ref.py --dir .test-tmp/twin --score .test-tmp/twin/ours-0.json
-Every combination of the comma-separated --lr, --epochs and --rpo-alpha values is one run. --anchor W
-adds what TRL does not have and `aligner refine` does (its --anchor): W x the token-mean NLL of answers that
-the start adapter samples itself, 4 per pair (here with PyTorch's sampler), one batch of them per step.
+Every combination of the comma-separated --lr, --epochs and --rpo-alpha values is one run. What TRL does
+not have and `aligner refine` does (src/train/corrections.ts), on answers that the start adapter samples
+itself, 4 per pair (here with PyTorch's sampler), one batch of them per step: --edit E --keep K are its
+--edit-weight and --anchor (E x the (1 - p)-weighted NLL of the corrected tokens; K x the KL divergence from
+the start's --top 8 likeliest next tokens at the other answer tokens); --anchor W is what its --anchor was
+before: W x the token-mean NLL of those answers.
 --batching bucket --warmup-start ours make the run follow our trainer's batch order and warm-up
 (style_ref.py), for a step-by-step comparison with `refinetwin.js ours`: --against F prints how far
 each run's adapter is from the adapter JSON F (largest absolute difference, prefix and gates).
 """
 import argparse
+import difflib
 import itertools
 import json
 import math
@@ -137,6 +141,43 @@ def anchor_nll(m, ad, rows):
     return -logps.sum() / counts.sum()
 
 
+def edited(pairs):
+    """Per pair, the positions of the chosen answer's tokens that the correction changed (outside the
+    matching blocks of difflib's diff against the rejected answer; src/train/corrections.ts uses jsdiff)."""
+    out = []
+    for c, r, s in pairs:
+        ops = difflib.SequenceMatcher(None, r[s:], c[s:], autojunk=False).get_opcodes()
+        out.append([s + j for op, _, _, j1, j2 in ops if op in ("replace", "insert") for j in range(j1, j2)])
+    return out
+
+
+def edit_loss(m, ad, pairs):
+    """`aligner refine --edit-weight`'s term: the mean over the edited tokens of (1 - p) x their NLL, p held."""
+    ids, _ = pack([p[0] for p in pairs])
+    logp = F.log_softmax(m.forward(ids, ad), dim=-1)
+    terms = [-(1 - logp[b, t - 1, ids[b, t]].exp().detach()) * logp[b, t - 1, ids[b, t]]
+             for b, ts in enumerate(edited(pairs)) for t in ts]
+    return torch.stack(terms).mean()
+
+
+def keep_loss(m, ad, start, pairs, anchor_rows, top):
+    """`aligner refine --anchor`'s term: the mean over the chosen answers' unedited tokens and the anchor
+    answers' tokens of the KL divergence from the start adapter's `top` likeliest next tokens."""
+    rows = [p[0] for p in pairs] + [a[0] for a in anchor_rows]
+    firsts = [p[2] for p in pairs] + [a[1] for a in anchor_rows]
+    skip = [set(ts) for ts in edited(pairs)] + [set() for _ in anchor_rows]
+    ids, _ = pack(rows)
+    mask = torch.zeros(ids.shape, dtype=torch.bool)
+    for b, (s, e) in enumerate(zip(firsts, skip)):
+        for t in range(s, len(rows[b])):
+            mask[b, t - 1] = t not in e
+    with torch.no_grad():
+        q, v = F.softmax(m.forward(ids, start), -1).topk(top, -1)
+    lp = torch.gather(F.log_softmax(m.forward(ids, ad), -1), 2, v)
+    kl = (q * (q.log() - lp)).sum(-1)
+    return (kl * mask).sum() / mask.sum()
+
+
 def scores(m, tok, ad, seeds):
     sh = shares(m, tok, ad, seeds)
     return {"shares": sh, "meanShare": round(sum(sh) / len(sh), 3), "nll": round(val_nll(m, tok, ad), 4)}
@@ -161,7 +202,7 @@ def refine(m, start, train, held, run, args, anchors):
     step = 0
     for e in range(run.epochs):
         groups = batch_order(lengths, args.batch, args.seed + e, args.batching, gen)
-        if args.anchor:  # one batch of anchor answers per training batch, a new order every epoch
+        if args.anchor or args.keep:  # one batch of anchor answers per training batch, a new order every epoch
             order = torch.randperm(len(anchors), generator=gen).tolist()
             size = math.ceil(len(anchors) / len(groups))
             anchor_batches = [order[i:i + size] for i in range(0, len(order), size)]
@@ -173,6 +214,10 @@ def refine(m, start, train, held, run, args, anchors):
             loss, _ = step_loss(pairs, run.rpo_alpha)
             if args.anchor:
                 loss = loss + args.anchor * anchor_nll(m, ad, [anchors[i] for i in anchor_batches[b]])
+            if args.edit:
+                loss = loss + args.edit * edit_loss(m, ad, pairs)
+            if args.keep:
+                loss = loss + args.keep * keep_loss(m, ad, start, pairs, [anchors[i] for i in anchor_batches[b]], args.top)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([prefix, gates], 1.0)
             opt.step()
@@ -198,7 +243,12 @@ def main():
     ap.add_argument("--seeds", default="all", help="sampling seeds: all (refineprotocol's four) or test (900001)")
     ap.add_argument("--score", nargs="*", help="only score these adapter JSON files")
     ap.add_argument("--anchor", type=float, default=0,
-                    help="not TRL: + this x the NLL of 4 answers per pair that the start adapter samples (our --anchor)")
+                    help="not TRL: + this x the NLL of 4 answers per pair that the start adapter samples (our --anchor before the KL term replaced it)")
+    ap.add_argument("--edit", type=float, default=0,
+                    help="+ this x the (1 - p)-weighted NLL of the tokens the corrections changed (our --edit-weight)")
+    ap.add_argument("--keep", type=float, default=0,
+                    help="+ this x the KL from the start's --top likeliest next tokens at the other answer tokens (our --anchor)")
+    ap.add_argument("--top", type=int, default=8)
     ap.add_argument("--against", help="an adapter JSON to compare each run's adapter with")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -223,7 +273,7 @@ def main():
         return
     train, held, differ = load_pairs(os.path.join(args.dir, "pairs.jsonl"), tok)
     anchors = []
-    if args.anchor:  # 4 answers per pair, as long as the longest rejected answer at most (our referenceAnswers)
+    if args.anchor or args.keep:  # 4 answers per pair, as long as the longest rejected answer at most (our referenceAnswers)
         with open(os.path.join(args.dir, "pairs.jsonl")) as f:
             records = [json.loads(line) for line in f]
         assert all(r["prompt"] == PROMPT for r in records), "the anchor samples from the test's prompt only"
@@ -239,7 +289,7 @@ def main():
         t0 = time.time()
         ad, info = refine(m, start, train, held, run, args, anchors)
         seconds = round(time.time() - t0, 1)
-        name = f"torch-lr{lr:g}-e{epochs}-a{alpha:g}-w{args.anchor:g}-{args.batching}-{args.warmup_start}-s{args.seed}.json"
+        name = f"torch-lr{lr:g}-e{epochs}-a{alpha:g}-w{args.anchor:g}-E{args.edit:g}-K{args.keep:g}-{args.batching}-{args.warmup_start}-s{args.seed}.json"
         with open(os.path.join(args.dir, name), "w") as f:
             json.dump({"prefix": ad["prefix"].flatten().tolist(), "gates": ad["gates"].flatten().tolist(),
                        "tokens": ad["prefix"].shape[0], "startLayer": ad["start_layer"]}, f)
@@ -248,7 +298,7 @@ def main():
             info["against"] = {k: float((ad[k] - other[k]).abs().max()) for k in ("prefix", "gates")}
             info["moved"] = {k: round(float((ad[k] - start[k]).abs().max()), 3) for k in ("prefix", "gates")}
         after = scores(m, tok, ad, seeds)
-        print(json.dumps({"bench": "dpo_ref", "lr": lr, "epochs": epochs, "rpoAlpha": alpha, "anchor": args.anchor, "beta": args.beta,
+        print(json.dumps({"bench": "dpo_ref", "lr": lr, "epochs": epochs, "rpoAlpha": alpha, "anchor": args.anchor, "edit": args.edit, "keep": args.keep, "beta": args.beta,
                           "batching": args.batching, "warmupStart": args.warmup_start, "seed": args.seed, **info,
                           **after, "dShare": round(after["meanShare"] - before["meanShare"], 3),
                           "dShareTestSeed": round(after["shares"][0] - before["shares"][0], 3),

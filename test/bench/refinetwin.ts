@@ -6,9 +6,10 @@
 //   score DIR A.json..  the "!" share (per sampling seed, our sampler) and the unstyled validation NLL
 //                       of adapters that dpo_ref.py wrote, one JSON line each
 //   ours DIR 'JSON'     our refinement of the exported pairs with each TrainOptions of the list (the
-//                       test's --batch 8 --val-split 0.25 and seed 0 unless given; anchorWeight 0 unless
-//                       given, the anchor's answers then sampled as the CLI samples them), the refined
-//                       adapter written to DIR/ours-lr<lr>-e<epochs>-a<rpo alpha>-w<anchor>-s<seed>.json for
+//                       test's --batch 8 --val-split 0.25 and seed 0 unless given; anchorWeight and
+//                       editWeight 0 unless given, the anchor's answers then sampled as the CLI samples
+//                       them), the refined adapter written to
+//                       DIR/ours-lr<lr>-e<epochs>-a<rpo alpha>-w<anchor>-E<edit>-s<seed>.json for
 //                       dpo_ref.py --score and --against, and its scores
 //   npm run build && node out/test/bench/refinetwin.js export .test-tmp/twin
 
@@ -87,7 +88,7 @@ async function main() {
     const data = readTrainingFile(file);
     const runs = JSON.parse(rest[0]) as TrainOptions[];
     for (const run of runs) {
-      const opts: TrainOptions = { batchSize: 8, valSplit: 0.25, seed: 0, anchorWeight: 0, ...run };
+      const opts: TrainOptions = { batchSize: 8, valSplit: 0.25, seed: 0, anchorWeight: 0, editWeight: 0, ...run };
       const started = Date.now();
       const anchor = anchorSampling(start, data, opts);
       if (anchor) opts.anchor = await referenceAnswers(engine, anchor.pairs, start, anchor);
@@ -96,7 +97,7 @@ async function main() {
       const d = TRAIN_DEFAULTS.refine;
       const out = path.join(
         dir,
-        `ours-lr${opts.lr ?? d.lr}-e${opts.epochs ?? d.epochs}-a${opts.rpoAlpha ?? d.rpoAlpha}-w${opts.anchorWeight}-s${opts.seed}.json`,
+        `ours-lr${opts.lr ?? d.lr}-e${opts.epochs ?? d.epochs}-a${opts.rpoAlpha ?? d.rpoAlpha}-w${opts.anchorWeight}-E${opts.editWeight}-s${opts.seed}.json`,
       );
       fs.writeFileSync(out, JSON.stringify(toJson(adapter)));
       const { anchor: _answers, ...options } = opts;
