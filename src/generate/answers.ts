@@ -17,6 +17,8 @@ export interface AnswerOptions {
   maxNewTokens: number;
   /** Rows decoded together (default 50). */
   batch?: number;
+  /** Changes each next-token logit vector before temperature and top-p (Hugging Face's logits processors). */
+  logitsProcessor?: (logits: Float32Array) => Float32Array;
   signal?: AbortSignal;
 }
 
@@ -53,7 +55,8 @@ export async function sampleAnswers(
     );
     while (live.length > 0) {
       if (opts.signal?.aborted) throw new DOMException('sampling cancelled', 'AbortError');
-      const next = live.map((b, r) => samplers[b].pick(logits[r], []));
+      const change = opts.logitsProcessor ?? ((z: Float32Array) => z);
+      const next = live.map((b, r) => samplers[b].pick(change(logits[r]), []));
       const keep: number[] = [];
       live.forEach((b, r) => {
         if (ends.has(next[r])) return;

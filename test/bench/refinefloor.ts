@@ -19,8 +19,8 @@
 // list, replace the families' own (to look closer between two).
 
 import { Engine } from '../../src/engine/engine';
+import { sampleAnswers } from '../../src/generate/answers';
 import { Sampler } from '../../src/generate/sampler';
-import { stopTokenIds } from '../../src/model/generation';
 import { loadModel } from '../../src/model/load';
 import { bangShare, STYLE_SAMPLING } from './style';
 import { END_ID, LENGTH, PROMPT, punctuationIds, refineProtocol, SAMPLING_SEEDS, VALIDATION } from './refineprotocol';
@@ -205,35 +205,21 @@ async function main() {
   };
 
   // The test's sampling (sampleAnswers) with the change applied before the sampler's temperature and top-p.
-  const ends = stopTokenIds(engine.model.generation, { stopOnBos: true });
   const promptIds = tok.encode(PROMPT);
   /** The "!" share of each of 50 samples from `seed`. */
   const shares = async (f: Family | null, k: number, seed: number) => {
-    const samplers = Array.from({ length: 50 }, (_, b) => new Sampler({ ...STYLE_SAMPLING, seed: seed + b }));
-    const out: number[][] = samplers.map(() => []);
-    let { state, logits } = await engine.prefill(Array(50).fill(promptIds), Array(50).fill(start));
-    let live = samplers.map((_, b) => b);
-    while (live.length > 0) {
-      const next = live.map((b, r) => {
-        const p = softmax(logits[r]);
-        if (f) change(f, k, p);
-        return samplers[b].pick(Float32Array.from(p, Math.log), []);
-      });
-      const keep: number[] = [];
-      live.forEach((b, r) => {
-        if (ends.has(next[r])) return;
-        out[b].push(next[r]);
-        if (out[b].length < LENGTH) keep.push(r);
-      });
-      if (keep.length === 0) break;
-      if (keep.length < live.length) state = engine.keepRows(state, keep);
-      logits = await engine.decode(
-        state,
-        keep.map((r) => next[r]),
-      );
-      live = keep.map((r) => live[r]);
-    }
-    return out.map((tokens) => bangShare(tok.decode([...promptIds, ...tokens], { skipSpecialTokens: true })));
+    const logitsProcessor = (z: Float32Array) => {
+      const p = softmax(z);
+      change(f!, k, p);
+      return Float32Array.from(p, Math.log);
+    };
+    const answers = await sampleAnswers(engine, Array(50).fill(promptIds), start, {
+      ...STYLE_SAMPLING,
+      seed,
+      maxNewTokens: LENGTH,
+      ...(f ? { logitsProcessor } : {}),
+    });
+    return answers.map((tokens) => bangShare(tok.decode([...promptIds, ...tokens], { skipSpecialTokens: true })));
   };
   /** Per sampling seed the mean share; their mean and spread; the test seed's standard error from its 50 samples. */
   const measure = async (f: Family | null, k: number) => {
