@@ -14,6 +14,7 @@ import { diffArrays } from 'diff';
 import { chosenRows, type TokenBatch } from '../data/batches';
 import type { Engine } from '../engine/engine';
 import type { Targets } from '../engine/feeds';
+import type { StepResult } from '../engine/types';
 import type { AdapterWeights } from '../adapter/types';
 
 export interface CorrectionTerms {
@@ -38,7 +39,7 @@ export async function correctionStep(
   adapter: AdapterWeights,
   reference: AdapterWeights | null,
   terms: CorrectionTerms,
-): Promise<{ loss: number; gradPrefix: Float32Array; gradGates: Float32Array } | null> {
+): Promise<Omit<StepResult, 'logps'> | null> {
   const chosen = chosenRows(batch);
   const all = editedPositions(batch);
   const edits = terms.edit > 0 ? all : [];
@@ -53,11 +54,12 @@ export async function correctionStep(
     const logps = await engine.targetLogps(chosen, { positions: edits, ids }, adapter);
     edits.forEach((p, k) => push(onChosen, p, ids[k], (terms.edit * (1 - Math.exp(logps[k]))) / edits.length));
   }
-  // The reference's entropy over its top tokens: added to the loss so that the term reads as a KL (0 at the start).
-  let entropy = 0;
-  if (kept.length) entropy += await referenceTop(engine, chosen, kept, reference, terms, terms.keep / keptCount, onChosen);
+  // Σ scale·q·log q over the reference's top tokens (their weighted entropy, negated): added to the
+  // loss so that the term reads as a KL (0 at the start).
+  let negEntropy = 0;
+  if (kept.length) negEntropy += await referenceTop(engine, chosen, kept, reference, terms, terms.keep / keptCount, onChosen);
   const onAnchor: Required<Targets> = { positions: [], ids: [], weights: [] };
-  if (anchored.length) entropy += await referenceTop(engine, anchor!, anchored, reference, terms, terms.keep / keptCount, onAnchor);
+  if (anchored.length) negEntropy += await referenceTop(engine, anchor!, anchored, reference, terms, terms.keep / keptCount, onAnchor);
 
   const steps = [];
   if (onChosen.ids.length) steps.push(await engine.nllStep(chosen, onChosen, adapter));
@@ -68,7 +70,7 @@ export async function correctionStep(
     s.gradPrefix.forEach((g, i) => (first.gradPrefix[i] += g));
     s.gradGates.forEach((g, i) => (first.gradGates[i] += g));
   }
-  return { loss: steps.reduce((a, s) => a + s.loss, 0) + entropy, gradPrefix: first.gradPrefix, gradGates: first.gradGates };
+  return { loss: steps.reduce((a, s) => a + s.loss, 0) + negEntropy, gradPrefix: first.gradPrefix, gradGates: first.gradGates };
 }
 
 /**
@@ -125,7 +127,7 @@ async function referenceTop(
 ): Promise<number> {
   const T = batch.length;
   const V = engine.model.config.vocabSize;
-  let entropy = 0;
+  let negEntropy = 0;
   for (let r = 0; r < batch.rows; r++) {
     const here = positions.filter((p) => Math.floor(p / T) === r);
     if (!here.length) continue;
@@ -136,11 +138,11 @@ async function referenceTop(
       const t = p - r * T;
       for (const [id, q] of topProbabilities(logits.subarray(t * V, (t + 1) * V), terms.top)) {
         push(into, p, id, scale * q);
-        entropy += scale * q * Math.log(q);
+        negEntropy += scale * q * Math.log(q);
       }
     }
   }
-  return entropy;
+  return negEntropy;
 }
 
 /** The k likeliest tokens of a softmax over `z`, with their probabilities. */

@@ -10,6 +10,7 @@ import { EmptyDataError } from '../data/errors';
 import type { PromptCompletionRecord, RecordSet } from '../data/records';
 import type { Engine } from '../engine/engine';
 import type { AdapterWeights } from '../adapter/types';
+import type { StepResult } from '../engine/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
@@ -252,7 +253,7 @@ async function preferenceStep(
 ) {
   const dpo = await engine.dpoStep(batch, adapter, await engine.sequenceLogps(batch, reference), beta);
   let loss = dpo.loss;
-  const add = (step: { loss: number; gradPrefix: Float32Array; gradGates: Float32Array }, weight: number) => {
+  const add = (step: Omit<StepResult, 'logps'>, weight: number) => {
     step.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += weight * g));
     step.gradGates.forEach((g, i) => (dpo.gradGates[i] += weight * g));
     loss += weight * step.loss;
