@@ -15,6 +15,7 @@ import { chosenRows, type TokenBatch } from '../data/batches';
 import type { Engine } from '../engine/engine';
 import type { Targets } from '../engine/feeds';
 import type { StepResult } from '../engine/types';
+import { TRAIN_DEFAULTS } from './defaults';
 import type { AdapterWeights } from '../adapter/types';
 
 export interface CorrectionTerms {
@@ -29,6 +30,14 @@ export interface CorrectionTerms {
    */
   keep: number;
   top: number;
+}
+
+/** The correction terms that training options ask for (absent weights are 0); a negative weight is refused. */
+export function correctionTerms(opts: { editWeight?: number; anchorWeight?: number }): CorrectionTerms {
+  const terms = { edit: opts.editWeight ?? 0, keep: opts.anchorWeight ?? 0, top: TRAIN_DEFAULTS.refine.anchorTop };
+  if (!(terms.keep >= 0)) throw new RangeError(`anchor weight must be ≥ 0, got ${terms.keep}`);
+  if (!(terms.edit >= 0)) throw new RangeError(`edit weight must be ≥ 0, got ${terms.edit}`);
+  return terms;
 }
 
 /** A step's loss and gradients from the correction terms; null when no term has a token to act on. */

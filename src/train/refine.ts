@@ -6,6 +6,7 @@ import type { AdapterWeights } from '../adapter/types';
 import type { Engine } from '../engine/engine';
 import { DataError } from '../data/errors';
 import type { PreferenceRecord, RecordSet } from '../data/records';
+import { correctionTerms } from './corrections';
 import { TRAIN_DEFAULTS } from './defaults';
 import { train, type TrainHooks, type TrainOptions } from './trainer';
 
@@ -60,6 +61,8 @@ export function anchorSampling(
   data: RecordSet,
   opts: TrainOptions,
 ): { pairs: PreferenceRecord[]; perPair: number; seed: number } | undefined {
-  if (data.form !== 'preference' || refineOptions(adapter, data.records.length, opts).anchorWeight === 0) return undefined;
+  // The weights are checked here, before the answers take their time.
+  const terms = correctionTerms(refineOptions(adapter, data.records.length, opts));
+  if (data.form !== 'preference' || terms.keep === 0) return undefined;
   return { pairs: data.records, perPair: TRAIN_DEFAULTS.refine.anchorAnswers, seed: opts.seed ?? TRAIN_DEFAULTS.seed };
 }

@@ -14,7 +14,7 @@ import type { StepResult } from '../engine/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
-import { correctionStep, type CorrectionTerms } from './corrections';
+import { correctionStep, correctionTerms, type CorrectionTerms } from './corrections';
 import { TRAIN_DEFAULTS } from './defaults';
 import { makeSchedule } from './schedule';
 
@@ -153,9 +153,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const reference = opts.reference ?? null;
   const rpoAlpha = opts.rpoAlpha ?? TRAIN_DEFAULTS.rpoAlpha;
   if (!(rpoAlpha >= 0)) throw new RangeError(`rpo alpha must be ≥ 0, got ${rpoAlpha}`);
-  const terms: CorrectionTerms = { edit: opts.editWeight ?? 0, keep: opts.anchorWeight ?? 0, top: TRAIN_DEFAULTS.refine.anchorTop };
-  if (!(terms.keep >= 0)) throw new RangeError(`anchor weight must be ≥ 0, got ${terms.keep}`);
-  if (!(terms.edit >= 0)) throw new RangeError(`edit weight must be ≥ 0, got ${terms.edit}`);
+  const terms = correctionTerms(opts);
   let accuracy: number | null = null;
   const evaluate = async (signal?: AbortSignal) => {
     const v = await validate(engine, data.validation, adapter, method, reference, beta, signal);

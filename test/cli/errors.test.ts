@@ -110,3 +110,23 @@ test('a bad flag value is a usage error', () => {
     /--recompute: expected on, off, auto, got "yes"/,
   );
 });
+
+test('a negative refine weight is refused before the anchor’s answers are sampled', () => {
+  const dir = tempDir();
+  const stories = path.join(dir, 'stories.jsonl');
+  fs.writeFileSync(stories, '{"text": "Once upon a time, there was a cat."}\n');
+  const adapter = path.join(dir, 'a.safetensors');
+  const trained = aligner('train', '--model', STORIES, '--data', stories, '--out', adapter, '--steps', '1', '--val-split', '0');
+  assert.equal(trained.status, 0, trained.stderr);
+  const pairs = path.join(dir, 'pairs.jsonl');
+  fs.writeFileSync(pairs, '{"prompt": "Once upon a time", "chosen": ", a cat ran!", "rejected": ", a cat ran."}\n');
+  const out = path.join(dir, 'r.safetensors');
+  for (const [flag, name] of [
+    ['--edit-weight=-1', 'edit weight'],
+    ['--anchor=-2', 'anchor weight'],
+  ]) {
+    const r = aligner('refine', '--model', STORIES, '--adapter', adapter, '--data', pairs, '--out', out, flag);
+    assertOneLineError(r, new RegExp(`${name} must be ≥ 0, got -\\d`));
+  }
+  assert.equal(fs.existsSync(out), false);
+});
