@@ -40,7 +40,17 @@ export function correctionTerms(opts: { editWeight?: number; anchorWeight?: numb
   return terms;
 }
 
-/** A step's loss and gradients from the correction terms; null when no term has a token to act on. */
+/**
+ * The reference's top tokens at the positions each row was asked for, by the row's ids and those
+ * positions: the reference does not change during a refinement and every epoch passes over the
+ * same rows, so each row's reference pass runs once. [positions × top] ids and probabilities.
+ */
+export type ReferenceTops = Map<string, { ids: Int32Array; q: Float32Array }>;
+
+/**
+ * The correction terms' NLL steps, one per batch that they act on (none when no term has a token),
+ * and the constant that makes their summed loss read as a KL (0 at the start).
+ */
 export async function correctionStep(
   engine: Engine,
   batch: TokenBatch,
@@ -48,14 +58,15 @@ export async function correctionStep(
   adapter: AdapterWeights,
   reference: AdapterWeights | null,
   terms: CorrectionTerms,
-): Promise<Omit<StepResult, 'logps'> | null> {
+  tops: ReferenceTops,
+): Promise<{ steps: StepResult[]; constant: number }> {
   const chosen = chosenRows(batch);
   const all = editedPositions(batch);
   const edits = terms.edit > 0 ? all : [];
   const edited = new Set(all);
   const kept = terms.keep > 0 ? maskPositions(chosen).filter((p) => !edited.has(p)) : [];
   const anchored = terms.keep > 0 && anchor ? maskPositions(anchor) : [];
-  const keptCount = kept.length + anchored.length;
+  const scale = terms.keep / (kept.length + anchored.length);
 
   const onChosen: Required<Targets> = { positions: [], ids: [], weights: [] };
   if (edits.length) {
@@ -63,23 +74,15 @@ export async function correctionStep(
     const logps = await engine.targetLogps(chosen, { positions: edits, ids }, adapter);
     edits.forEach((p, k) => push(onChosen, p, ids[k], (terms.edit * (1 - Math.exp(logps[k]))) / edits.length));
   }
-  // Σ scale·q·log q over the reference's top tokens (their weighted entropy, negated): added to the
-  // loss so that the term reads as a KL (0 at the start).
-  let negEntropy = 0;
-  if (kept.length) negEntropy += await referenceTop(engine, chosen, kept, reference, terms, terms.keep / keptCount, onChosen);
   const onAnchor: Required<Targets> = { positions: [], ids: [], weights: [] };
-  if (anchored.length) negEntropy += await referenceTop(engine, anchor!, anchored, reference, terms, terms.keep / keptCount, onAnchor);
+  let constant = 0;
+  if (kept.length) constant += await referenceTop(engine, chosen, kept, reference, terms.top, scale, tops, onChosen);
+  if (anchored.length) constant += await referenceTop(engine, anchor!, anchored, reference, terms.top, scale, tops, onAnchor);
 
   const steps = [];
   if (onChosen.ids.length) steps.push(await engine.nllStep(chosen, onChosen, adapter));
   if (onAnchor.ids.length) steps.push(await engine.nllStep(anchor!, onAnchor, adapter));
-  if (!steps.length) return null;
-  const [first, ...rest] = steps;
-  for (const s of rest) {
-    s.gradPrefix.forEach((g, i) => (first.gradPrefix[i] += g));
-    s.gradGates.forEach((g, i) => (first.gradGates[i] += g));
-  }
-  return { loss: steps.reduce((a, s) => a + s.loss, 0) + negEntropy, gradPrefix: first.gradPrefix, gradGates: first.gradGates };
+  return { steps, constant };
 }
 
 /**
@@ -121,33 +124,44 @@ function push(t: Required<Targets>, position: number, id: number, weight: number
 }
 
 /**
- * Adds, at each of `positions`, the reference's `terms.top` likeliest next tokens as targets
- * weighted `scale` × their probability q; returns Σ scale·q·log q. One row at a time: a row's
- * logits are [T × vocabulary].
+ * Adds, at each of `positions`, the reference's `top` likeliest next tokens as targets weighted
+ * `scale` × their probability q; returns Σ scale·q·log q (their weighted entropy, negated). A row
+ * not in `tops` runs through the reference alone: a row's logits are [T × vocabulary].
  */
 async function referenceTop(
   engine: Engine,
   batch: TokenBatch,
   positions: number[],
   reference: AdapterWeights | null,
-  terms: CorrectionTerms,
+  top: number,
   scale: number,
+  tops: ReferenceTops,
   into: Required<Targets>,
 ): Promise<number> {
   const T = batch.length;
   const V = engine.model.config.vocabSize;
   let negEntropy = 0;
   for (let r = 0; r < batch.rows; r++) {
-    const here = positions.filter((p) => Math.floor(p / T) === r);
+    const here = positions.filter((p) => Math.floor(p / T) === r).map((p) => p - r * T);
     if (!here.length) continue;
-    const last = here[here.length - 1] - r * T;
-    const ids = Array.from(batch.inputIds.subarray(r * T, r * T + last + 1));
-    const [logits] = await engine.logits([ids], [reference]);
-    for (const p of here) {
-      const t = p - r * T;
-      for (const [id, q] of topProbabilities(logits.subarray(t * V, (t + 1) * V), terms.top)) {
-        push(into, p, id, scale * q);
-        negEntropy += scale * q * Math.log(q);
+    const ids = Array.from(batch.inputIds.subarray(r * T, r * T + here[here.length - 1] + 1));
+    const key = `${ids}|${here}`;
+    let row = tops.get(key);
+    if (!row) {
+      const [logits] = await engine.logits([ids], [reference]);
+      row = { ids: new Int32Array(here.length * top), q: new Float32Array(here.length * top) };
+      for (const [j, t] of here.entries()) {
+        for (const [k, [id, q]] of topProbabilities(logits.subarray(t * V, (t + 1) * V), top).entries()) {
+          row.ids[j * top + k] = id;
+          row.q[j * top + k] = q;
+        }
+      }
+      tops.set(key, row);
+    }
+    for (const [j, t] of here.entries()) {
+      for (let k = j * top; k < (j + 1) * top; k++) {
+        push(into, r * T + t, row.ids[k], scale * row.q[k]);
+        negEntropy += scale * row.q[k] * Math.log(row.q[k]);
       }
     }
   }

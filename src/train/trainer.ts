@@ -14,7 +14,7 @@ import type { StepResult } from '../engine/types';
 import { AdamW } from './adamw';
 import { endTokenId } from './endtoken';
 import { allFinite, clipGradNorm } from './clip';
-import { correctionStep, correctionTerms, type CorrectionTerms } from './corrections';
+import { correctionStep, correctionTerms, type CorrectionTerms, type ReferenceTops } from './corrections';
 import { TRAIN_DEFAULTS } from './defaults';
 import { makeSchedule } from './schedule';
 
@@ -154,6 +154,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
   const rpoAlpha = opts.rpoAlpha ?? TRAIN_DEFAULTS.rpoAlpha;
   if (!(rpoAlpha >= 0)) throw new RangeError(`rpo alpha must be ≥ 0, got ${rpoAlpha}`);
   const terms = correctionTerms(opts);
+  const tops: ReferenceTops = new Map();
   let accuracy: number | null = null;
   const evaluate = async (signal?: AbortSignal) => {
     const v = await validate(engine, data.validation, adapter, method, reference, beta, signal);
@@ -181,7 +182,7 @@ export async function train(engine: Engine, source: RecordSet, opts: TrainOption
       const r =
         method === 'sft'
           ? await engine.sftStep(batch, adapter)
-          : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha, anchors[i], terms);
+          : await preferenceStep(engine, batch, adapter, reference, beta, rpoAlpha, anchors[i], terms, tops);
       if (!Number.isFinite(r.loss) || !allFinite([r.gradPrefix, r.gradGates])) {
         stoppedEarly = `non-finite loss or gradient at step ${step + 1}; kept the adapter from step ${step}`;
         break outer;
@@ -248,17 +249,21 @@ async function preferenceStep(
   alpha: number,
   anchor: TokenBatch | undefined,
   terms: CorrectionTerms,
+  tops: ReferenceTops,
 ) {
   const dpo = await engine.dpoStep(batch, adapter, await engine.sequenceLogps(batch, reference), beta);
   let loss = dpo.loss;
-  const add = (step: Omit<StepResult, 'logps'>, weight: number) => {
+  const add = (step: StepResult, weight: number) => {
     step.gradPrefix.forEach((g, i) => (dpo.gradPrefix[i] += weight * g));
     step.gradGates.forEach((g, i) => (dpo.gradGates[i] += weight * g));
     loss += weight * step.loss;
   };
   if (alpha > 0) add(await engine.sftStep(chosenRows(batch), adapter), alpha);
-  const corrections = terms.edit > 0 || terms.keep > 0 ? await correctionStep(engine, batch, anchor, adapter, reference, terms) : null;
-  if (corrections) add(corrections, 1);
+  if (terms.edit > 0 || terms.keep > 0) {
+    const corrections = await correctionStep(engine, batch, anchor, adapter, reference, terms, tops);
+    for (const step of corrections.steps) add(step, 1);
+    loss += corrections.constant;
+  }
   return { ...dpo, loss };
 }
 

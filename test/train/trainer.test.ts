@@ -11,7 +11,7 @@ import type { RecordSet } from '../../src/data/records';
 import { Engine } from '../../src/engine/engine';
 import { loadModel } from '../../src/model/load';
 import { endTokenId } from '../../src/train/endtoken';
-import { correctionStep, editedPositions } from '../../src/train/corrections';
+import { correctionStep, editedPositions, type CorrectionTerms, type ReferenceTops } from '../../src/train/corrections';
 import { train, TrainProgress } from '../../src/train/trainer';
 import { STORIES } from '../model/paths';
 
@@ -186,7 +186,11 @@ test('the correction terms’ gradient is the finite-difference gradient of thei
     { batchSize: 1, seed: 0, shuffle: false, padId: 0 },
   )[0];
   const terms = { edit: 3, keep: 100, top: 8 };
-  const step = (await correctionStep(engine, batch, anchor, adapter, reference, terms))!;
+  const tops: ReferenceTops = new Map();
+  const step = await summedCorrections(batch, anchor, adapter, reference, terms, tops);
+  // A second epoch's step reads the reference's top tokens from `tops` and gives the same.
+  const again = await summedCorrections(batch, anchor, adapter, reference, terms, tops);
+  assert.deepEqual([again.loss, again.gradGates], [step.loss, step.gradGates]);
   // The loss by hand: the edit weights (1 − p) are taken at `adapter` and held, as the step holds them.
   const edits = editedPositions(batch);
   const chosen = chosenRows(batch);
@@ -233,10 +237,25 @@ test('--edit-weight and --anchor add the correction terms’ gradient to the DPO
   const { adapter: zero } = await train(engine, dogPairs, { ...oneStep, editWeight: 0, anchorWeight: 0 });
   const { adapter: plain } = await train(engine, dogPairs, oneStep);
   assert.deepEqual(zero.gates, plain.gates, 'weights 0 are plain DPO');
-  const terms = (await correctionStep(engine, dogBatch(), undefined, init, init, { edit: 3, keep: 100, top: 8 }))!;
+  const terms = await summedCorrections(dogBatch(), undefined, init, init, { edit: 3, keep: 100, top: 8 }, new Map());
   const flipped = await gatesMovedAgainst(adapter, init, terms.gradGates, 1);
   assert.ok(flipped > 0, 'the correction terms changed no gate’s direction: the test cannot tell them from plain DPO');
 });
+
+/** correctionStep's loss and gate gradient, summed over its steps as the trainer sums them. */
+async function summedCorrections(
+  batch: TokenBatch,
+  anchor: TokenBatch | undefined,
+  adapter: AdapterWeights,
+  reference: AdapterWeights,
+  terms: CorrectionTerms,
+  tops: ReferenceTops,
+) {
+  const { steps, constant } = await correctionStep(engine, batch, anchor, adapter, reference, terms, tops);
+  const gradGates = new Float32Array(adapter.gates.length);
+  for (const s of steps) s.gradGates.forEach((g, i) => (gradGates[i] += g));
+  return { loss: steps.reduce((sum, s) => sum + s.loss, constant), gradGates };
+}
 
 function logSoftmax(z: Float32Array): Float64Array {
   const max = Math.max(...z);
