@@ -80,7 +80,7 @@ function stepLoss(g: Graph, tokenLogps: Value, method: TrainMethod): { loss: Val
   const rows = g.input('target_rows', g.float, ['batch', 'targets']);
   const seqLogps = reshape(matmul(rows, reshape(tokenLogps, [-1, 1], ['targets', 1])), [-1], ['batch']);
   if (method === 'sft') {
-    // SFT: weights 1/count, the token mean; other weightings serve a refinement (src/train/refine.ts).
+    // SFT: weights 1/count, the token mean; other weightings serve a refinement (src/train/corrections.ts).
     const weights = g.input('target_weights', g.float, ['targets']);
     return { loss: scale(sum(mul(tokenLogps, weights)), -1), seqLogps };
   }

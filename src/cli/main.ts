@@ -297,8 +297,10 @@ async function trainCommand(args: string[], refine = false): Promise<void> {
     editWeight: num(v['edit-weight'], 'edit-weight'),
   };
   if (refine) await sampleAnchor(engine, data, init!, opts);
-  else if (v.anchor !== undefined || v['edit-weight'] !== undefined)
-    throw new UsageError(`--${v.anchor !== undefined ? 'anchor' : 'edit-weight'} is a flag of aligner refine`);
+  else {
+    const refineOnly = (['anchor', 'edit-weight'] as const).find((flag) => v[flag] !== undefined);
+    if (refineOnly) throw new UsageError(`--${refineOnly} is a flag of aligner refine`);
+  }
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const tty = process.stderr.isTTY;
